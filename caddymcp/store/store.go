@@ -1,0 +1,342 @@
+// Package store persists caddymcp's state: OAuth clients, authorization
+// codes, grants with their access-token records and refresh tokens, users,
+// login sessions, consents and signing keys.
+//
+// Two implementations share one SQL core: Postgres (pgx, the production
+// store) and Embedded (a pure-Go SQLite file, the zero-config default).
+// Opaque secrets (authorization codes, refresh tokens, session ids and
+// client secrets) are hashed with SHA-256 before they reach the database
+// and are looked up by hash; no method returns them in clear.
+//
+// The package does not import Caddy. Its API carries no stability promise
+// outside this module.
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them, so test with errors.Is.
+var (
+	// ErrNotFound means the record does not exist, has expired or has
+	// been revoked.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a record with the same unique key exists.
+	ErrConflict = errors.New("conflict")
+	// ErrAlreadyUsed means a single-use secret (an authorization code or
+	// a refresh token) was presented again after it had been consumed.
+	// The record is returned with it, so that the caller can revoke the
+	// grant it belongs to (RFC 9700 §4.14, OAuth 2.1 §4.3.1).
+	ErrAlreadyUsed = errors.New("already used")
+	// ErrUnavailable means the database could not be reached or did not
+	// answer in time.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// Hash returns the SHA-256 digest under which an opaque secret is stored.
+func Hash(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}
+
+// SecretMatches reports, in constant time, whether secret hashes to hash.
+func SecretMatches(hash []byte, secret string) bool {
+	return len(hash) == sha256.Size && subtle.ConstantTimeCompare(hash, Hash(secret)) == 1
+}
+
+// Client is a registered OAuth client (RFC 7591).
+type Client struct {
+	// ID is the client_id.
+	ID string
+	// SecretHash is the SHA-256 of the client secret; nil for public
+	// clients.
+	SecretHash []byte
+	// SecretExpiresAt is when the secret expires; zero means never.
+	SecretExpiresAt time.Time
+	// Name is the human-readable client_name.
+	Name string
+	// RedirectURIs are the registered redirection endpoints.
+	RedirectURIs []string
+	// GrantTypes are the registered grant types.
+	GrantTypes []string
+	// ResponseTypes are the registered response types.
+	ResponseTypes []string
+	// Scope is the space-separated scope the client registered for.
+	Scope string
+	// TokenEndpointAuthMethod is how the client authenticates at the
+	// token endpoint ("none", "client_secret_basic", ...).
+	TokenEndpointAuthMethod string
+	// Metadata is the complete registered metadata as a JSON object, as
+	// echoed in the registration response.
+	Metadata []byte
+	// CreatedAt, UpdatedAt and LastUsedAt are maintained by the store
+	// from the times the caller passes in.
+	CreatedAt, UpdatedAt, LastUsedAt time.Time
+}
+
+// AuthCode is an authorization code (RFC 6749 §4.1.2) waiting to be
+// redeemed. The code itself is never stored.
+type AuthCode struct {
+	// GrantID is the id the grant will have once the code is redeemed;
+	// it lets a replayed code revoke what the first redemption issued.
+	GrantID string
+	// ClientID is the client the code was issued to.
+	ClientID string
+	// UserID is the user who authorized it.
+	UserID string
+	// RedirectURI is the redirect_uri of the authorization request.
+	RedirectURI string
+	// Scope is the space-separated granted scope.
+	Scope string
+	// Resource is the RFC 8707 resource the code is bound to.
+	Resource string
+	// CodeChallenge and CodeChallengeMethod are the PKCE parameters.
+	CodeChallenge, CodeChallengeMethod string
+	// CreatedAt, ExpiresAt and ConsumedAt (zero until redeemed).
+	CreatedAt, ExpiresAt, ConsumedAt time.Time
+}
+
+// Grant is what a user authorized a client to do: the lineage that
+// access tokens and rotating refresh tokens descend from.
+type Grant struct {
+	// ID identifies the grant.
+	ID string
+	// ClientID and UserID are the parties.
+	ClientID, UserID string
+	// Scope is space-separated; Resource is the RFC 8707 audience.
+	Scope, Resource string
+	// CreatedAt, UpdatedAt, ExpiresAt and RevokedAt (zero if active).
+	CreatedAt, UpdatedAt, ExpiresAt, RevokedAt time.Time
+}
+
+// AccessToken is the record of an issued JWT access token, kept by its
+// jti so that it can be revoked.
+type AccessToken struct {
+	// JTI is the token's unique id (RFC 7519 §4.1.7).
+	JTI string
+	// GrantID is the grant the token was issued under.
+	GrantID string
+	// ClientID, UserID, Scope and Resource copy the token's claims.
+	ClientID, UserID, Scope, Resource string
+	// CreatedAt, ExpiresAt and RevokedAt (zero if not revoked).
+	CreatedAt, ExpiresAt, RevokedAt time.Time
+}
+
+// RefreshToken is an issued refresh token. The token itself is never
+// stored.
+type RefreshToken struct {
+	// GrantID is the grant the token belongs to.
+	GrantID string
+	// ClientID, UserID, Scope and Resource are bound to the token.
+	ClientID, UserID, Scope, Resource string
+	// CreatedAt, ExpiresAt, RotatedAt (zero until exchanged) and
+	// RevokedAt (zero if not revoked).
+	CreatedAt, ExpiresAt, RotatedAt, RevokedAt time.Time
+}
+
+// User is a person who logged in through an upstream provider.
+type User struct {
+	// ID is caddymcp's stable user id (the sub of access tokens).
+	ID string
+	// Provider and Subject identify the user upstream; together unique.
+	Provider, Subject string
+	// Email and EmailVerified as asserted by the provider.
+	Email         string
+	EmailVerified bool
+	// Name and Picture for display.
+	Name, Picture string
+	// HostedDomain is Google's hd claim, if any.
+	HostedDomain string
+	// CreatedAt, UpdatedAt and LastLoginAt.
+	CreatedAt, UpdatedAt, LastLoginAt time.Time
+}
+
+// Session is a server-side login session. Its id is never stored.
+type Session struct {
+	// IDHash is the SHA-256 of the session id (the cookie value); it is
+	// the handle for listing and revoking sessions.
+	IDHash []byte
+	// UserID is the logged-in user.
+	UserID string
+	// UserAgent and RemoteAddr describe where the login came from.
+	UserAgent, RemoteAddr string
+	// CreatedAt and LastSeenAt.
+	CreatedAt, LastSeenAt time.Time
+	// IdleExpiresAt moves forward on each use; ExpiresAt is absolute.
+	IdleExpiresAt, ExpiresAt time.Time
+}
+
+// Consent records the scope a user approved for a client.
+type Consent struct {
+	// UserID and ClientID; together unique.
+	UserID, ClientID string
+	// Scope is space-separated.
+	Scope string
+	// CreatedAt and UpdatedAt.
+	CreatedAt, UpdatedAt time.Time
+}
+
+// SigningKey is a private key used to sign access tokens.
+type SigningKey struct {
+	// ID is the key id (kid).
+	ID string
+	// Algorithm is the JWS algorithm, e.g. "ES256".
+	Algorithm string
+	// PrivateKey is the PKCS #8 DER encoding of the key.
+	PrivateKey []byte
+	// CreatedAt and RetiredAt (zero while the key signs).
+	CreatedAt, RetiredAt time.Time
+}
+
+// Clients stores OAuth clients.
+type Clients interface {
+	// CreateClient stores c; ErrConflict if its ID exists.
+	CreateClient(ctx context.Context, c *Client) error
+	// GetClient returns a client or ErrNotFound.
+	GetClient(ctx context.Context, id string) (*Client, error)
+	// TouchClient records that a client was used at t.
+	TouchClient(ctx context.Context, id string, t time.Time) error
+	// DeleteClient removes a client and revokes its grants, codes and
+	// consents; ErrNotFound if there is none.
+	DeleteClient(ctx context.Context, id string) error
+	// ListClients returns up to limit clients with IDs after afterID,
+	// ordered by ID.
+	ListClients(ctx context.Context, afterID string, limit int) ([]Client, error)
+	// CountClients returns the number of clients.
+	CountClients(ctx context.Context) (int, error)
+	// DeleteStaleClients deletes clients not used since before, and
+	// returns how many.
+	DeleteStaleClients(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Codes stores authorization codes.
+type Codes interface {
+	// CreateCode stores c under the hash of code; ErrConflict if the
+	// code exists.
+	CreateCode(ctx context.Context, code string, c *AuthCode) error
+	// ConsumeCode marks the code used at now and returns it. Exactly one
+	// of any number of concurrent callers succeeds. An unknown or
+	// expired code gives ErrNotFound; a code already consumed gives the
+	// record with ErrAlreadyUsed.
+	ConsumeCode(ctx context.Context, code string, now time.Time) (*AuthCode, error)
+}
+
+// Grants stores grants, access-token records and refresh tokens.
+type Grants interface {
+	// CreateGrant stores g; ErrConflict if its ID exists.
+	CreateGrant(ctx context.Context, g *Grant) error
+	// GetGrant returns a grant (revoked or not) or ErrNotFound.
+	GetGrant(ctx context.Context, id string) (*Grant, error)
+	// ListGrantsByUser returns a user's active grants, newest first.
+	ListGrantsByUser(ctx context.Context, userID string, now time.Time) ([]Grant, error)
+	// RevokeGrant revokes a grant with all its access and refresh
+	// tokens; ErrNotFound if there is none.
+	RevokeGrant(ctx context.Context, id string, now time.Time) error
+
+	// RecordAccessToken stores the record of an issued access token.
+	RecordAccessToken(ctx context.Context, t *AccessToken) error
+	// AccessTokenActive reports whether the token with this jti is known,
+	// unexpired, and neither it nor its grant is revoked.
+	AccessTokenActive(ctx context.Context, jti string, now time.Time) (bool, error)
+	// RevokeAccessToken revokes one access token; ErrNotFound if unknown.
+	RevokeAccessToken(ctx context.Context, jti string, now time.Time) error
+
+	// CreateRefreshToken stores t under the hash of token.
+	CreateRefreshToken(ctx context.Context, token string, t *RefreshToken) error
+	// GetRefreshToken returns an active refresh token or ErrNotFound.
+	GetRefreshToken(ctx context.Context, token string, now time.Time) (*RefreshToken, error)
+	// RotateRefreshToken atomically marks old as used and stores next
+	// under the hash of newToken; exactly one of concurrent callers
+	// succeeds. It returns the old record. An unknown, expired or revoked
+	// token gives ErrNotFound; a token already rotated gives the record
+	// with ErrAlreadyUsed.
+	RotateRefreshToken(ctx context.Context, old, newToken string, next *RefreshToken, now time.Time) (*RefreshToken, error)
+	// RevokeRefreshToken revokes a refresh token and its whole grant;
+	// ErrNotFound if unknown.
+	RevokeRefreshToken(ctx context.Context, token string, now time.Time) error
+}
+
+// Users stores users.
+type Users interface {
+	// UpsertUser creates or updates the user identified by (Provider,
+	// Subject) and returns the stored record. A new user gets u.ID.
+	UpsertUser(ctx context.Context, u *User) (*User, error)
+	// GetUser returns a user or ErrNotFound.
+	GetUser(ctx context.Context, id string) (*User, error)
+}
+
+// Sessions stores login sessions.
+type Sessions interface {
+	// CreateSession stores s under the hash of id; ErrConflict if exists.
+	CreateSession(ctx context.Context, id string, s *Session) error
+	// GetSession returns the session if neither timeout has passed at
+	// now, else ErrNotFound.
+	GetSession(ctx context.Context, id string, now time.Time) (*Session, error)
+	// TouchSession records use at now and moves the idle expiry to
+	// idleUntil (never past the absolute expiry).
+	TouchSession(ctx context.Context, id string, now, idleUntil time.Time) error
+	// DeleteSession removes a session by its id; ErrNotFound if unknown.
+	DeleteSession(ctx context.Context, id string) error
+	// ListSessionsByUser returns a user's live sessions, newest first.
+	ListSessionsByUser(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// DeleteSessionByHash removes a session by its IDHash.
+	DeleteSessionByHash(ctx context.Context, idHash []byte) error
+	// DeleteSessionsByUser removes all of a user's sessions.
+	DeleteSessionsByUser(ctx context.Context, userID string) (int64, error)
+}
+
+// Consents stores consent decisions.
+type Consents interface {
+	// SaveConsent creates or replaces the consent of (UserID, ClientID).
+	SaveConsent(ctx context.Context, c *Consent) error
+	// GetConsent returns a consent or ErrNotFound.
+	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// ListConsentsByUser returns a user's consents.
+	ListConsentsByUser(ctx context.Context, userID string) ([]Consent, error)
+	// DeleteConsent removes a consent; ErrNotFound if there is none.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+}
+
+// Keys stores signing keys.
+type Keys interface {
+	// SigningKeys returns all keys, newest first, retired ones included.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// EnsureSigningKey returns the newest unretired key, creating one with
+	// generate if there is none. It is safe against concurrent callers in
+	// this and other processes sharing the database: exactly one key is
+	// created.
+	EnsureSigningKey(ctx context.Context, generate func() (*SigningKey, error)) (*SigningKey, error)
+	// AddSigningKey stores a new key (for rotation); ErrConflict if its
+	// ID exists.
+	AddSigningKey(ctx context.Context, k *SigningKey) error
+	// RetireSigningKey marks a key retired at now; ErrNotFound if unknown.
+	RetireSigningKey(ctx context.Context, id string, now time.Time) error
+}
+
+// Store is everything a caddymcp store provides.
+type Store interface {
+	Clients
+	Codes
+	Grants
+	Users
+	Sessions
+	Consents
+	Keys
+
+	// Migrate applies pending schema migrations and returns the schema
+	// version. It is safe against concurrent callers.
+	Migrate(ctx context.Context) (int, error)
+	// SchemaVersion returns the applied schema version (0 if none).
+	SchemaVersion(ctx context.Context) (int, error)
+	// DeleteExpired removes codes, tokens, grants and sessions that
+	// expired before now, and returns how many rows went.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close()
+}
