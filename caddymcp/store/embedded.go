@@ -59,6 +59,13 @@ func (e *Embedded) Migrate(ctx context.Context) (int, error) {
 	if err := os.MkdirAll(filepath.Dir(e.path), 0o700); err != nil {
 		return 0, fmt.Errorf("embedded store %s: creating folder: %w", e.path, err)
 	}
+	// The file holds signing keys: create it readable by the owner only.
+	// SQLite gives its -wal and -shm files the same mode.
+	f, err := os.OpenFile(e.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("embedded store %s: cannot open or write the file (check its permissions and folder): %w", e.path, err)
+	}
+	_ = f.Close()
 	var result string
 	if err := e.sdb.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&result); err != nil {
 		return 0, liteErr(e.path, err)

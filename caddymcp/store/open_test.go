@@ -32,6 +32,14 @@ func TestEmbeddedPersistsAcrossRestarts(t *testing.T) {
 	if _, err := e2.GetUser(ctx(), u.ID); err != nil {
 		t.Fatalf("user lost across reopen: %v", err)
 	}
+	files, _ := filepath.Glob(path + "*")
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		must(t, err)
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600: it holds signing keys", filepath.Base(f), fi.Mode().Perm())
+		}
+	}
 }
 
 func TestEmbeddedBadFiles(t *testing.T) {

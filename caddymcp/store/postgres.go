@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,11 +44,15 @@ func ParsePostgresURL(dsn string) error {
 func parsePostgresConfig(dsn string, opts PostgresOptions) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		// pgx redacts the password from its parse errors; still, name only
-		// what is wrong, never the input.
-		var pe *pgconn.ParseConfigError
-		if errors.As(err, &pe) && pe.Unwrap() != nil {
-			return nil, fmt.Errorf("invalid database URL: %v", pe.Unwrap())
+		// Name what is wrong, never the input: it may hold a password.
+		// pgx's messages are "cannot parse `<redacted input>`: <reason>".
+		var ue *url.Error
+		msg := err.Error()
+		switch i := strings.LastIndex(msg, "`: "); {
+		case errors.As(err, &ue):
+			return nil, fmt.Errorf("invalid database URL: %v", ue.Err)
+		case i >= 0:
+			return nil, fmt.Errorf("invalid database URL: %s", msg[i+3:])
 		}
 		return nil, errors.New("invalid database URL")
 	}

@@ -1,0 +1,220 @@
+package caddymcp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// App is the caddymcp app: the configuration and the store that every
+// caddymcp handler of a Caddy instance shares.
+//
+// With no configuration at all, the app keeps its state in an embedded
+// database file under Caddy's data directory, so that a site using the
+// caddymcp handlers needs nothing else. Database migrations and the first
+// signing key are created when the app starts, never while a config is
+// only being validated, and the store is shared across config reloads,
+// so a reload never invalidates issued tokens.
+type App struct {
+	// Database is the PostgreSQL connection URL, for example
+	// `postgres://caddymcp:{env.PGPASSWORD}@db.internal/caddymcp`. When
+	// empty, the embedded store is used. Supports `{env.*}` and
+	// `{file.*}` placeholders; a placeholder that resolves to nothing is
+	// an error, never a silent fallback. Write secrets as placeholders:
+	// the value is not otherwise protected in Caddy's config.
+	Database string `json:"database,omitempty"`
+
+	// MaxConns caps the PostgreSQL connection pool. Default: pgx's
+	// default, the greater of 4 and the number of CPUs.
+	MaxConns int `json:"max_conns,omitempty"`
+
+	// EmbeddedPath is the file of the embedded store, used when Database
+	// is empty. Default: `caddymcp/caddymcp.db` in Caddy's data directory.
+	// Supports `{env.*}` placeholders.
+	EmbeddedPath string `json:"embedded_path,omitempty"`
+
+	// Issuer is the OAuth issuer identifier that mcp_oauth and mcp_bearer
+	// use unless they set their own: an https URL without a trailing
+	// slash, for example `https://mcp.example.com`. Default: the origin of
+	// each request, which suits a site with a single host name. Set it
+	// when a site answers to several names or sits behind a proxy that
+	// terminates TLS.
+	Issuer string `json:"issuer,omitempty"`
+
+	// Scopes are the OAuth scopes offered. Default: booking:read,
+	// booking:write, product:read, product:write, order:read,
+	// order:write, form:read, form:write.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// StartTimeout bounds how long starting the app may wait for the
+	// database (migrations and signing keys). Default: 30s.
+	StartTimeout caddy.Duration `json:"start_timeout,omitempty"`
+
+	store    *pooledStore
+	storeKey string // set once a reference to store is held
+	logger   *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (*App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "caddymcp",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision resolves placeholders, checks the settings and acquires the
+// shared store. It does not touch the network or the file system.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.StartTimeout == 0 {
+		a.StartTimeout = caddy.Duration(30 * time.Second)
+	}
+	if a.Scopes == nil {
+		a.Scopes = oauth.DefaultScopes
+	}
+	repl := caddy.NewReplacer()
+	if a.Issuer != "" {
+		issuer, err := repl.ReplaceOrErr(a.Issuer, true, true)
+		if err != nil {
+			return fmt.Errorf("issuer: %w", err)
+		}
+		a.Issuer = issuer
+	}
+	if a.Database != "" {
+		dsn, err := repl.ReplaceOrErr(a.Database, true, true)
+		if err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		return a.acquirePostgres(dsn)
+	}
+	path := a.EmbeddedPath
+	if path == "" {
+		path = filepath.Join(caddy.AppDataDir(), "caddymcp", "caddymcp.db")
+	} else {
+		var err error
+		if path, err = repl.ReplaceOrErr(path, true, true); err != nil {
+			return fmt.Errorf("embedded_path: %w", err)
+		}
+	}
+	return a.acquireEmbedded(path)
+}
+
+// Validate ensures the settings are consistent.
+func (a *App) Validate() error {
+	if a.Issuer != "" {
+		if err := oauth.ValidateIssuer(a.Issuer); err != nil {
+			return err
+		}
+	}
+	if a.MaxConns < 0 {
+		return errors.New("max_conns must not be negative")
+	}
+	if a.StartTimeout < 0 {
+		return errors.New("start_timeout must not be negative")
+	}
+	if err := validateScopes(a.Scopes); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Start migrates the database and loads or creates the signing keys, once
+// per shared store. An error here aborts the config load; a running
+// config keeps serving.
+func (a *App) Start() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.StartTimeout))
+	defer cancel()
+	if _, err := a.store.prepare(ctx); err != nil {
+		if a.store.describe != "" {
+			return fmt.Errorf("%s: %w", a.store.describe, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// Stop does nothing: the store outlives this config and is released in
+// Cleanup, after the HTTP servers have drained.
+func (a *App) Stop() error { return nil }
+
+// Cleanup releases this config's reference to the shared store.
+func (a *App) Cleanup() error {
+	if a.storeKey == "" {
+		return nil
+	}
+	_, err := stores.Delete(a.storeKey)
+	a.storeKey = ""
+	return err
+}
+
+// Store returns the app's store.
+func (a *App) Store() store.Store { return a.store.Store }
+
+// KeySet returns the signing keys, preparing the store first if Start has
+// not run yet (the HTTP app may start first).
+func (a *App) KeySet(ctx context.Context) (*oauth.KeySet, error) {
+	return a.store.prepare(ctx)
+}
+
+// acquirePostgres takes a reference to the pool for dsn.
+func (a *App) acquirePostgres(dsn string) error {
+	if err := store.ParsePostgresURL(dsn); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	sum := sha256.Sum256([]byte(dsn + "\x00" + strconv.Itoa(a.MaxConns)))
+	key := "postgres:" + hex.EncodeToString(sum[:])
+	return a.acquire(key, func() (store.Store, string, error) {
+		pg, err := store.OpenPostgres(dsn, store.PostgresOptions{MaxConns: int32(a.MaxConns)})
+		return pg, "PostgreSQL store", err
+	})
+}
+
+// acquireEmbedded takes a reference to the embedded store at path.
+func (a *App) acquireEmbedded(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("embedded_path: %w", err)
+	}
+	return a.acquire("sqlite:"+abs, func() (store.Store, string, error) {
+		e, err := store.OpenEmbedded(abs)
+		return e, "", err // its errors name the file
+	})
+}
+
+func (a *App) acquire(key string, open func() (store.Store, string, error)) error {
+	v, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+		s, describe, err := open()
+		if err != nil {
+			return nil, err
+		}
+		return &pooledStore{Store: s, describe: describe, random: rand.Reader}, nil
+	})
+	if err != nil {
+		return err
+	}
+	a.store, a.storeKey = v.(*pooledStore), key
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
+	_ oauth.KeySource    = (*App)(nil)
+)

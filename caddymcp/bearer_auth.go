@@ -1,0 +1,114 @@
+package caddymcp
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+)
+
+// BearerAuth protects a route with OAuth bearer tokens
+// (http.handlers.mcp_bearer): the MCP endpoint of mcp_tools, or a
+// reverse_proxy to another MCP server.
+//
+// It serves the Protected Resource Metadata (RFC 9728) of the resource it
+// guards at both `/.well-known/oauth-protected-resource<resource path>`
+// and the root `/.well-known/oauth-protected-resource`, without a token.
+// A request without a token is answered `401` with
+// `WWW-Authenticate: Bearer resource_metadata="…", scope="…"` and a JSON
+// body; a malformed Authorization header gets `400 invalid_request`.
+// CORS preflight requests pass through unauthenticated.
+//
+// When the server has `handle_errors` routes, refusals are returned as
+// errors (with the WWW-Authenticate header already set) so those routes
+// render them; otherwise the handler writes the JSON body itself.
+//
+// Token verification is not part of this version: every token is refused
+// with `401 invalid_token` (fail closed).
+type BearerAuth struct {
+	// Resource is the identifier of the protected resource (RFC 8707):
+	// an absolute https URL such as `https://mcp.example.com/mcp`, or a
+	// path such as `/mcp` taken relative to each request's origin.
+	// Default (Caddyfile): the path of the directive's path matcher, e.g.
+	// `/mcp` for `mcp_bearer /mcp*`; otherwise the site's origin.
+	Resource string `json:"resource,omitempty"`
+
+	// AuthorizationServers are the issuers whose tokens are accepted,
+	// published as authorization_servers. Default: the caddymcp app's
+	// issuer, or else the request's origin (the co-located mcp_oauth).
+	AuthorizationServers []string `json:"authorization_servers,omitempty"`
+
+	// Scopes are published as scopes_supported and in the challenge's
+	// scope parameter. Default: the caddymcp app's scopes.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// ResourceName is a human-readable name of the resource
+	// (resource_name).
+	ResourceName string `json:"resource_name,omitempty"`
+
+	// ResourceDocumentation is a URL of documentation for developers
+	// (resource_documentation).
+	ResourceDocumentation string `json:"resource_documentation,omitempty"`
+
+	resource *oauth.Resource
+}
+
+// CaddyModule returns the Caddy module information.
+func (*BearerAuth) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.mcp_bearer",
+		New: func() caddy.Module { return new(BearerAuth) },
+	}
+}
+
+// Provision sets up the resource.
+func (b *BearerAuth) Provision(ctx caddy.Context) error {
+	app, err := loadApp(ctx)
+	if err != nil {
+		return err
+	}
+	servers := b.AuthorizationServers
+	if len(servers) == 0 && app.Issuer != "" {
+		servers = []string{app.Issuer}
+	}
+	scopes := b.Scopes
+	if scopes == nil {
+		scopes = app.Scopes
+	}
+	if err := validateScopes(scopes); err != nil {
+		return err
+	}
+	b.resource, err = oauth.NewResource(oauth.ResourceConfig{
+		Resource:              b.Resource,
+		AuthorizationServers:  servers,
+		Scopes:                scopes,
+		ResourceName:          b.ResourceName,
+		ResourceDocumentation: b.ResourceDocumentation,
+	})
+	return err
+}
+
+// ServeHTTP serves the resource metadata, or checks the request's token.
+func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if b.resource.IsMetadataPath(r.URL.Path) {
+		b.resource.ServeMetadata(w, r)
+		return nil
+	}
+	if f := b.resource.Check(r); f != nil {
+		if hasErrorRoutes(r) {
+			f.SetHeaders(w)
+			return caddyhttp.Error(f.Status, f)
+		}
+		f.Write(w)
+		return nil
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*BearerAuth)(nil)
+	_ caddyhttp.MiddlewareHandler = (*BearerAuth)(nil)
+)

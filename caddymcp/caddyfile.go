@@ -1,0 +1,328 @@
+package caddymcp
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+)
+
+// parseGlobalOption sets up the caddymcp app from the global options
+// block. Syntax:
+//
+//	caddymcp {
+//		database       <postgres-url>
+//		max_conns      <n>
+//		embedded_path  <file>
+//		issuer         <url>
+//		scopes         <scope...>
+//		start_timeout  <duration>
+//	}
+//
+// Every subdirective is optional, and so is the block: without a
+// database the app keeps its state in an embedded file under Caddy's data
+// directory. Write secrets as {env.*} or {file.*} placeholders.
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		return nil, d.Err("the caddymcp global option may appear only once")
+	}
+	app := new(App)
+	if err := app.UnmarshalCaddyfile(d); err != nil {
+		return nil, err
+	}
+	return httpcaddyfile.App{Name: "caddymcp", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// UnmarshalCaddyfile sets up the app from Caddyfile tokens; see
+// parseGlobalOption for the syntax.
+func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume option name
+	if d.NextArg() {
+		return d.Errf("unexpected argument '%s'", d.Val())
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "database":
+			err = oneArg(d, &a.Database)
+		case "embedded_path":
+			err = oneArg(d, &a.EmbeddedPath)
+		case "issuer":
+			err = oneArg(d, &a.Issuer)
+		case "max_conns":
+			err = intArg(d, &a.MaxConns)
+		case "scopes":
+			err = scopesArg(d, &a.Scopes)
+		case "start_timeout":
+			err = durationArg(d, &a.StartTimeout)
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if a.Database != "" && a.EmbeddedPath != "" {
+		return d.Err("database and embedded_path exclude each other")
+	}
+	return nil
+}
+
+// parseOAuthServer sets up mcp_oauth. Syntax:
+//
+//	mcp_oauth [<matcher>] {
+//		issuer <url>
+//		scopes <scope...>
+//	}
+//
+// Without a block it uses the caddymcp app's issuer and scopes.
+func parseOAuthServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	o := new(OAuthServer)
+	err := o.UnmarshalCaddyfile(h.Dispenser)
+	return o, err
+}
+
+// UnmarshalCaddyfile sets up mcp_oauth from Caddyfile tokens; see
+// parseOAuthServer for the syntax.
+func (o *OAuthServer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.Errf("unexpected argument '%s'", d.Val())
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "issuer":
+			err = oneArg(d, &o.Issuer)
+		case "scopes":
+			err = scopesArg(d, &o.Scopes)
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseBearerAuth sets up mcp_bearer. Syntax:
+//
+//	mcp_bearer [<matcher>] {
+//		resource               <url|path>
+//		authorization_server   <issuer...>
+//		scopes                 <scope...>
+//		resource_name          <name>
+//		resource_documentation <url>
+//	}
+//
+// The resource defaults to the path of a path matcher (`/mcp` for
+// `mcp_bearer /mcp*`), else the site's origin. The route also matches the
+// resource's two metadata URLs, so they are served without a token.
+func parseBearerAuth(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	matcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
+	b := new(BearerAuth)
+	if err := b.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if b.Resource == "" {
+		b.Resource = pathOfMatcher(matcherSet)
+	}
+	routes := h.NewRoute(matcherSet, b)
+	if matcherSet != nil && len(routes) == 1 {
+		route, ok := routes[0].Value.(caddyhttp.Route)
+		if ok {
+			paths := caddyhttp.MatchPath{oauth.PRMPath}
+			if p := resourcePath(b.Resource); p != "" {
+				paths = append(paths, oauth.PRMPath+p)
+			}
+			route.MatcherSetsRaw = append(route.MatcherSetsRaw, caddy.ModuleMap{"path": h.JSON(paths)})
+			routes[0].Value = route
+		}
+	}
+	return routes, nil
+}
+
+// UnmarshalCaddyfile sets up mcp_bearer from Caddyfile tokens (after the
+// matcher has been taken out); see parseBearerAuth for the syntax.
+func (b *BearerAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.Errf("unexpected argument '%s'", d.Val())
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "resource":
+			err = oneArg(d, &b.Resource)
+		case "authorization_server", "authorization_servers":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			b.AuthorizationServers = append(b.AuthorizationServers, args...)
+		case "scopes":
+			err = scopesArg(d, &b.Scopes)
+		case "resource_name":
+			err = oneArg(d, &b.ResourceName)
+		case "resource_documentation":
+			err = oneArg(d, &b.ResourceDocumentation)
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseTools sets up mcp_tools. Syntax:
+//
+//	mcp_tools [<matcher>] [<path>] {
+//		path <path>
+//	}
+//
+// The path defaults to /mcp.
+func parseTools(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	t := new(Tools)
+	err := t.UnmarshalCaddyfile(h.Dispenser)
+	return t, err
+}
+
+// UnmarshalCaddyfile sets up mcp_tools from Caddyfile tokens; see
+// parseTools for the syntax.
+func (t *Tools) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		t.Path = d.Val()
+		if d.NextArg() {
+			return d.Errf("unexpected argument '%s'", d.Val())
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "path":
+			if err := oneArg(d, &t.Path); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+	}
+	return nil
+}
+
+// pathOfMatcher returns the path a matcher set guards when it is a single
+// path pattern such as /mcp, /mcp/ or /mcp*, else "".
+func pathOfMatcher(set caddy.ModuleMap) string {
+	if len(set) != 1 {
+		return ""
+	}
+	raw, ok := set["path"]
+	if !ok {
+		return ""
+	}
+	var paths []string
+	if err := json.Unmarshal(raw, &paths); err != nil || len(paths) != 1 {
+		return ""
+	}
+	p := strings.TrimSuffix(strings.TrimSuffix(paths[0], "*"), "/")
+	if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "*?[]{}%") {
+		return ""
+	}
+	return p
+}
+
+// resourcePath returns the path of a resource given as a path or URL.
+func resourcePath(resource string) string {
+	if strings.HasPrefix(resource, "/") {
+		return strings.TrimSuffix(resource, "/")
+	}
+	if _, rest, ok := strings.Cut(resource, "://"); ok {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			return strings.TrimSuffix(rest[i:], "/")
+		}
+	}
+	return ""
+}
+
+// oneArg reads exactly one argument into dst; a second use of the
+// subdirective is an error.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	name := d.Val()
+	if *dst != "" {
+		return d.Errf("%s already specified", name)
+	}
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if *dst == "" {
+		return d.Errf("%s must not be empty", name)
+	}
+	if d.NextArg() {
+		return d.Errf("unexpected argument '%s'", d.Val())
+	}
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return d.Errf("%s: '%s' is not a non-negative integer", d.Val(), s)
+	}
+	*dst = n
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur <= 0 {
+		return d.Errf("%s: '%s' is not a positive duration", name, s)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+func scopesArg(d *caddyfile.Dispenser, dst *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	*dst = append(*dst, args...)
+	if err := validateScopes(*dst); err != nil {
+		return d.WrapErr(err)
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddyfile.Unmarshaler = (*App)(nil)
+	_ caddyfile.Unmarshaler = (*OAuthServer)(nil)
+	_ caddyfile.Unmarshaler = (*BearerAuth)(nil)
+	_ caddyfile.Unmarshaler = (*Tools)(nil)
+)

@@ -1,0 +1,145 @@
+package caddymcp
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func TestParseGlobalOption(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		want    App
+		wantErr string
+	}{
+		{name: "no block", input: `caddymcp`, want: App{}},
+		{name: "empty block", input: "caddymcp {\n}", want: App{}},
+		{name: "everything", input: `caddymcp {
+			database {env.CADDYMCP_DATABASE_URL}
+			max_conns 20
+			issuer https://mcp.example.com
+			scopes a:read a:write
+			start_timeout 1m
+		}`, want: App{Database: "{env.CADDYMCP_DATABASE_URL}", MaxConns: 20, Issuer: "https://mcp.example.com",
+			Scopes: []string{"a:read", "a:write"}, StartTimeout: caddy.Duration(time.Minute)}},
+		{name: "embedded path", input: "caddymcp {\n embedded_path /var/lib/caddymcp.db\n}", want: App{EmbeddedPath: "/var/lib/caddymcp.db"}},
+		{name: "unknown subdirective", input: "caddymcp {\n databse x\n}", wantErr: "unrecognized subdirective 'databse', at Testfile:2"},
+		{name: "missing argument", input: "caddymcp {\n database\n}", wantErr: "Testfile:2"},
+		{name: "extra argument", input: "caddymcp {\n issuer a b\n}", wantErr: "unexpected argument 'b'"},
+		{name: "twice", input: "caddymcp {\n issuer a\n issuer b\n}", wantErr: "issuer already specified"},
+		{name: "bad max_conns", input: "caddymcp {\n max_conns lots\n}", wantErr: "not a non-negative integer"},
+		{name: "bad duration", input: "caddymcp {\n start_timeout soon\n}", wantErr: "not a positive duration"},
+		{name: "bad scope", input: "caddymcp {\n scopes a\"b\n}", wantErr: "invalid scope"},
+		{name: "duplicate scope", input: "caddymcp {\n scopes a a\n}", wantErr: "listed twice"},
+		{name: "both stores", input: "caddymcp {\n database x\n embedded_path y\n}", wantErr: "exclude each other"},
+		{name: "inline argument", input: "caddymcp postgres://x", wantErr: "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := caddyfile.NewTestDispenser(tt.input)
+			v, err := parseGlobalOption(d, nil)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got App
+			if err := json.Unmarshal(v.(httpcaddyfile.App).Value, &got); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if _, err := parseGlobalOption(caddyfile.NewTestDispenser("caddymcp"), httpcaddyfile.App{}); err == nil {
+		t.Error("a second caddymcp block was accepted")
+	}
+}
+
+func TestUnmarshalHandlers(t *testing.T) {
+	tests := []struct {
+		name    string
+		input   string
+		module  caddyfile.Unmarshaler
+		want    any
+		wantErr string
+	}{
+		{name: "oauth bare", input: "mcp_oauth", module: new(OAuthServer), want: &OAuthServer{}},
+		{name: "oauth block", input: "mcp_oauth {\n issuer https://a.example\n scopes x y\n}", module: new(OAuthServer),
+			want: &OAuthServer{Issuer: "https://a.example", Scopes: []string{"x", "y"}}},
+		{name: "oauth unknown", input: "mcp_oauth {\n issuers x\n}", module: new(OAuthServer), wantErr: "unrecognized subdirective 'issuers', at Testfile:2"},
+		{name: "oauth argument", input: "mcp_oauth https://a.example", module: new(OAuthServer), wantErr: "unexpected argument"},
+		{name: "oauth missing issuer", input: "mcp_oauth {\n issuer\n}", module: new(OAuthServer), wantErr: "Testfile:2"},
+		{name: "bearer block", input: `mcp_bearer {
+			resource https://mcp.example.com/mcp
+			authorization_server https://as.example.com https://as2.example.com
+			scopes booking:read
+			resource_name "Shop MCP"
+			resource_documentation https://docs.example.com
+		}`, module: new(BearerAuth), want: &BearerAuth{Resource: "https://mcp.example.com/mcp",
+			AuthorizationServers: []string{"https://as.example.com", "https://as2.example.com"}, Scopes: []string{"booking:read"},
+			ResourceName: "Shop MCP", ResourceDocumentation: "https://docs.example.com"}},
+		{name: "bearer unknown", input: "mcp_bearer {\n scope x\n}", module: new(BearerAuth), wantErr: "unrecognized subdirective 'scope'"},
+		{name: "bearer empty list", input: "mcp_bearer {\n authorization_server\n}", module: new(BearerAuth), wantErr: "Testfile:2"},
+		{name: "tools default", input: "mcp_tools", module: new(Tools), want: &Tools{}},
+		{name: "tools path arg", input: "mcp_tools /rpc", module: new(Tools), want: &Tools{Path: "/rpc"}},
+		{name: "tools path block", input: "mcp_tools {\n path /rpc\n}", module: new(Tools), want: &Tools{Path: "/rpc"}},
+		{name: "tools two args", input: "mcp_tools /a /b", module: new(Tools), wantErr: "unexpected argument '/b'"},
+		{name: "tools unknown", input: "mcp_tools {\n route /x\n}", module: new(Tools), wantErr: "unrecognized subdirective 'route'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.module.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(tt.module, tt.want) {
+				t.Errorf("got %+v, want %+v", tt.module, tt.want)
+			}
+		})
+	}
+}
+
+func TestPathOfMatcher(t *testing.T) {
+	tests := map[string]string{
+		`["/mcp*"]`:      "/mcp",
+		`["/mcp/*"]`:     "/mcp",
+		`["/mcp"]`:       "/mcp",
+		`["/a/b/"]`:      "/a/b",
+		`["/mcp", "/x"]`: "",
+		`["*.json"]`:     "",
+		`["/m*p"]`:       "",
+		`["/*"]`:         "",
+	}
+	for raw, want := range tests {
+		if got := pathOfMatcher(caddy.ModuleMap{"path": json.RawMessage(raw)}); got != want {
+			t.Errorf("pathOfMatcher(%s) = %q, want %q", raw, got, want)
+		}
+	}
+	if got := pathOfMatcher(caddy.ModuleMap{"path": json.RawMessage(`["/mcp"]`), "method": json.RawMessage(`["GET"]`)}); got != "" {
+		t.Errorf("two matchers gave %q", got)
+	}
+	for in, want := range map[string]string{"/mcp": "/mcp", "/mcp/": "/mcp", "https://h/mcp": "/mcp", "https://h": "", "": ""} {
+		if got := resourcePath(in); got != want {
+			t.Errorf("resourcePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package caddymcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/caddyserver/caddy/v2"
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+func registerCommands() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "mcp-migrate",
+		Usage: "[--database-env <VAR>] [--embedded-path <file>] [--timeout <duration>]",
+		Short: "Applies caddymcp's database migrations and prints the schema version",
+		Long: `
+Applies the database migrations of caddymcp, the same ones the caddymcp app
+applies when it starts, and prints the resulting schema version.
+
+The PostgreSQL URL is read from the environment variable named by
+--database-env (default CADDYMCP_DATABASE_URL), so that its password never
+appears on a command line. When that variable is empty, the embedded store
+is migrated: the file given by --embedded-path, or by default
+caddymcp/caddymcp.db in Caddy's data directory.
+
+Migrations are forward-only and run under a lock, so this is safe while
+Caddy instances are running or starting.`,
+		CobraFunc: func(cmd *cobra.Command) {
+			cmd.Flags().String("database-env", "CADDYMCP_DATABASE_URL", "Environment variable holding the PostgreSQL URL")
+			cmd.Flags().String("embedded-path", "", "File of the embedded store (when no PostgreSQL URL is set)")
+			cmd.Flags().Duration("timeout", time.Minute, "How long to wait for the database")
+			cmd.RunE = caddycmd.WrapCommandFuncForCobra(cmdMigrate)
+		},
+	})
+}
+
+func cmdMigrate(fl caddycmd.Flags) (int, error) {
+	timeout := fl.Duration("timeout")
+	if timeout <= 0 {
+		return caddy.ExitCodeFailedStartup, errors.New("--timeout must be positive")
+	}
+	var (
+		s        store.Store
+		describe string
+	)
+	if dsn := os.Getenv(fl.String("database-env")); dsn != "" {
+		pg, err := store.OpenPostgres(dsn, store.PostgresOptions{MaxConns: 2})
+		if err != nil {
+			return caddy.ExitCodeFailedStartup, err
+		}
+		s, describe = pg, "PostgreSQL store"
+	} else {
+		path := fl.String("embedded-path")
+		if path == "" {
+			path = filepath.Join(caddy.AppDataDir(), "caddymcp", "caddymcp.db")
+		}
+		e, err := store.OpenEmbedded(path)
+		if err != nil {
+			return caddy.ExitCodeFailedStartup, err
+		}
+		s, describe = e, "embedded store "+e.Path()
+	}
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	v, err := s.Migrate(ctx)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, fmt.Errorf("migrating the %s: %w", describe, err)
+	}
+	fmt.Printf("%s: schema version %d\n", describe, v)
+	return caddy.ExitCodeSuccess, nil
+}

@@ -1,0 +1,412 @@
+//go:build e2e
+
+// Package e2e drives a real Caddy binary, built with xcaddy from this
+// checkout, over real HTTP. scripts/test.sh builds the binary and passes
+// its path in CADDYMCP_CADDY_BIN.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
+)
+
+func caddyBin(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("CADDYMCP_CADDY_BIN")
+	if bin == "" {
+		t.Fatal("CADDYMCP_CADDY_BIN is not set; run scripts/test.sh, which builds the binary with xcaddy")
+	}
+	return bin
+}
+
+func repoFile(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// instance is one Caddy host: its folders, ports and environment.
+type instance struct {
+	t                          *testing.T
+	bin, dir, config           string
+	httpPort, httpsPort, admin int
+	env                        []string
+	proc                       *exec.Cmd
+	out                        *syncBuffer
+	done                       chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newInstance prepares a host that runs config (the text of a Caddyfile).
+func newInstance(t *testing.T, config string, extraEnv ...string) *instance {
+	t.Helper()
+	dir := t.TempDir()
+	in := &instance{t: t, bin: caddyBin(t), dir: dir, config: filepath.Join(dir, "Caddyfile"),
+		httpPort: freePort(t), httpsPort: freePort(t), admin: freePort(t)}
+	if err := os.WriteFile(in.config, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in.env = append(os.Environ(),
+		"HOME="+dir,
+		"XDG_DATA_HOME="+filepath.Join(dir, "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
+		fmt.Sprintf("CADDYMCP_HTTP_PORT=%d", in.httpPort),
+		fmt.Sprintf("CADDYMCP_HTTPS_PORT=%d", in.httpsPort),
+		fmt.Sprintf("CADDYMCP_ADMIN=localhost:%d", in.admin),
+	)
+	in.env = append(in.env, extraEnv...)
+	return in
+}
+
+func (in *instance) base() string { return fmt.Sprintf("https://localhost:%d", in.httpsPort) }
+
+// run executes a caddy subcommand to completion.
+func (in *instance) run(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, in.bin, args...)
+	cmd.Env = in.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// start runs `caddy run` and waits until the host answers over HTTPS.
+func (in *instance) start() {
+	in.t.Helper()
+	in.out = &syncBuffer{}
+	in.proc = exec.Command(in.bin, "run", "--config", in.config, "--adapter", "caddyfile")
+	in.proc.Env = in.env
+	in.proc.Stdout, in.proc.Stderr = in.out, in.out
+	if err := in.proc.Start(); err != nil {
+		in.t.Fatal(err)
+	}
+	in.done = make(chan error, 1)
+	go func() { in.done <- in.proc.Wait() }()
+	in.t.Cleanup(in.stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-in.done:
+			in.t.Fatalf("caddy exited early (%v):\n%s", err, in.out)
+		default:
+		}
+		if c := in.client(); c != nil {
+			if res, err := c.Get(in.base() + "/.well-known/oauth-authorization-server"); err == nil {
+				res.Body.Close()
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	in.t.Fatalf("caddy did not answer within 30s:\n%s", in.out)
+}
+
+// stop ends the process gracefully and waits for it.
+func (in *instance) stop() {
+	if in.proc == nil || in.proc.Process == nil {
+		return
+	}
+	_ = in.proc.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-in.done:
+	case <-time.After(15 * time.Second):
+		_ = in.proc.Process.Kill()
+		<-in.done
+	}
+	in.proc = nil
+}
+
+// client trusts the host's local CA; nil until the CA exists.
+func (in *instance) client() *http.Client {
+	pem, err := os.ReadFile(filepath.Join(in.dir, "data", "caddy", "pki", "authorities", "local", "root.crt"))
+	if err != nil {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil
+	}
+	return &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// do sends a request and logs the exchange, so a failure shows the trace.
+func (in *instance) do(method, path string, hdr map[string]string) (*http.Response, []byte) {
+	in.t.Helper()
+	req, err := http.NewRequest(method, in.base()+path, nil)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	c := in.client()
+	if c == nil {
+		in.t.Fatal("no local CA certificate")
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		in.t.Fatalf("%s %s: %v\ncaddy output:\n%s", method, path, err, in.out)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	in.t.Logf("%s %s -> %d %s\n\tWWW-Authenticate: %s\n\t%s", method, path, res.StatusCode, res.Header.Get("Content-Type"),
+		res.Header.Get("WWW-Authenticate"), body)
+	return res, body
+}
+
+func (in *instance) getJSON(path string, v any) {
+	in.t.Helper()
+	res, body := in.do("GET", path, nil)
+	if res.StatusCode != 200 {
+		in.t.Fatalf("GET %s: status %d", path, res.StatusCode)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		in.t.Fatalf("GET %s: %v", path, err)
+	}
+}
+
+func (in *instance) kid() string {
+	in.t.Helper()
+	var jwks struct {
+		Keys []struct {
+			Kty, Crv, Kid, Alg, Use, X, Y string
+			D                             string `json:"d"`
+		} `json:"keys"`
+	}
+	in.getJSON("/oauth/jwks", &jwks)
+	if len(jwks.Keys) != 1 {
+		in.t.Fatalf("JWKS has %d keys, want 1", len(jwks.Keys))
+	}
+	k := jwks.Keys[0]
+	if k.Kty != "EC" || k.Crv != "P-256" || k.Alg != "ES256" || k.Use != "sig" || k.Kid == "" || k.X == "" || k.D != "" {
+		in.t.Fatalf("JWKS key = %+v", k)
+	}
+	return k.Kid
+}
+
+// checkSlice asserts the metadata, JWKS and challenge of a running host
+// and returns the key id.
+func (in *instance) checkSlice() string {
+	in.t.Helper()
+	issuer := in.base()
+	var meta map[string]any
+	in.getJSON("/.well-known/oauth-authorization-server", &meta)
+	if meta["issuer"] != issuer || meta["jwks_uri"] != issuer+"/oauth/jwks" {
+		in.t.Errorf("metadata issuer %v, jwks_uri %v; want %s", meta["issuer"], meta["jwks_uri"], issuer)
+	}
+	if m, _ := meta["code_challenge_methods_supported"].([]any); len(m) != 1 || m[0] != "S256" {
+		in.t.Errorf("code_challenge_methods_supported = %v", meta["code_challenge_methods_supported"])
+	}
+	if s, _ := meta["scopes_supported"].([]any); len(s) != 8 {
+		in.t.Errorf("scopes_supported = %v", meta["scopes_supported"])
+	}
+	kid := in.kid()
+
+	// Protected resource metadata: the same document at both URLs.
+	var prmPath, prmRoot map[string]any
+	in.getJSON("/.well-known/oauth-protected-resource/mcp", &prmPath)
+	in.getJSON("/.well-known/oauth-protected-resource", &prmRoot)
+	if fmt.Sprint(prmPath) != fmt.Sprint(prmRoot) {
+		in.t.Errorf("PRM differs between the two URLs:\n%v\n%v", prmPath, prmRoot)
+	}
+	if prmPath["resource"] != issuer+"/mcp" {
+		in.t.Errorf("PRM resource = %v", prmPath["resource"])
+	}
+	if as, _ := prmPath["authorization_servers"].([]any); len(as) != 1 || as[0] != issuer {
+		in.t.Errorf("PRM authorization_servers = %v, want [%s] byte for byte", prmPath["authorization_servers"], issuer)
+	}
+
+	// No token: 401, the challenge first and the seed's JSON body.
+	res, body := in.do("POST", "/mcp", map[string]string{"Content-Type": "application/json"})
+	if res.StatusCode != 401 {
+		in.t.Fatalf("POST /mcp without a token: %d", res.StatusCode)
+	}
+	wantChallenge := `Bearer resource_metadata="` + issuer + `/.well-known/oauth-protected-resource/mcp"`
+	if ch := res.Header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, wantChallenge) {
+		in.t.Errorf("WWW-Authenticate = %q, want it to start with %q", ch, wantChallenge)
+	}
+	const wantBody = `{"error":"unauthorized","error_description":"Bearer token required. See WWW-Authenticate header for authentication details."}`
+	if string(body) != wantBody {
+		in.t.Errorf("401 body = %s", body)
+	}
+	if res.Header.Get("Content-Type") != "application/json" {
+		in.t.Errorf("401 Content-Type = %q", res.Header.Get("Content-Type"))
+	}
+	return kid
+}
+
+func TestListModules(t *testing.T) {
+	in := newInstance(t, "")
+	out, err := in.run("list-modules")
+	if err != nil {
+		t.Fatalf("list-modules: %v\n%s", err, out)
+	}
+	for _, m := range []string{"caddymcp", "http.handlers.mcp_oauth", "http.handlers.mcp_bearer", "http.handlers.mcp_tools"} {
+		if !strings.Contains("\n"+out, "\n"+m+"\n") {
+			t.Errorf("list-modules lacks %s", m)
+		}
+	}
+}
+
+func TestExampleValidates(t *testing.T) {
+	in := newInstance(t, "")
+	out, err := in.run("adapt", "--config", repoFile(t, "Caddyfile.example"), "--validate")
+	if err != nil {
+		t.Fatalf("caddy adapt --validate Caddyfile.example: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(in.dir, "data", "caddy", "caddymcp")); !os.IsNotExist(err) {
+		t.Errorf("validating created the store (err %v)", err)
+	}
+	broken := filepath.Join(in.dir, "Broken.caddyfile")
+	if err := os.WriteFile(broken, []byte("localhost {\n\tmcp_bearer /mcp* {\n\t\tscope booking:read\n\t}\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = in.run("adapt", "--config", broken, "--validate")
+	if err == nil || !strings.Contains(out, "Broken.caddyfile:3") || !strings.Contains(out, "unrecognized subdirective 'scope'") {
+		t.Errorf("broken Caddyfile: err %v, output:\n%s", err, out)
+	}
+}
+
+func exampleText(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(repoFile(t, "Caddyfile.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// withPostgres turns on the example's commented-out database line.
+func withPostgres(t *testing.T, example string) string {
+	t.Helper()
+	const line = "# database {env.CADDYMCP_DATABASE_URL}"
+	if !strings.Contains(example, line) {
+		t.Fatalf("Caddyfile.example no longer has the line %q", line)
+	}
+	return strings.Replace(example, line, "database {env.CADDYMCP_DATABASE_URL}", 1)
+}
+
+// TestExampleServes runs Caddyfile.example on both stores: the first
+// slice answers over real HTTPS, and the signing key survives a reload
+// and a restart.
+func TestExampleServes(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) {
+		in := newInstance(t, exampleText(t))
+		in.start()
+		kid := in.checkSlice()
+		db := filepath.Join(in.dir, "data", "caddy", "caddymcp", "caddymcp.db")
+		if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("embedded store %s: %v", db, err)
+		}
+		reloadAndRestart(t, in, kid)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		in := newInstance(t, withPostgres(t, exampleText(t)), "CADDYMCP_DATABASE_URL="+testpg.Schema(t))
+		in.start()
+		kid := in.checkSlice()
+		if _, err := os.Stat(filepath.Join(in.dir, "data", "caddy", "caddymcp")); !os.IsNotExist(err) {
+			t.Errorf("the PostgreSQL host created an embedded store (err %v)", err)
+		}
+		reloadAndRestart(t, in, kid)
+	})
+}
+
+func reloadAndRestart(t *testing.T, in *instance, kid string) {
+	t.Helper()
+	out, err := in.run("reload", "--config", in.config, "--adapter", "caddyfile", "--address", fmt.Sprintf("localhost:%d", in.admin), "--force")
+	if err != nil {
+		t.Fatalf("caddy reload: %v\n%s", err, out)
+	}
+	if got := in.kid(); got != kid {
+		t.Errorf("kid changed across reload: %s -> %s", kid, got)
+	}
+	in.stop()
+	in.start()
+	if got := in.checkSlice(); got != kid {
+		t.Errorf("kid changed across restart: %s -> %s", kid, got)
+	}
+}
+
+// TestRefusesToStartOnBadDatabase: a wrong password stops Caddy at start
+// with a clear message that does not contain the password.
+func TestRefusesToStartOnBadDatabase(t *testing.T) {
+	good := testpg.URL(t)
+	const secret = "Wr0ng-Secret-Value"
+	bad := strings.Replace(good, "@", ":"+secret+"@", 1)
+	if i := strings.Index(good, "://"); i >= 0 {
+		if at := strings.Index(good, "@"); at > i {
+			user := good[i+3 : at]
+			if c := strings.Index(user, ":"); c >= 0 {
+				user = user[:c]
+			}
+			bad = good[:i+3] + user + ":" + secret + good[at:]
+		}
+	}
+	in := newInstance(t, withPostgres(t, exampleText(t)), "CADDYMCP_DATABASE_URL="+bad)
+	start := time.Now()
+	out, err := in.run("run", "--config", in.config, "--adapter", "caddyfile")
+	if err == nil {
+		t.Fatal("caddy started with a wrong database password")
+	}
+	if !strings.Contains(out, "password authentication failed") {
+		t.Errorf("output does not explain the failure:\n%s", out)
+	}
+	if strings.Contains(out, secret) {
+		t.Errorf("output reveals the password:\n%s", out)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("refusing took %v", d)
+	}
+}

@@ -1,0 +1,142 @@
+package caddymcp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+)
+
+// nextRecorder is a next handler that records whether it ran.
+type nextRecorder struct{ called bool }
+
+func (n *nextRecorder) ServeHTTP(w http.ResponseWriter, _ *http.Request) error {
+	n.called = true
+	w.WriteHeader(http.StatusTeapot)
+	return nil
+}
+
+func newBearer(t *testing.T) *BearerAuth {
+	t.Helper()
+	rs, err := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &BearerAuth{resource: rs}
+}
+
+func httpsRequest(method, target string, server *caddyhttp.Server) *http.Request {
+	r := httptest.NewRequest(method, target, nil)
+	r.TLS = &tls.ConnectionState{}
+	if server != nil {
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ServerCtxKey, server))
+	}
+	return r
+}
+
+func TestBearerAuthServeHTTP(t *testing.T) {
+	b := newBearer(t)
+	t.Run("metadata without a token", func(t *testing.T) {
+		for _, p := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"} {
+			next := &nextRecorder{}
+			w := httptest.NewRecorder()
+			if err := b.ServeHTTP(w, httpsRequest("GET", "https://h.example"+p, nil), next); err != nil {
+				t.Fatal(err)
+			}
+			if w.Code != 200 || next.called || !strings.Contains(w.Body.String(), `"resource":"https://h.example/mcp"`) {
+				t.Errorf("%s: %d %s", p, w.Code, w.Body)
+			}
+		}
+	})
+	t.Run("no token, no error routes: JSON body", func(t *testing.T) {
+		next := &nextRecorder{}
+		w := httptest.NewRecorder()
+		if err := b.ServeHTTP(w, httpsRequest("POST", "https://h.example/mcp", &caddyhttp.Server{}), next); err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != 401 || next.called || !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), `Bearer resource_metadata="https://h.example/.well-known/oauth-protected-resource/mcp"`) {
+			t.Errorf("%d %v %s", w.Code, w.Header(), w.Body)
+		}
+		if !strings.Contains(w.Body.String(), `"error":"unauthorized"`) {
+			t.Errorf("body %s", w.Body)
+		}
+	})
+	t.Run("no token, with handle_errors: an error for those routes", func(t *testing.T) {
+		srv := &caddyhttp.Server{Errors: &caddyhttp.HTTPErrorConfig{Routes: caddyhttp.RouteList{{}}}}
+		next := &nextRecorder{}
+		w := httptest.NewRecorder()
+		err := b.ServeHTTP(w, httpsRequest("POST", "https://h.example/mcp", srv), next)
+		var he caddyhttp.HandlerError
+		if !errors.As(err, &he) || he.StatusCode != 401 || next.called {
+			t.Fatalf("error = %#v", err)
+		}
+		var f *oauth.Failure
+		if !errors.As(err, &f) || f.Code != "unauthorized" {
+			t.Errorf("the failure is not reachable from the error: %v", err)
+		}
+		if w.Header().Get("WWW-Authenticate") == "" || w.Body.Len() != 0 {
+			t.Errorf("headers %v, body %q", w.Header(), w.Body)
+		}
+	})
+	t.Run("preflight passes", func(t *testing.T) {
+		next := &nextRecorder{}
+		r := httpsRequest("OPTIONS", "https://h.example/mcp", nil)
+		r.Header.Set("Origin", "http://localhost:6274")
+		r.Header.Set("Access-Control-Request-Method", "POST")
+		if err := b.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || !next.called {
+			t.Fatalf("preflight: err %v, next %v", err, next.called)
+		}
+	})
+}
+
+func TestOAuthServerPassesOtherPaths(t *testing.T) {
+	s, err := oauth.New(oauth.Config{Keys: fixedKeys{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &OAuthServer{server: s}
+	next := &nextRecorder{}
+	if err := o.ServeHTTP(httptest.NewRecorder(), httpsRequest("GET", "https://h/index.html", nil), next); err != nil || !next.called {
+		t.Fatalf("other path: err %v, next %v", err, next.called)
+	}
+	next = &nextRecorder{}
+	w := httptest.NewRecorder()
+	if err := o.ServeHTTP(w, httpsRequest("GET", "https://h/.well-known/oauth-authorization-server", nil), next); err != nil || next.called || w.Code != 200 {
+		t.Fatalf("metadata: err %v, next %v, status %d", err, next.called, w.Code)
+	}
+}
+
+type fixedKeys struct{}
+
+func (fixedKeys) KeySet(context.Context) (*oauth.KeySet, error) { return nil, errors.New("no keys") }
+
+func TestTools(t *testing.T) {
+	tools := &Tools{}
+	if err := tools.Provision(caddyCtx()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tools.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	next := &nextRecorder{}
+	if err := tools.ServeHTTP(httptest.NewRecorder(), httpsRequest("GET", "https://h/other", nil), next); err != nil || !next.called {
+		t.Fatalf("other path: %v %v", err, next.called)
+	}
+	err := tools.ServeHTTP(httptest.NewRecorder(), httpsRequest("POST", "https://h/mcp", nil), &nextRecorder{})
+	var he caddyhttp.HandlerError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusNotImplemented {
+		t.Fatalf("endpoint: %v", err)
+	}
+	for _, bad := range []string{"mcp", "/mcp*", "/mcp?x"} {
+		if err := (&Tools{Path: bad}).Validate(); err == nil {
+			t.Errorf("path %q accepted", bad)
+		}
+	}
+}

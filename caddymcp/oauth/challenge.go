@@ -1,0 +1,112 @@
+package oauth
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// ErrNoToken means the request carried no bearer token.
+var ErrNoToken = errors.New("no bearer token")
+
+// maxTokenLen bounds an access token; larger headers are refused.
+const maxTokenLen = 8 << 10
+
+// BearerToken extracts the token of an "Authorization: Bearer" header
+// (RFC 6750 §2.1). Tokens are never taken from the query string or the
+// body. It returns ErrNoToken when there is no Authorization header or it
+// uses another scheme, and another error when the header is malformed.
+func BearerToken(r *http.Request) (string, error) {
+	values := r.Header.Values("Authorization")
+	if len(values) == 0 {
+		return "", ErrNoToken
+	}
+	if len(values) > 1 {
+		return "", errors.New("more than one Authorization header")
+	}
+	scheme, token, _ := strings.Cut(values[0], " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", ErrNoToken
+	}
+	token = strings.TrimLeft(token, " ")
+	switch {
+	case token == "":
+		return "", errors.New("the Bearer scheme needs a token")
+	case len(token) > maxTokenLen:
+		return "", errors.New("the bearer token is too long")
+	case !isB64Token(token):
+		return "", errors.New("the bearer token contains characters RFC 6750 does not allow")
+	}
+	return token, nil
+}
+
+// isB64Token checks the b64token syntax of RFC 6750 §2.1:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
+}
+
+// ChallengeParams are the auth-params of a WWW-Authenticate challenge
+// (RFC 6750 §3, RFC 9728 §5.1). Empty values are left out.
+type ChallengeParams struct {
+	// ResourceMetadata is the URL of the protected resource metadata.
+	ResourceMetadata string
+	// Scope is the space-separated scope needed.
+	Scope string
+	// Error is the error code.
+	Error string
+	// Description is a human-readable explanation.
+	Description string
+}
+
+// Challenge builds a WWW-Authenticate challenge for scheme ("Bearer").
+// Values are quoted strings (RFC 9110 §11.2); characters a quoted string
+// cannot hold (controls, non-ASCII) are dropped, and '"' and '\' are
+// escaped.
+func Challenge(scheme string, p ChallengeParams) string {
+	var b strings.Builder
+	b.WriteString(scheme)
+	sep := " "
+	add := func(name, value string) {
+		if value == "" {
+			return
+		}
+		b.WriteString(sep)
+		b.WriteString(name)
+		b.WriteString(`="`)
+		b.WriteString(quote(value))
+		b.WriteString(`"`)
+		sep = ", "
+	}
+	add("resource_metadata", p.ResourceMetadata)
+	add("scope", p.Scope)
+	add("error", p.Error)
+	add("error_description", p.Description)
+	return b.String()
+}
+
+func quote(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\t' || (c >= 0x20 && c < 0x7f):
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

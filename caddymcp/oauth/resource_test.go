@@ -1,0 +1,205 @@
+package oauth_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+)
+
+func TestProtectedResourceMetadata(t *testing.T) {
+	tests := []struct {
+		name         string
+		cfg          oauth.ResourceConfig
+		host         string
+		wantResource string
+		wantPaths    []string
+		wantAS       string
+	}{
+		{"path resource", oauth.ResourceConfig{Resource: "/mcp"}, "mcp.example.com",
+			"https://mcp.example.com/mcp", []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"}, "https://mcp.example.com"},
+		{"origin resource", oauth.ResourceConfig{}, "mcp.example.com",
+			"https://mcp.example.com", []string{"/.well-known/oauth-protected-resource"}, "https://mcp.example.com"},
+		{"absolute resource, external issuer",
+			oauth.ResourceConfig{Resource: "https://api.example.com/mcp", AuthorizationServers: []string{"https://login.example.com/realms/x"}, ResourceName: "Shop"},
+			"api.example.com", "https://api.example.com/mcp", []string{"/.well-known/oauth-protected-resource/mcp"}, "https://login.example.com/realms/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs, err := oauth.NewResource(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range tt.wantPaths {
+				if !rs.IsMetadataPath(p) {
+					t.Fatalf("IsMetadataPath(%q) = false", p)
+				}
+				r := httptest.NewRequest("GET", "https://"+tt.host+p, nil)
+				r.TLS = tlsState()
+				w := httptest.NewRecorder()
+				rs.ServeMetadata(w, r)
+				if w.Code != 200 {
+					t.Fatalf("%s: %d", p, w.Code)
+				}
+				m := decode(t, w)
+				if m["resource"] != tt.wantResource {
+					t.Errorf("%s: resource = %v, want %s", p, m["resource"], tt.wantResource)
+				}
+				as := m["authorization_servers"].([]any)
+				if len(as) != 1 || as[0] != tt.wantAS {
+					t.Errorf("authorization_servers = %v", as)
+				}
+				if bm := m["bearer_methods_supported"].([]any); len(bm) != 1 || bm[0] != "header" {
+					t.Errorf("bearer_methods_supported = %v", bm)
+				}
+				if tt.cfg.ResourceName != "" && m["resource_name"] != tt.cfg.ResourceName {
+					t.Errorf("resource_name = %v", m["resource_name"])
+				}
+			}
+		})
+	}
+	if rs, _ := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp"}); rs.IsMetadataPath("/.well-known/oauth-protected-resource/other") {
+		t.Error("a foreign path-suffixed URL is claimed")
+	}
+	for _, bad := range []oauth.ResourceConfig{
+		{Resource: "mcp"}, {Resource: "http://example.com/mcp"}, {Resource: "https://h/mcp#x"}, {Resource: "/mcp?x=1"},
+		{Resource: "//evil/mcp"}, {AuthorizationServers: []string{"https://as.example/"}}, {ResourceDocumentation: "docs"},
+	} {
+		if _, err := oauth.NewResource(bad); err == nil {
+			t.Errorf("config %+v accepted", bad)
+		}
+	}
+}
+
+func TestCheckChallenges(t *testing.T) {
+	rs, err := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp", Scopes: []string{"booking:read", "product:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const meta = `resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"`
+	tests := []struct {
+		name       string
+		method     string
+		headers    map[string][]string
+		wantStatus int
+		wantCode   string
+		wantChal   []string
+	}{
+		{"no token", "POST", nil, 401, "unauthorized", []string{"Bearer " + meta, `scope="booking:read product:read"`}},
+		{"other scheme", "POST", map[string][]string{"Authorization": {"Basic YTpi"}}, 401, "unauthorized", []string{"Bearer " + meta}},
+		{"empty bearer", "POST", map[string][]string{"Authorization": {"Bearer "}}, 400, "invalid_request", []string{`error="invalid_request"`}},
+		{"bad characters", "POST", map[string][]string{"Authorization": {"Bearer a\"b"}}, 400, "invalid_request", []string{`error="invalid_request"`}},
+		{"two headers", "POST", map[string][]string{"Authorization": {"Bearer a", "Bearer b"}}, 400, "invalid_request", nil},
+		{"oversized", "POST", map[string][]string{"Authorization": {"Bearer " + strings.Repeat("a", 9000)}}, 400, "invalid_request", nil},
+		{"unverifiable token", "POST", map[string][]string{"Authorization": {"Bearer abc.def.ghi"}}, 401, "invalid_token", []string{`error="invalid_token"`, meta}},
+		{"lowercase scheme", "GET", map[string][]string{"Authorization": {"bearer abc"}}, 401, "invalid_token", nil},
+		{"plain OPTIONS is challenged", "OPTIONS", nil, 401, "unauthorized", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, "https://mcp.example.com/mcp", nil)
+			r.TLS = tlsState()
+			for k, vs := range tt.headers {
+				for _, v := range vs {
+					r.Header.Add(k, v)
+				}
+			}
+			f := rs.Check(r)
+			if f == nil {
+				t.Fatal("request passed")
+			}
+			w := httptest.NewRecorder()
+			f.Write(w)
+			if w.Code != tt.wantStatus {
+				t.Errorf("status = %d, want %d", w.Code, tt.wantStatus)
+			}
+			body := decode(t, w)
+			if body["error"] != tt.wantCode {
+				t.Errorf("error = %v, want %s", body["error"], tt.wantCode)
+			}
+			ch := w.Header().Get("WWW-Authenticate")
+			if !strings.HasPrefix(ch, "Bearer ") {
+				t.Errorf("challenge %q does not start with Bearer", ch)
+			}
+			for _, want := range tt.wantChal {
+				if !strings.Contains(ch, want) {
+					t.Errorf("challenge %q lacks %q", ch, want)
+				}
+			}
+			if !strings.Contains(w.Header().Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+				t.Error("WWW-Authenticate is not exposed to browsers")
+			}
+			if w.Header().Get("Cache-Control") != "no-store" {
+				t.Error("error is cacheable")
+			}
+		})
+	}
+	t.Run("missing-token body is the documented one", func(t *testing.T) {
+		r := httptest.NewRequest("GET", "https://mcp.example.com/mcp", nil)
+		r.TLS = tlsState()
+		w := httptest.NewRecorder()
+		rs.Check(r).Write(w)
+		want := `{"error":"unauthorized","error_description":"Bearer token required. See WWW-Authenticate header for authentication details."}`
+		if w.Body.String() != want {
+			t.Errorf("body = %s", w.Body)
+		}
+	})
+	t.Run("preflight passes", func(t *testing.T) {
+		r := httptest.NewRequest("OPTIONS", "https://mcp.example.com/mcp", nil)
+		r.Header.Set("Origin", "http://localhost:6274")
+		r.Header.Set("Access-Control-Request-Method", "POST")
+		if f := rs.Check(r); f != nil {
+			t.Fatalf("preflight refused: %v", f)
+		}
+	})
+}
+
+func TestChallengeQuoting(t *testing.T) {
+	got := oauth.Challenge("Bearer", oauth.ChallengeParams{Error: "invalid_token", Description: "bad \"x\" \\ y\r\nInjected: 1\x00é"})
+	want := `Bearer error="invalid_token", error_description="bad \"x\" \\ yInjected: 1"`
+	if got != want {
+		t.Errorf("Challenge = %s, want %s", got, want)
+	}
+	if got := oauth.Challenge("Bearer", oauth.ChallengeParams{}); got != "Bearer" {
+		t.Errorf("empty challenge = %q", got)
+	}
+}
+
+func TestRequestOrigin(t *testing.T) {
+	tests := []struct {
+		host  string
+		tls   bool
+		want  string
+		isErr bool
+	}{
+		{"example.com", true, "https://example.com", false},
+		{"Example.COM:443", true, "https://example.com", false},
+		{"example.com:80", false, "http://example.com", false},
+		{"localhost:8443", true, "https://localhost:8443", false},
+		{"[::1]:8443", true, "https://[::1]:8443", false},
+		{"[::1]", true, "https://[::1]", false},
+		{"127.0.0.1", false, "http://127.0.0.1", false},
+		{"", true, "", true},
+		{"exa mple.com", true, "", true},
+		{"example.com:0", true, "", true},
+		{"example.com:99999", true, "", true},
+		{"example.com:x", true, "", true},
+		{"a/b", true, "", true},
+		{"evil.com@good.com", true, "", true},
+		{"[::1", true, "", true},
+		{"::1", true, "", true},
+		{strings.Repeat("a", 300), true, "", true},
+	}
+	for _, tt := range tests {
+		r := &http.Request{Host: tt.host}
+		if tt.tls {
+			r.TLS = tlsState()
+		}
+		got, err := oauth.RequestOrigin(r)
+		if (err != nil) != tt.isErr || got != tt.want {
+			t.Errorf("RequestOrigin(%q) = %q, %v; want %q", tt.host, got, err, tt.want)
+		}
+	}
+}
