@@ -44,30 +44,19 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 // parseGlobalOption for the syntax.
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume option name
-	if d.NextArg() {
-		return d.Errf("unexpected argument '%s'", d.Val())
+	if err := noArgs(d); err != nil {
+		return err
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
-		case "database":
-			err = oneArg(d, &a.Database)
-		case "embedded_path":
-			err = oneArg(d, &a.EmbeddedPath)
-		case "issuer":
-			err = oneArg(d, &a.Issuer)
-		case "max_conns":
-			err = intArg(d, &a.MaxConns)
-		case "scopes":
-			err = scopesArg(d, &a.Scopes)
-		case "start_timeout":
-			err = durationArg(d, &a.StartTimeout)
-		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
-		}
-		if err != nil {
-			return err
-		}
+	err := parseBlock(d, map[string]func() error{
+		"database":      func() error { return oneArg(d, &a.Database) },
+		"embedded_path": func() error { return oneArg(d, &a.EmbeddedPath) },
+		"issuer":        func() error { return oneArg(d, &a.Issuer) },
+		"max_conns":     func() error { return intArg(d, &a.MaxConns) },
+		"scopes":        func() error { return scopesArg(d, &a.Scopes) },
+		"start_timeout": func() error { return durationArg(d, &a.StartTimeout) },
+	})
+	if err != nil {
+		return err
 	}
 	if a.Database != "" && a.EmbeddedPath != "" {
 		return d.Err("database and embedded_path exclude each other")
@@ -93,24 +82,13 @@ func parseOAuthServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, erro
 // parseOAuthServer for the syntax.
 func (o *OAuthServer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
-	if d.NextArg() {
-		return d.Errf("unexpected argument '%s'", d.Val())
+	if err := noArgs(d); err != nil {
+		return err
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
-		case "issuer":
-			err = oneArg(d, &o.Issuer)
-		case "scopes":
-			err = scopesArg(d, &o.Scopes)
-		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return parseBlock(d, map[string]func() error{
+		"issuer": func() error { return oneArg(d, &o.Issuer) },
+		"scopes": func() error { return scopesArg(d, &o.Scopes) },
+	})
 }
 
 // parseBearerAuth sets up mcp_bearer. Syntax:
@@ -160,34 +138,18 @@ func parseBearerAuth(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error
 // matcher has been taken out); see parseBearerAuth for the syntax.
 func (b *BearerAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
-	if d.NextArg() {
-		return d.Errf("unexpected argument '%s'", d.Val())
+	if err := noArgs(d); err != nil {
+		return err
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		switch d.Val() {
-		case "resource":
-			err = oneArg(d, &b.Resource)
-		case "authorization_server", "authorization_servers":
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.ArgErr()
-			}
-			b.AuthorizationServers = append(b.AuthorizationServers, args...)
-		case "scopes":
-			err = scopesArg(d, &b.Scopes)
-		case "resource_name":
-			err = oneArg(d, &b.ResourceName)
-		case "resource_documentation":
-			err = oneArg(d, &b.ResourceDocumentation)
-		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	servers := func() error { return listArg(d, &b.AuthorizationServers) }
+	return parseBlock(d, map[string]func() error{
+		"resource":               func() error { return oneArg(d, &b.Resource) },
+		"authorization_server":   servers,
+		"authorization_servers":  servers,
+		"scopes":                 func() error { return scopesArg(d, &b.Scopes) },
+		"resource_name":          func() error { return oneArg(d, &b.ResourceName) },
+		"resource_documentation": func() error { return oneArg(d, &b.ResourceDocumentation) },
+	})
 }
 
 // parseTools sets up mcp_tools. Syntax:
@@ -213,17 +175,9 @@ func (t *Tools) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unexpected argument '%s'", d.Val())
 		}
 	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
-		case "path":
-			if err := oneArg(d, &t.Path); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
-		}
-	}
-	return nil
+	return parseBlock(d, map[string]func() error{
+		"path": func() error { return oneArg(d, &t.Path) },
+	})
 }
 
 // pathOfMatcher returns the path a matcher set guards when it is a single
@@ -258,6 +212,39 @@ func resourcePath(resource string) string {
 		}
 	}
 	return ""
+}
+
+// parseBlock reads a directive's block, handing each subdirective to its
+// parser; an unknown one is an error with its location.
+func parseBlock(d *caddyfile.Dispenser, parsers map[string]func() error) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		parse, ok := parsers[d.Val()]
+		if !ok {
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+		if err := parse(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// noArgs fails if the directive has arguments on its own line.
+func noArgs(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.Errf("unexpected argument '%s'", d.Val())
+	}
+	return nil
+}
+
+// listArg appends one or more arguments to dst.
+func listArg(d *caddyfile.Dispenser, dst *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	*dst = append(*dst, args...)
+	return nil
 }
 
 // oneArg reads exactly one argument into dst; a second use of the
@@ -308,11 +295,9 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 }
 
 func scopesArg(d *caddyfile.Dispenser, dst *[]string) error {
-	args := d.RemainingArgs()
-	if len(args) == 0 {
-		return d.ArgErr()
+	if err := listArg(d, dst); err != nil {
+		return err
 	}
-	*dst = append(*dst, args...)
 	if err := validateScopes(*dst); err != nil {
 		return d.WrapErr(err)
 	}

@@ -410,3 +410,28 @@ func TestRefusesToStartOnBadDatabase(t *testing.T) {
 		t.Errorf("refusing took %v", d)
 	}
 }
+
+// TestMigrateCommand applies the migrations by hand on both stores; a
+// second run finds nothing to do and reports the same version.
+func TestMigrateCommand(t *testing.T) {
+	in := newInstance(t, "")
+	path := filepath.Join(in.dir, "by-hand", "caddymcp.db")
+	for range 2 {
+		out, err := in.run("mcp-migrate", "--embedded-path", path)
+		if err != nil || !strings.Contains(out, "embedded store "+path+": schema version 1") {
+			t.Fatalf("mcp-migrate (embedded): %v\n%s", err, out)
+		}
+	}
+	pg := newInstance(t, "", "CADDYMCP_DATABASE_URL="+testpg.Schema(t))
+	for range 2 {
+		out, err := pg.run("mcp-migrate")
+		if err != nil || !strings.Contains(out, "PostgreSQL store: schema version 1") {
+			t.Fatalf("mcp-migrate (postgres): %v\n%s", err, out)
+		}
+	}
+	bad := newInstance(t, "", "CADDYMCP_DATABASE_URL=postgres://u:Secr3tPw@127.0.0.1:1/db?connect_timeout=2")
+	out, err := bad.run("mcp-migrate", "--timeout", "5s")
+	if err == nil || strings.Contains(out, "Secr3tPw") || !strings.Contains(out, "PostgreSQL store") {
+		t.Errorf("mcp-migrate against nothing: %v\n%s", err, out)
+	}
+}
