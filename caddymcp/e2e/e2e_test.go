@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
+	"github.com/caddymcp/caddymcp/migrations"
 )
 
 func caddyBin(t *testing.T) string {
@@ -414,18 +415,23 @@ func TestRefusesToStartOnBadDatabase(t *testing.T) {
 // TestMigrateCommand applies the migrations by hand on both stores; a
 // second run finds nothing to do and reports the same version.
 func TestMigrateCommand(t *testing.T) {
+	all, err := migrations.List("sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := fmt.Sprintf("schema version %d", len(all))
 	in := newInstance(t, "")
 	path := filepath.Join(in.dir, "by-hand", "caddymcp.db")
 	for range 2 {
 		out, err := in.run("mcp-migrate", "--embedded-path", path)
-		if err != nil || !strings.Contains(out, "embedded store "+path+": schema version 1") {
+		if err != nil || !strings.Contains(out, "embedded store "+path+": "+version) {
 			t.Fatalf("mcp-migrate (embedded): %v\n%s", err, out)
 		}
 	}
 	pg := newInstance(t, "", "CADDYMCP_DATABASE_URL="+testpg.Schema(t))
 	for range 2 {
 		out, err := pg.run("mcp-migrate")
-		if err != nil || !strings.Contains(out, "PostgreSQL store: schema version 1") {
+		if err != nil || !strings.Contains(out, "PostgreSQL store: "+version) {
 			t.Fatalf("mcp-migrate (postgres): %v\n%s", err, out)
 		}
 	}

@@ -159,25 +159,122 @@ func scanCode(r row) (*AuthCode, error) {
 	return &c, nil
 }
 
-func (s *sqlStore) ConsumeCode(ctx context.Context, code string, now time.Time) (*AuthCode, error) {
+func (s *sqlStore) RedeemCode(ctx context.Context, code string, now time.Time, issue func(*AuthCode) (*Issue, error)) (*AuthCode, error) {
 	h := Hash(code)
-	c, err := scanCode(s.db.queryRow(ctx, `UPDATE authorization_codes SET consumed_at = $2
-		WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2
-		RETURNING `+codeCols, h, ts(now)))
-	if err == nil {
+	var c *AuthCode
+	err := s.db.inTx(ctx, false, func(q querier) error {
+		var err error
+		c, err = scanCode(q.queryRow(ctx, `UPDATE authorization_codes SET consumed_at = $2
+			WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2
+			RETURNING `+codeCols, h, ts(now)))
+		if err != nil {
+			return err
+		}
+		out, err := issue(c)
+		if err != nil {
+			return &callerError{err}
+		}
+		if out.Grant == nil {
+			return errors.New("redeeming a code must create a grant")
+		}
+		if err := insertGrant(ctx, q, out.Grant); err != nil {
+			return err
+		}
+		return storeIssue(ctx, q, out)
+	})
+	var ce *callerError
+	switch {
+	case err == nil:
 		return c, nil
-	}
-	if !errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("consuming authorization code: %w", err)
+	case errors.As(err, &ce):
+		return nil, ce.err
+	case !errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("redeeming authorization code: %w", err)
 	}
 	c, err = scanCode(s.db.queryRow(ctx, `SELECT `+codeCols+` FROM authorization_codes WHERE code_hash = $1`, h))
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("consuming authorization code: %w", err)
+		return nil, fmt.Errorf("redeeming authorization code: %w", err)
 	case !c.ConsumedAt.IsZero():
-		return c, fmt.Errorf("consuming authorization code: %w", ErrAlreadyUsed)
+		return c, fmt.Errorf("redeeming authorization code: %w", ErrAlreadyUsed)
 	default: // expired
-		return nil, fmt.Errorf("consuming authorization code: %w", ErrNotFound)
+		return nil, fmt.Errorf("redeeming authorization code: %w", ErrNotFound)
+	}
+}
+
+// callerError carries an error of a caller's callback out of a
+// transaction unchanged.
+type callerError struct{ err error }
+
+func (e *callerError) Error() string { return e.err.Error() }
+
+// storeIssue stores the access-token record and the refresh token of an
+// issue.
+func storeIssue(ctx context.Context, q querier, out *Issue) error {
+	if out.Access != nil {
+		if err := insertAccess(ctx, q, out.Access); err != nil {
+			return err
+		}
+	}
+	if out.Refreshed != nil {
+		if err := insertRefresh(ctx, q, out.Refresh, out.Refreshed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- pending authorization requests ----
+
+const authRequestCols = `client_id, user_id, csrf_hash, params, created_at, expires_at, consumed_at`
+
+func (s *sqlStore) CreateAuthRequest(ctx context.Context, id string, r *AuthRequest) error {
+	params := r.Params
+	if len(params) == 0 {
+		params = []byte("{}")
+	}
+	_, err := s.db.exec(ctx, `INSERT INTO auth_requests (id_hash, `+authRequestCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		Hash(id), r.ClientID, r.UserID, r.CSRFHash, string(params), ts(r.CreatedAt), ts(r.ExpiresAt), ts(r.ConsumedAt))
+	if err != nil {
+		return fmt.Errorf("creating authorization request: %w", err)
+	}
+	return nil
+}
+
+func scanAuthRequest(r row) (*AuthRequest, error) {
+	var (
+		a                    AuthRequest
+		params               string
+		createdAt, expiresAt time.Time
+		consumed             nt
+	)
+	if err := r.Scan(&a.ClientID, &a.UserID, &a.CSRFHash, &params, &createdAt, &expiresAt, &consumed.t); err != nil {
+		return nil, err
+	}
+	a.Params = []byte(params)
+	a.CreatedAt, a.ExpiresAt, a.ConsumedAt = createdAt.UTC(), expiresAt.UTC(), consumed.val()
+	return &a, nil
+}
+
+func (s *sqlStore) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error) {
+	h := Hash(id)
+	a, err := scanAuthRequest(s.db.queryRow(ctx, `UPDATE auth_requests SET consumed_at = $2
+		WHERE id_hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING `+authRequestCols, h, ts(now)))
+	if err == nil {
+		return a, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("consuming authorization request: %w", err)
+	}
+	a, err = scanAuthRequest(s.db.queryRow(ctx, `SELECT `+authRequestCols+` FROM auth_requests WHERE id_hash = $1`, h))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("consuming authorization request: %w", err)
+	case !a.ConsumedAt.IsZero():
+		return a, fmt.Errorf("consuming authorization request: %w", ErrAlreadyUsed)
+	default:
+		return nil, fmt.Errorf("consuming authorization request: %w", ErrNotFound)
 	}
 }
 
@@ -186,12 +283,16 @@ func (s *sqlStore) ConsumeCode(ctx context.Context, code string, now time.Time) 
 const grantCols = `id, client_id, user_id, scope, resource, created_at, updated_at, expires_at, revoked_at`
 
 func (s *sqlStore) CreateGrant(ctx context.Context, g *Grant) error {
-	_, err := s.db.exec(ctx, `INSERT INTO grants (`+grantCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		g.ID, g.ClientID, g.UserID, g.Scope, g.Resource, ts(g.CreatedAt), ts(g.UpdatedAt), ts(g.ExpiresAt), ts(g.RevokedAt))
-	if err != nil {
+	if err := insertGrant(ctx, s.db, g); err != nil {
 		return fmt.Errorf("creating grant: %w", err)
 	}
 	return nil
+}
+
+func insertGrant(ctx context.Context, q querier, g *Grant) error {
+	_, err := q.exec(ctx, `INSERT INTO grants (`+grantCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		g.ID, g.ClientID, g.UserID, g.Scope, g.Resource, ts(g.CreatedAt), ts(g.UpdatedAt), ts(g.ExpiresAt), ts(g.RevokedAt))
+	return err
 }
 
 func scanGrant(r row) (*Grant, error) {
@@ -254,14 +355,18 @@ func revokeGrant(ctx context.Context, q querier, id string, now time.Time) error
 }
 
 func (s *sqlStore) RecordAccessToken(ctx context.Context, t *AccessToken) error {
-	_, err := s.db.exec(ctx, `INSERT INTO access_tokens
-		(jti, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		t.JTI, t.GrantID, t.ClientID, t.UserID, t.Scope, t.Resource, ts(t.CreatedAt), ts(t.ExpiresAt), ts(t.RevokedAt))
-	if err != nil {
+	if err := insertAccess(ctx, s.db, t); err != nil {
 		return fmt.Errorf("recording access token: %w", err)
 	}
 	return nil
+}
+
+func insertAccess(ctx context.Context, q querier, t *AccessToken) error {
+	_, err := q.exec(ctx, `INSERT INTO access_tokens
+		(jti, grant_id, client_id, user_id, scope, resource, created_at, expires_at, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.JTI, t.GrantID, t.ClientID, t.UserID, t.Scope, t.Resource, ts(t.CreatedAt), ts(t.ExpiresAt), ts(t.RevokedAt))
+	return err
 }
 
 func (s *sqlStore) AccessTokenActive(ctx context.Context, jti string, now time.Time) (bool, error) {
@@ -282,7 +387,7 @@ func (s *sqlStore) RevokeAccessToken(ctx context.Context, jti string, now time.T
 	return affected("revoking access token", n, err)
 }
 
-const refreshCols = `grant_id, client_id, user_id, scope, resource, created_at, expires_at, rotated_at, revoked_at`
+const refreshCols = `grant_id, client_id, user_id, scope, resource, created_at, expires_at, rotated_at, revoked_at, successor`
 
 func (s *sqlStore) CreateRefreshToken(ctx context.Context, token string, t *RefreshToken) error {
 	if err := insertRefresh(ctx, s.db, token, t); err != nil {
@@ -293,9 +398,9 @@ func (s *sqlStore) CreateRefreshToken(ctx context.Context, token string, t *Refr
 
 func insertRefresh(ctx context.Context, q querier, token string, t *RefreshToken) error {
 	_, err := q.exec(ctx, `INSERT INTO refresh_tokens (token_hash, `+refreshCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		Hash(token), t.GrantID, t.ClientID, t.UserID, t.Scope, t.Resource,
-		ts(t.CreatedAt), ts(t.ExpiresAt), ts(t.RotatedAt), ts(t.RevokedAt))
+		ts(t.CreatedAt), ts(t.ExpiresAt), ts(t.RotatedAt), ts(t.RevokedAt), t.Successor)
 	return err
 }
 
@@ -306,7 +411,7 @@ func scanRefresh(r row) (*RefreshToken, error) {
 		rotated, revoked     nt
 	)
 	if err := r.Scan(&t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.Resource,
-		&createdAt, &expiresAt, &rotated.t, &revoked.t); err != nil {
+		&createdAt, &expiresAt, &rotated.t, &revoked.t, &t.Successor); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.ExpiresAt, t.RotatedAt, t.RevokedAt = createdAt.UTC(), expiresAt.UTC(), rotated.val(), revoked.val()
@@ -326,39 +431,64 @@ func (s *sqlStore) GetRefreshToken(ctx context.Context, token string, now time.T
 	return t, nil
 }
 
-func (s *sqlStore) RotateRefreshToken(ctx context.Context, old, newToken string, next *RefreshToken, now time.Time) (*RefreshToken, error) {
+func (s *sqlStore) RefreshGrant(ctx context.Context, token string, now time.Time, issue func(*RefreshToken, *Grant) (*Issue, error)) (*RefreshToken, error) {
+	h := Hash(token)
 	var prev *RefreshToken
 	err := s.db.inTx(ctx, false, func(q querier) error {
 		var err error
 		prev, err = scanRefresh(q.queryRow(ctx, `UPDATE refresh_tokens SET rotated_at = $2
 			WHERE token_hash = $1 AND rotated_at IS NULL AND `+activeRefresh+`
-			RETURNING `+refreshCols, Hash(old), ts(now)))
+			RETURNING `+refreshCols, h, ts(now)))
 		if err != nil {
 			return err
 		}
-		n := *next
-		n.GrantID, n.ClientID, n.UserID = prev.GrantID, prev.ClientID, prev.UserID
-		if err := insertRefresh(ctx, q, newToken, &n); err != nil {
+		g, err := scanGrant(q.queryRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, prev.GrantID))
+		if err != nil {
 			return err
 		}
-		_, err = q.exec(ctx, `UPDATE grants SET updated_at = $2,
-			expires_at = CASE WHEN expires_at < $3 THEN $3 ELSE expires_at END WHERE id = $1`,
-			prev.GrantID, ts(now), ts(n.ExpiresAt))
+		out, err := issue(prev, g)
+		if err != nil {
+			return &callerError{err}
+		}
+		if out.Refreshed != nil {
+			n := *out.Refreshed
+			n.GrantID, n.ClientID, n.UserID = prev.GrantID, prev.ClientID, prev.UserID
+			out.Refreshed = &n
+		}
+		if out.Access != nil {
+			out.Access.GrantID = prev.GrantID
+		}
+		if err := storeIssue(ctx, q, out); err != nil {
+			return err
+		}
+		_, err = q.exec(ctx, `UPDATE refresh_tokens SET successor = $2 WHERE token_hash = $1`, h, out.Sealed)
+		if err != nil {
+			return err
+		}
+		if out.Refreshed != nil {
+			_, err = q.exec(ctx, `UPDATE grants SET updated_at = $2,
+				expires_at = CASE WHEN expires_at < $3 THEN $3 ELSE expires_at END WHERE id = $1`,
+				prev.GrantID, ts(now), ts(out.Refreshed.ExpiresAt))
+		}
 		return err
 	})
-	if err == nil {
+	var ce *callerError
+	switch {
+	case err == nil:
 		return prev, nil
-	}
-	if !errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("rotating refresh token: %w", err)
+	case errors.As(err, &ce):
+		return nil, ce.err
+	case !errors.Is(err, ErrNotFound):
+		return nil, fmt.Errorf("refreshing grant: %w", err)
 	}
 	// Tell a replay of an already rotated token from an unknown one.
 	t, err := scanRefresh(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
-		WHERE token_hash = $1 AND rotated_at IS NOT NULL`, Hash(old)))
+		WHERE token_hash = $1 AND rotated_at IS NOT NULL AND revoked_at IS NULL
+		AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)`, h))
 	if err != nil {
-		return nil, fmt.Errorf("rotating refresh token: %w", err)
+		return nil, fmt.Errorf("refreshing grant: %w", err)
 	}
-	return t, fmt.Errorf("rotating refresh token: %w", ErrAlreadyUsed)
+	return t, fmt.Errorf("refreshing grant: %w", ErrAlreadyUsed)
 }
 
 func (s *sqlStore) RevokeRefreshToken(ctx context.Context, token string, now time.Time) error {
@@ -603,6 +733,7 @@ func (s *sqlStore) DeleteExpired(ctx context.Context, now time.Time) (int64, err
 	err := s.db.inTx(ctx, false, func(q querier) error {
 		for _, stmt := range []string{
 			`DELETE FROM authorization_codes WHERE expires_at <= $1`,
+			`DELETE FROM auth_requests WHERE expires_at <= $1`,
 			`DELETE FROM access_tokens WHERE expires_at <= $1`,
 			`DELETE FROM refresh_tokens WHERE expires_at <= $1`,
 			`DELETE FROM grants WHERE expires_at <= $1`,

@@ -136,6 +136,40 @@ type RefreshToken struct {
 	// CreatedAt, ExpiresAt, RotatedAt (zero until exchanged) and
 	// RevokedAt (zero if not revoked).
 	CreatedAt, ExpiresAt, RotatedAt, RevokedAt time.Time
+	// Successor is the sealed response that rotating this token produced
+	// (see Grants.RefreshGrant); nil until rotated.
+	Successor []byte
+}
+
+// Issue is what redeeming a code or a refresh token stores: the grant
+// (only when a code is redeemed), the access-token record and the next
+// refresh token.
+type Issue struct {
+	// Grant is created when a code is redeemed; ignored on refresh.
+	Grant *Grant
+	// Access is the record of the new access token.
+	Access *AccessToken
+	// Refresh is the new refresh token and Refreshed its record; both
+	// empty when no refresh token is issued.
+	Refresh   string
+	Refreshed *RefreshToken
+	// Sealed is stored on the rotated refresh token as its Successor.
+	Sealed []byte
+}
+
+// AuthRequest is a validated authorization request waiting for the
+// user's decision. Its id is never stored.
+type AuthRequest struct {
+	// ClientID is the requesting client.
+	ClientID string
+	// UserID is the user asked to decide.
+	UserID string
+	// CSRFHash is the SHA-256 of the anti-forgery token of the form.
+	CSRFHash []byte
+	// Params is the request, as JSON.
+	Params []byte
+	// CreatedAt, ExpiresAt and ConsumedAt (zero until decided).
+	CreatedAt, ExpiresAt, ConsumedAt time.Time
 }
 
 // User is a person who logged in through an upstream provider.
@@ -218,11 +252,24 @@ type Codes interface {
 	// CreateCode stores c under the hash of code; ErrConflict if the
 	// code exists.
 	CreateCode(ctx context.Context, code string, c *AuthCode) error
-	// ConsumeCode marks the code used at now and returns it. Exactly one
-	// of any number of concurrent callers succeeds. An unknown or
-	// expired code gives ErrNotFound; a code already consumed gives the
-	// record with ErrAlreadyUsed.
-	ConsumeCode(ctx context.Context, code string, now time.Time) (*AuthCode, error)
+	// RedeemCode consumes the code and stores what issue returns (a
+	// grant, an access-token record, a refresh token) in one transaction.
+	// issue is called with the unconsumed code; if it returns an error,
+	// nothing changes and the code stays usable. Exactly one of any number
+	// of concurrent callers succeeds. An unknown or expired code gives
+	// ErrNotFound; a consumed code gives its record with ErrAlreadyUsed
+	// (issue is not called).
+	RedeemCode(ctx context.Context, code string, now time.Time, issue func(*AuthCode) (*Issue, error)) (*AuthCode, error)
+}
+
+// AuthRequests stores pending authorization requests.
+type AuthRequests interface {
+	// CreateAuthRequest stores r under the hash of id.
+	CreateAuthRequest(ctx context.Context, id string, r *AuthRequest) error
+	// ConsumeAuthRequest marks the request decided and returns it; only
+	// one caller succeeds. Unknown or expired: ErrNotFound; already
+	// decided: ErrAlreadyUsed.
+	ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error)
 }
 
 // Grants stores grants, access-token records and refresh tokens.
@@ -249,12 +296,14 @@ type Grants interface {
 	CreateRefreshToken(ctx context.Context, token string, t *RefreshToken) error
 	// GetRefreshToken returns an active refresh token or ErrNotFound.
 	GetRefreshToken(ctx context.Context, token string, now time.Time) (*RefreshToken, error)
-	// RotateRefreshToken atomically marks old as used and stores next
-	// under the hash of newToken; exactly one of concurrent callers
-	// succeeds. It returns the old record. An unknown, expired or revoked
-	// token gives ErrNotFound; a token already rotated gives the record
-	// with ErrAlreadyUsed.
-	RotateRefreshToken(ctx context.Context, old, newToken string, next *RefreshToken, now time.Time) (*RefreshToken, error)
+	// RefreshGrant rotates a refresh token: in one transaction it marks
+	// the token used, calls issue with it and its grant, and stores the
+	// new refresh token, the access-token record and the sealed response
+	// (on the old token, as Successor). If issue fails nothing changes.
+	// Exactly one of concurrent callers succeeds. An unknown, expired or
+	// revoked token gives ErrNotFound; a token already rotated gives its
+	// record (with Successor and RotatedAt) and ErrAlreadyUsed.
+	RefreshGrant(ctx context.Context, token string, now time.Time, issue func(*RefreshToken, *Grant) (*Issue, error)) (*RefreshToken, error)
 	// RevokeRefreshToken revokes a refresh token and its whole grant;
 	// ErrNotFound if unknown.
 	RevokeRefreshToken(ctx context.Context, token string, now time.Time) error
@@ -321,6 +370,7 @@ type Keys interface {
 type Store interface {
 	Clients
 	Codes
+	AuthRequests
 	Grants
 	Users
 	Sessions
@@ -332,8 +382,8 @@ type Store interface {
 	Migrate(ctx context.Context) (int, error)
 	// SchemaVersion returns the applied schema version (0 if none).
 	SchemaVersion(ctx context.Context) (int, error)
-	// DeleteExpired removes codes, tokens, grants and sessions that
-	// expired before now, and returns how many rows went.
+	// DeleteExpired removes codes, requests, tokens, grants and sessions
+	// that expired before now, and returns how many rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

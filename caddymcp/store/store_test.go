@@ -295,6 +295,26 @@ func newCode(u *store.User) *store.AuthCode {
 		CodeChallengeMethod: "S256", CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
 }
 
+// issueFor returns a RedeemCode callback that creates a grant with an
+// access token and a refresh token, counting its calls.
+func issueFor(t *testing.T, calls *atomic.Int32) func(*store.AuthCode) (*store.Issue, error) {
+	return func(c *store.AuthCode) (*store.Issue, error) {
+		if calls != nil {
+			calls.Add(1)
+		}
+		gid := "g-" + randID(t)
+		return &store.Issue{
+			Grant: &store.Grant{ID: gid, ClientID: c.ClientID, UserID: c.UserID, Scope: c.Scope, Resource: c.Resource,
+				CreatedAt: t0, UpdatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)},
+			Access: &store.AccessToken{JTI: "j-" + randID(t), GrantID: gid, ClientID: c.ClientID, UserID: c.UserID,
+				CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)},
+			Refresh: "rt-" + randID(t),
+			Refreshed: &store.RefreshToken{GrantID: gid, ClientID: c.ClientID, UserID: c.UserID, Scope: c.Scope,
+				CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)},
+		}, nil
+	}
+}
+
 func TestCodes(t *testing.T) {
 	forEach(t, func(t *testing.T, s store.Store, _ func() store.Store) {
 		u := newUser(t, s)
@@ -302,26 +322,63 @@ func TestCodes(t *testing.T) {
 		must(t, s.CreateCode(ctx(), code, newCode(u)))
 		wantErr(t, s.CreateCode(ctx(), code, newCode(u)), store.ErrConflict)
 
-		_, err := s.ConsumeCode(ctx(), "unknown", t0)
+		_, err := s.RedeemCode(ctx(), "unknown", t0, issueFor(t, nil))
 		wantErr(t, err, store.ErrNotFound)
 
-		got, err := s.ConsumeCode(ctx(), code, t0.Add(time.Minute))
+		// A failing callback leaves the code usable and stores nothing.
+		boom := errors.New("wrong verifier")
+		_, err = s.RedeemCode(ctx(), code, t0.Add(time.Minute), func(*store.AuthCode) (*store.Issue, error) { return nil, boom })
+		if !errors.Is(err, boom) {
+			t.Fatalf("callback error = %v, want it unchanged", err)
+		}
+
+		var issued *store.Issue
+		got, err := s.RedeemCode(ctx(), code, t0.Add(time.Minute), func(c *store.AuthCode) (*store.Issue, error) {
+			var err error
+			issued, err = issueFor(t, nil)(c)
+			return issued, err
+		})
 		must(t, err)
 		if got.Scope != "booking:read product:read" || got.CodeChallenge != newCode(u).CodeChallenge ||
 			got.RedirectURI != "http://127.0.0.1:33418/cb" || got.GrantID != "g-code" || got.Resource == "" {
-			t.Fatalf("ConsumeCode = %+v", got)
+			t.Fatalf("RedeemCode = %+v", got)
 		}
-		sameTime(t, "ConsumedAt", got.ConsumedAt, t0.Add(time.Minute))
-		again, err := s.ConsumeCode(ctx(), code, t0.Add(2*time.Minute))
+		// Everything the callback returned was stored.
+		if _, err := s.GetGrant(ctx(), issued.Grant.ID); err != nil {
+			t.Fatalf("grant not stored: %v", err)
+		}
+		if ok, _ := s.AccessTokenActive(ctx(), issued.Access.JTI, t0); !ok {
+			t.Fatal("access token not recorded")
+		}
+		if _, err := s.GetRefreshToken(ctx(), issued.Refresh, t0); err != nil {
+			t.Fatalf("refresh token not stored: %v", err)
+		}
+
+		var calls atomic.Int32
+		again, err := s.RedeemCode(ctx(), code, t0.Add(2*time.Minute), issueFor(t, &calls))
 		wantErr(t, err, store.ErrAlreadyUsed)
-		if again == nil || again.GrantID != "g-code" {
-			t.Fatalf("replay returned %+v, want the record", again)
+		if again == nil || again.GrantID != "g-code" || again.ConsumedAt.IsZero() || calls.Load() != 0 {
+			t.Fatalf("replay returned %+v (callback called %d times), want the record", again, calls.Load())
 		}
 
 		expired := "code-" + randID(t)
 		must(t, s.CreateCode(ctx(), expired, newCode(u)))
-		_, err = s.ConsumeCode(ctx(), expired, t0.Add(10*time.Minute))
+		_, err = s.RedeemCode(ctx(), expired, t0.Add(10*time.Minute), issueFor(t, nil))
 		wantErr(t, err, store.ErrNotFound)
+
+		// A failure storing the issue (here a duplicate grant id) rolls
+		// the consumption back.
+		dup := "code-" + randID(t)
+		must(t, s.CreateCode(ctx(), dup, newCode(u)))
+		_, err = s.RedeemCode(ctx(), dup, t0.Add(time.Minute), func(c *store.AuthCode) (*store.Issue, error) {
+			out, _ := issueFor(t, nil)(c)
+			out.Grant.ID = issued.Grant.ID
+			return out, nil
+		})
+		wantErr(t, err, store.ErrConflict)
+		if _, err := s.RedeemCode(ctx(), dup, t0.Add(time.Minute), issueFor(t, nil)); err != nil {
+			t.Fatalf("code not usable after a failed redemption: %v", err)
+		}
 	})
 }
 
@@ -330,27 +387,60 @@ func TestCodeSingleUseUnderConcurrency(t *testing.T) {
 		u := newUser(t, s)
 		code := "code-" + randID(t)
 		must(t, s.CreateCode(ctx(), code, newCode(u)))
-		var wins, used atomic.Int32
+		var wins, used, calls atomic.Int32
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for range 50 {
 			wg.Go(func() {
 				<-start
-				_, err := s.ConsumeCode(ctx(), code, t0.Add(time.Second))
+				_, err := s.RedeemCode(ctx(), code, t0.Add(time.Second), issueFor(t, &calls))
 				switch {
 				case err == nil:
 					wins.Add(1)
 				case errors.Is(err, store.ErrAlreadyUsed):
 					used.Add(1)
 				default:
-					t.Errorf("ConsumeCode: %v", err)
+					t.Errorf("RedeemCode: %v", err)
 				}
 			})
 		}
 		close(start)
 		wg.Wait()
-		if wins.Load() != 1 || used.Load() != 49 {
-			t.Fatalf("%d winners and %d already-used, want 1 and 49", wins.Load(), used.Load())
+		if wins.Load() != 1 || used.Load() != 49 || calls.Load() != 1 {
+			t.Fatalf("%d winners, %d already-used, %d issues; want 1, 49, 1", wins.Load(), used.Load(), calls.Load())
+		}
+		grants, err := s.ListGrantsByUser(ctx(), u.ID, t0)
+		must(t, err)
+		if len(grants) != 1 {
+			t.Fatalf("%d grants from one code, want 1", len(grants))
+		}
+	})
+}
+
+func TestAuthRequests(t *testing.T) {
+	forEach(t, func(t *testing.T, s store.Store, _ func() store.Store) {
+		id := "req-" + randID(t)
+		r := &store.AuthRequest{ClientID: "c1", UserID: "u1", CSRFHash: store.Hash("csrf"), Params: []byte(`{"state":"x"}`),
+			CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
+		must(t, s.CreateAuthRequest(ctx(), id, r))
+		wantErr(t, s.CreateAuthRequest(ctx(), id, r), store.ErrConflict)
+		_, err := s.ConsumeAuthRequest(ctx(), "nope", t0)
+		wantErr(t, err, store.ErrNotFound)
+		got, err := s.ConsumeAuthRequest(ctx(), id, t0.Add(time.Minute))
+		must(t, err)
+		if got.ClientID != "c1" || got.UserID != "u1" || string(got.Params) != `{"state":"x"}` || !store.SecretMatches(got.CSRFHash, "csrf") {
+			t.Fatalf("ConsumeAuthRequest = %+v", got)
+		}
+		_, err = s.ConsumeAuthRequest(ctx(), id, t0.Add(time.Minute))
+		wantErr(t, err, store.ErrAlreadyUsed)
+		late := "req-" + randID(t)
+		must(t, s.CreateAuthRequest(ctx(), late, r))
+		_, err = s.ConsumeAuthRequest(ctx(), late, t0.Add(10*time.Minute))
+		wantErr(t, err, store.ErrNotFound)
+		n, err := s.DeleteExpired(ctx(), t0.Add(11*time.Minute))
+		must(t, err)
+		if n != 2 {
+			t.Fatalf("DeleteExpired removed %d rows, want the 2 requests", n)
 		}
 	})
 }
@@ -516,13 +606,29 @@ func TestRefreshTokens(t *testing.T) {
 		wantErr(t, err, store.ErrNotFound)
 
 		// Rotation: the old token stops working, the new one works, the
-		// grant lives as long as its newest token.
+		// grant lives as long as its newest token, and the sealed response
+		// is kept on the old token.
 		second := "rt-" + randID(t)
 		later := t0.Add(60 * 24 * time.Hour)
-		prev, err := s.RotateRefreshToken(ctx(), first, second, rt(later), t0.Add(time.Minute))
+		rotate := func(next string, exp time.Time, sealed string) func(*store.RefreshToken, *store.Grant) (*store.Issue, error) {
+			return func(old *store.RefreshToken, gr *store.Grant) (*store.Issue, error) {
+				if gr.ID != old.GrantID {
+					t.Errorf("callback got grant %s for token of %s", gr.ID, old.GrantID)
+				}
+				return &store.Issue{Refresh: next, Refreshed: rt(exp), Sealed: []byte(sealed),
+					Access: &store.AccessToken{JTI: "j-" + randID(t), ClientID: "c1", UserID: u.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}}, nil
+			}
+		}
+		// A failing callback changes nothing.
+		boom := errors.New("invalid_scope")
+		_, err = s.RefreshGrant(ctx(), first, t0, func(*store.RefreshToken, *store.Grant) (*store.Issue, error) { return nil, boom })
+		if !errors.Is(err, boom) {
+			t.Fatalf("callback error = %v", err)
+		}
+		prev, err := s.RefreshGrant(ctx(), first, t0.Add(time.Minute), rotate(second, later, "sealed-1"))
 		must(t, err)
 		if prev.GrantID != g.ID {
-			t.Fatalf("rotate returned %+v", prev)
+			t.Fatalf("refresh returned %+v", prev)
 		}
 		_, err = s.GetRefreshToken(ctx(), first, t0.Add(time.Minute))
 		wantErr(t, err, store.ErrNotFound)
@@ -533,13 +639,14 @@ func TestRefreshTokens(t *testing.T) {
 		must(t, err)
 		sameTime(t, "grant ExpiresAt", gg.ExpiresAt, later)
 
-		// Replaying the rotated token is reported so the grant can be revoked.
-		replayed, err := s.RotateRefreshToken(ctx(), first, "rt-"+randID(t), rt(later), t0.Add(2*time.Minute))
+		// Replaying the rotated token returns it with its sealed response.
+		replayed, err := s.RefreshGrant(ctx(), first, t0.Add(2*time.Minute), rotate("rt-"+randID(t), later, "x"))
 		wantErr(t, err, store.ErrAlreadyUsed)
-		if replayed == nil || replayed.GrantID != g.ID {
+		if replayed == nil || replayed.GrantID != g.ID || string(replayed.Successor) != "sealed-1" {
 			t.Fatalf("replay returned %+v", replayed)
 		}
-		_, err = s.RotateRefreshToken(ctx(), "nope", "rt-"+randID(t), rt(later), t0)
+		sameTime(t, "RotatedAt", replayed.RotatedAt, t0.Add(time.Minute))
+		_, err = s.RefreshGrant(ctx(), "nope", t0, rotate("rt-"+randID(t), later, "x"))
 		wantErr(t, err, store.ErrNotFound)
 
 		// Exactly one of 50 concurrent rotations of the same token wins.
@@ -549,14 +656,14 @@ func TestRefreshTokens(t *testing.T) {
 		for range 50 {
 			wg.Go(func() {
 				<-start
-				_, err := s.RotateRefreshToken(ctx(), second, "rt-"+randID(t), rt(later), t0.Add(3*time.Minute))
+				_, err := s.RefreshGrant(ctx(), second, t0.Add(3*time.Minute), rotate("rt-"+randID(t), later, "sealed-2"))
 				switch {
 				case err == nil:
 					wins.Add(1)
 				case errors.Is(err, store.ErrAlreadyUsed):
 					lost.Add(1)
 				default:
-					t.Errorf("RotateRefreshToken: %v", err)
+					t.Errorf("RefreshGrant: %v", err)
 				}
 			})
 		}
@@ -565,6 +672,11 @@ func TestRefreshTokens(t *testing.T) {
 		if wins.Load() != 1 || lost.Load() != 49 {
 			t.Fatalf("%d rotations won and %d lost, want 1 and 49", wins.Load(), lost.Load())
 		}
+
+		// Once the grant is revoked, a replay is just unknown.
+		must(t, s.RevokeGrant(ctx(), g.ID, t0.Add(4*time.Minute)))
+		_, err = s.RefreshGrant(ctx(), first, t0.Add(5*time.Minute), rotate("rt-"+randID(t), later, "x"))
+		wantErr(t, err, store.ErrNotFound)
 
 		// Revoking a refresh token revokes its grant.
 		g2 := newGrant(t, s, u, "c1")
@@ -580,7 +692,7 @@ func TestRefreshTokens(t *testing.T) {
 		if gg.RevokedAt.IsZero() {
 			t.Fatal("grant not revoked with its refresh token")
 		}
-		_, err = s.RotateRefreshToken(ctx(), third, "rt-"+randID(t), rt(later), t0)
+		_, err = s.RefreshGrant(ctx(), third, t0, rotate("rt-"+randID(t), later, "x"))
 		wantErr(t, err, store.ErrNotFound)
 	})
 }
