@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -63,9 +65,23 @@ type App struct {
 	// database (migrations and signing keys). Default: 30s.
 	StartTimeout caddy.Duration `json:"start_timeout,omitempty"`
 
+	// SweepInterval is how often expired codes, tokens, grants, sessions
+	// and stale clients are deleted (with ±20% jitter, so that several
+	// instances spread out). Default: 10m.
+	SweepInterval caddy.Duration `json:"sweep_interval,omitempty"`
+
+	// ClientRetention deletes dynamically registered clients that have
+	// not been used for this long and hold no live grant. Default: 30
+	// days.
+	ClientRetention caddy.Duration `json:"client_retention,omitempty"`
+
 	store    *pooledStore
 	storeKey string // set once a reference to store is held
 	logger   *zap.Logger
+	ctx      context.Context // ends when this config is unloaded
+
+	mu      sync.Mutex
+	guarded []string // resources registered by mcp_bearer handlers
 }
 
 // CaddyModule returns the Caddy module information.
@@ -79,9 +95,15 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // Provision resolves placeholders, checks the settings and acquires the
 // shared store. It does not touch the network or the file system.
 func (a *App) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger()
+	a.logger, a.ctx = ctx.Logger(), ctx
 	if a.StartTimeout == 0 {
 		a.StartTimeout = caddy.Duration(30 * time.Second)
+	}
+	if a.SweepInterval == 0 {
+		a.SweepInterval = caddy.Duration(10 * time.Minute)
+	}
+	if a.ClientRetention == 0 {
+		a.ClientRetention = caddy.Duration(30 * 24 * time.Hour)
 	}
 	if a.Scopes == nil {
 		a.Scopes = oauth.DefaultScopes
@@ -123,8 +145,8 @@ func (a *App) Validate() error {
 	if a.MaxConns < 0 {
 		return errors.New("max_conns must not be negative")
 	}
-	if a.StartTimeout < 0 {
-		return errors.New("start_timeout must not be negative")
+	if a.StartTimeout < 0 || a.SweepInterval < 0 || a.ClientRetention < 0 {
+		return errors.New("start_timeout, sweep_interval and client_retention must not be negative")
 	}
 	if err := validateScopes(a.Scopes); err != nil {
 		return err
@@ -144,7 +166,36 @@ func (a *App) Start() error {
 		}
 		return err
 	}
+	go a.sweep()
 	return nil
+}
+
+// sweep deletes expired rows and stale clients until the config is
+// unloaded.
+func (a *App) sweep() {
+	for {
+		interval := time.Duration(a.SweepInterval)
+		jitter := time.Duration(mrand.Int64N(int64(interval)/5*2+1)) - interval/5
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-time.After(interval + jitter):
+		}
+		ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
+		now := time.Now()
+		n, err := a.store.DeleteExpired(ctx, now)
+		if err == nil {
+			var m int64
+			m, err = a.store.DeleteStaleClients(ctx, now.Add(-time.Duration(a.ClientRetention)))
+			n += m
+		}
+		cancel()
+		if err != nil {
+			a.logger.Warn("sweeping expired rows", zap.Error(err))
+		} else if n > 0 {
+			a.logger.Debug("swept expired rows", zap.Int64("rows", n))
+		}
+	}
 }
 
 // Stop does nothing: the store outlives this config and is released in
@@ -168,6 +219,21 @@ func (a *App) Store() store.Store { return a.store.Store }
 // not run yet (the HTTP app may start first).
 func (a *App) KeySet(ctx context.Context) (*oauth.KeySet, error) {
 	return a.store.prepare(ctx)
+}
+
+// addResource records a resource guarded by an mcp_bearer handler of this
+// config, so that mcp_oauth issues tokens for it.
+func (a *App) addResource(resource string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.guarded = append(a.guarded, resource)
+}
+
+// resources returns the resources guarded in this config.
+func (a *App) resources() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.guarded...)
 }
 
 // acquirePostgres takes a reference to the pool for dsn.

@@ -80,6 +80,7 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 	if err := validateScopes(scopes); err != nil {
 		return err
 	}
+	app.addResource(b.Resource)
 	b.resource, err = oauth.NewResource(oauth.ResourceConfig{
 		Resource:              b.Resource,
 		AuthorizationServers:  servers,

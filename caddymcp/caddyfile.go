@@ -24,6 +24,8 @@ import (
 //		issuer         <url>
 //		scopes         <scope...>
 //		start_timeout  <duration>
+//		sweep_interval <duration>
+//		client_retention <duration>
 //	}
 //
 // Every subdirective is optional, and so is the block: without a
@@ -48,12 +50,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return err
 	}
 	err := parseBlock(d, map[string]func() error{
-		"database":      func() error { return oneArg(d, &a.Database) },
-		"embedded_path": func() error { return oneArg(d, &a.EmbeddedPath) },
-		"issuer":        func() error { return oneArg(d, &a.Issuer) },
-		"max_conns":     func() error { return intArg(d, &a.MaxConns) },
-		"scopes":        func() error { return scopesArg(d, &a.Scopes) },
-		"start_timeout": func() error { return durationArg(d, &a.StartTimeout) },
+		"database":         func() error { return oneArg(d, &a.Database) },
+		"embedded_path":    func() error { return oneArg(d, &a.EmbeddedPath) },
+		"issuer":           func() error { return oneArg(d, &a.Issuer) },
+		"max_conns":        func() error { return intArg(d, &a.MaxConns) },
+		"scopes":           func() error { return scopesArg(d, &a.Scopes) },
+		"start_timeout":    func() error { return durationArg(d, &a.StartTimeout) },
+		"sweep_interval":   func() error { return durationArg(d, &a.SweepInterval) },
+		"client_retention": func() error { return durationArg(d, &a.ClientRetention) },
 	})
 	if err != nil {
 		return err
@@ -67,11 +71,32 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // parseOAuthServer sets up mcp_oauth. Syntax:
 //
 //	mcp_oauth [<matcher>] {
-//		issuer <url>
-//		scopes <scope...>
+//		issuer                 <url>
+//		scopes                 <scope...>
+//		resources              <url|path...>
+//		registration           off
+//		registration {
+//			initial_access_token <token>
+//			max_clients          <n>
+//			max_redirect_uris    <n>
+//			secret_lifetime      <duration>
+//		}
+//		client <id> {
+//			secret        <secret>
+//			name          <name>
+//			redirect_uris <uri...>
+//			scopes        <scope...>
+//		}
+//		code_lifetime          <duration>
+//		access_token_lifetime  <duration>
+//		refresh_token_lifetime <duration>
+//		refresh_token_idle     <duration>
+//		refresh_grace          <duration>
+//		allowed_origins        <origin...>
 //	}
 //
-// Without a block it uses the caddymcp app's issuer and scopes.
+// Without a block it uses the caddymcp app's issuer and scopes, with open
+// dynamic registration. client may be repeated.
 func parseOAuthServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	o := new(OAuthServer)
 	err := o.UnmarshalCaddyfile(h.Dispenser)
@@ -86,9 +111,69 @@ func (o *OAuthServer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return err
 	}
 	return parseBlock(d, map[string]func() error{
-		"issuer": func() error { return oneArg(d, &o.Issuer) },
-		"scopes": func() error { return scopesArg(d, &o.Scopes) },
+		"issuer":                 func() error { return oneArg(d, &o.Issuer) },
+		"scopes":                 func() error { return scopesArg(d, &o.Scopes) },
+		"resources":              func() error { return listArg(d, &o.Resources) },
+		"registration":           func() error { return o.parseRegistration(d) },
+		"client":                 func() error { return o.parseClient(d) },
+		"code_lifetime":          func() error { return durationArg(d, &o.CodeLifetime) },
+		"access_token_lifetime":  func() error { return durationArg(d, &o.AccessTokenLifetime) },
+		"refresh_token_lifetime": func() error { return durationArg(d, &o.RefreshTokenLifetime) },
+		"refresh_token_idle":     func() error { return durationArg(d, &o.RefreshTokenIdle) },
+		"refresh_grace":          func() error { return durationArg(d, &o.RefreshGrace) },
+		"allowed_origins":        func() error { return listArg(d, &o.AllowedOrigins) },
 	})
+}
+
+func (o *OAuthServer) parseRegistration(d *caddyfile.Dispenser) error {
+	if o.Registration != nil {
+		return d.Err("registration already specified")
+	}
+	r := new(Registration)
+	o.Registration = r
+	if d.NextArg() {
+		if d.Val() != "off" {
+			return d.Errf("registration takes 'off' or a block, not '%s'", d.Val())
+		}
+		r.Disabled = true
+		return noArgs(d)
+	}
+	return parseBlock(d, map[string]func() error{
+		"initial_access_token": func() error { return oneArg(d, &r.InitialAccessToken) },
+		"max_clients":          func() error { return intArg(d, &r.MaxClients) },
+		"max_redirect_uris":    func() error { return intArg(d, &r.MaxRedirectURIs) },
+		"secret_lifetime":      func() error { return durationArg(d, &r.SecretLifetime) },
+	})
+}
+
+func (o *OAuthServer) parseClient(d *caddyfile.Dispenser) error {
+	var c StaticClient
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	c.ID = d.Val()
+	for _, other := range o.Clients {
+		if other.ID == c.ID {
+			return d.Errf("client '%s' is declared twice", c.ID)
+		}
+	}
+	if err := noArgs(d); err != nil {
+		return err
+	}
+	err := parseBlock(d, map[string]func() error{
+		"secret":        func() error { return oneArg(d, &c.Secret) },
+		"name":          func() error { return oneArg(d, &c.Name) },
+		"redirect_uris": func() error { return listArg(d, &c.RedirectURIs) },
+		"scopes":        func() error { return scopesArg(d, &c.Scopes) },
+	})
+	if err != nil {
+		return err
+	}
+	if len(c.RedirectURIs) == 0 {
+		return d.Errf("client '%s' needs redirect_uris", c.ID)
+	}
+	o.Clients = append(o.Clients, c)
+	return nil
 }
 
 // parseBearerAuth sets up mcp_bearer. Syntax:

@@ -16,20 +16,22 @@ func TestParseGlobalOption(t *testing.T) {
 	tests := []struct {
 		name    string
 		input   string
-		want    App
+		want    *App
 		wantErr string
 	}{
-		{name: "no block", input: `caddymcp`, want: App{}},
-		{name: "empty block", input: "caddymcp {\n}", want: App{}},
+		{name: "no block", input: `caddymcp`, want: &App{}},
+		{name: "empty block", input: "caddymcp {\n}", want: &App{}},
 		{name: "everything", input: `caddymcp {
 			database {env.CADDYMCP_DATABASE_URL}
 			max_conns 20
 			issuer https://mcp.example.com
 			scopes a:read a:write
 			start_timeout 1m
-		}`, want: App{Database: "{env.CADDYMCP_DATABASE_URL}", MaxConns: 20, Issuer: "https://mcp.example.com",
+			sweep_interval 5m
+			client_retention 90d
+		}`, want: &App{SweepInterval: caddy.Duration(5 * time.Minute), ClientRetention: caddy.Duration(90 * 24 * time.Hour), Database: "{env.CADDYMCP_DATABASE_URL}", MaxConns: 20, Issuer: "https://mcp.example.com",
 			Scopes: []string{"a:read", "a:write"}, StartTimeout: caddy.Duration(time.Minute)}},
-		{name: "embedded path", input: "caddymcp {\n embedded_path /var/lib/caddymcp.db\n}", want: App{EmbeddedPath: "/var/lib/caddymcp.db"}},
+		{name: "embedded path", input: "caddymcp {\n embedded_path /var/lib/caddymcp.db\n}", want: &App{EmbeddedPath: "/var/lib/caddymcp.db"}},
 		{name: "unknown subdirective", input: "caddymcp {\n databse x\n}", wantErr: "unrecognized subdirective 'databse', at Testfile:2"},
 		{name: "missing argument", input: "caddymcp {\n database\n}", wantErr: "Testfile:2"},
 		{name: "extra argument", input: "caddymcp {\n issuer a b\n}", wantErr: "unexpected argument 'b'"},
@@ -54,12 +56,12 @@ func TestParseGlobalOption(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got App
-			if err := json.Unmarshal(v.(httpcaddyfile.App).Value, &got); err != nil {
+			want, err := json.Marshal(tt.want)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %+v, want %+v", got, tt.want)
+			if got := v.(httpcaddyfile.App).Value; !jsonEqual(t, got, want) {
+				t.Errorf("got %s, want %s", got, want)
 			}
 		})
 	}
@@ -79,6 +81,50 @@ func TestUnmarshalHandlers(t *testing.T) {
 		{name: "oauth bare", input: "mcp_oauth", module: new(OAuthServer), want: &OAuthServer{}},
 		{name: "oauth block", input: "mcp_oauth {\n issuer https://a.example\n scopes x y\n}", module: new(OAuthServer),
 			want: &OAuthServer{Issuer: "https://a.example", Scopes: []string{"x", "y"}}},
+		{name: "oauth everything", input: `mcp_oauth {
+			resources https://api.example.com/mcp /other
+			registration {
+				initial_access_token {env.REG_TOKEN}
+				max_clients 50
+				max_redirect_uris 3
+				secret_lifetime 90d
+			}
+			client cli {
+				secret {file./run/secrets/cli}
+				name "Command line"
+				redirect_uris http://127.0.0.1/cb https://app.example.com/cb
+				scopes booking:read
+			}
+			client public {
+				redirect_uris cursor://x/cb
+			}
+			code_lifetime 30s
+			access_token_lifetime 15m
+			refresh_token_lifetime 7d
+			refresh_token_idle 1d
+			refresh_grace 5s
+			allowed_origins http://localhost:6274
+		}`, module: new(OAuthServer), want: &OAuthServer{
+			Resources: []string{"https://api.example.com/mcp", "/other"},
+			Registration: &Registration{InitialAccessToken: "{env.REG_TOKEN}", MaxClients: 50, MaxRedirectURIs: 3,
+				SecretLifetime: caddy.Duration(90 * 24 * time.Hour)},
+			Clients: []StaticClient{
+				{ID: "cli", Secret: "{file./run/secrets/cli}", Name: "Command line",
+					RedirectURIs: []string{"http://127.0.0.1/cb", "https://app.example.com/cb"}, Scopes: []string{"booking:read"}},
+				{ID: "public", RedirectURIs: []string{"cursor://x/cb"}},
+			},
+			CodeLifetime: caddy.Duration(30 * time.Second), AccessTokenLifetime: caddy.Duration(15 * time.Minute),
+			RefreshTokenLifetime: caddy.Duration(7 * 24 * time.Hour), RefreshTokenIdle: caddy.Duration(24 * time.Hour),
+			RefreshGrace: caddy.Duration(5 * time.Second), AllowedOrigins: []string{"http://localhost:6274"},
+		}},
+		{name: "oauth registration off", input: "mcp_oauth {\n registration off\n}", module: new(OAuthServer),
+			want: &OAuthServer{Registration: &Registration{Disabled: true}}},
+		{name: "oauth registration bad", input: "mcp_oauth {\n registration maybe\n}", module: new(OAuthServer), wantErr: "takes 'off' or a block"},
+		{name: "oauth registration twice", input: "mcp_oauth {\n registration off\n registration off\n}", module: new(OAuthServer), wantErr: "already specified"},
+		{name: "oauth client without redirects", input: "mcp_oauth {\n client a {\n name A\n }\n}", module: new(OAuthServer), wantErr: "needs redirect_uris"},
+		{name: "oauth client twice", input: "mcp_oauth {\n client a {\n redirect_uris https://a/cb\n }\n client a {\n redirect_uris https://a/cb\n }\n}", module: new(OAuthServer), wantErr: "declared twice"},
+		{name: "oauth client unknown", input: "mcp_oauth {\n client a {\n redirect https://a/cb\n }\n}", module: new(OAuthServer), wantErr: "unrecognized subdirective 'redirect', at Testfile:3"},
+		{name: "oauth bad duration", input: "mcp_oauth {\n code_lifetime forever\n}", module: new(OAuthServer), wantErr: "not a positive duration"},
 		{name: "oauth unknown", input: "mcp_oauth {\n issuers x\n}", module: new(OAuthServer), wantErr: "unrecognized subdirective 'issuers', at Testfile:2"},
 		{name: "oauth argument", input: "mcp_oauth https://a.example", module: new(OAuthServer), wantErr: "unexpected argument"},
 		{name: "oauth missing issuer", input: "mcp_oauth {\n issuer\n}", module: new(OAuthServer), wantErr: "Testfile:2"},

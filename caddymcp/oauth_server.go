@@ -1,7 +1,10 @@
 package caddymcp
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -14,13 +17,23 @@ import (
 // other request to the next handler, so one line in a site block is
 // enough:
 //
-//   - `GET /.well-known/oauth-authorization-server` (RFC 8414 metadata;
-//     with an issuer that has a path, the path is appended);
-//   - `GET /oauth/jwks`, the JSON Web Key Set of the ES256 keys that sign
-//     access tokens.
+//   - `GET /.well-known/oauth-authorization-server`: RFC 8414 metadata
+//     (with an issuer that has a path, the path is appended);
+//   - `GET /oauth/jwks`: the public keys that sign access tokens;
+//   - `POST /oauth/register`: dynamic client registration (RFC 7591);
+//   - `GET|POST /oauth/authorize` and `POST /oauth/consent`: the
+//     authorization endpoint with PKCE, resource indicators and a consent
+//     page;
+//   - `POST /oauth/token`: authorization codes and rotating refresh
+//     tokens for JWT access tokens (RFC 9068);
+//   - `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect`
+//     (RFC 7662).
 //
 // The signing key is created once, when the caddymcp app first starts,
 // and kept in the store, so restarts and reloads keep the same key id.
+// Audit events (client registered, consent, codes, tokens, reuse
+// detected) are logged at INFO with "audit": true and never contain a
+// secret.
 type OAuthServer struct {
 	// Issuer is this authorization server's issuer identifier: an https
 	// URL without a trailing slash. Default: the caddymcp app's issuer,
@@ -32,8 +45,93 @@ type OAuthServer struct {
 	// caddymcp app's scopes.
 	Scopes []string `json:"scopes,omitempty"`
 
+	// Resources are further resource identifiers (absolute URLs, or paths
+	// on the issuer's origin) that tokens may be issued for, besides those
+	// guarded by mcp_bearer in this Caddy, which are always included.
+	Resources []string `json:"resources,omitempty"`
+
+	// Registration configures dynamic client registration (RFC 7591),
+	// which is open by default.
+	Registration *Registration `json:"registration,omitempty"`
+
+	// Clients are pre-registered clients, for use with or instead of
+	// dynamic registration.
+	Clients []StaticClient `json:"clients,omitempty"`
+
+	// CodeLifetime is how long an authorization code lives. Default: 60s;
+	// at most 10m.
+	CodeLifetime caddy.Duration `json:"code_lifetime,omitempty"`
+
+	// AccessTokenLifetime is how long an access token lives. Default: 1h;
+	// at most 24h.
+	AccessTokenLifetime caddy.Duration `json:"access_token_lifetime,omitempty"`
+
+	// RefreshTokenLifetime is the absolute lifetime of a grant's refresh
+	// tokens, counted from the first authorization. Default: 30 days.
+	RefreshTokenLifetime caddy.Duration `json:"refresh_token_lifetime,omitempty"`
+
+	// RefreshTokenIdle expires a refresh token that is not used for this
+	// long. Default: 14 days.
+	RefreshTokenIdle caddy.Duration `json:"refresh_token_idle,omitempty"`
+
+	// RefreshGrace is how long a rotated refresh token still gets the
+	// same response, so that concurrent refreshes by one client do not
+	// log the user out. Default: 10s.
+	RefreshGrace caddy.Duration `json:"refresh_grace,omitempty"`
+
+	// AllowedOrigins restricts which browser origins may call the
+	// metadata, registration, token, revocation and introspection
+	// endpoints cross-origin. Default: any origin.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+
 	server *oauth.Server
 }
+
+// Registration configures dynamic client registration.
+type Registration struct {
+	// Disabled turns registration off; only Clients can then authorize.
+	Disabled bool `json:"disabled,omitempty"`
+
+	// InitialAccessToken, when set, must be sent as
+	// `Authorization: Bearer <token>` to register (RFC 7591 §3), which
+	// closes open registration. Supports `{env.*}` and `{file.*}`
+	// placeholders.
+	InitialAccessToken string `json:"initial_access_token,omitempty"`
+
+	// MaxClients caps the number of registered clients. Default: 10000.
+	MaxClients int `json:"max_clients,omitempty"`
+
+	// MaxRedirectURIs caps a client's redirect URIs. Default: 10.
+	MaxRedirectURIs int `json:"max_redirect_uris,omitempty"`
+
+	// SecretLifetime makes client secrets expire; the default 0 means
+	// they do not.
+	SecretLifetime caddy.Duration `json:"secret_lifetime,omitempty"`
+}
+
+// StaticClient is a client declared in the configuration.
+type StaticClient struct {
+	// ID is the client_id.
+	ID string `json:"id,omitempty"`
+
+	// Secret is the client secret; empty for a public client (which must
+	// use PKCE, as every client must). Supports `{env.*}` and `{file.*}`
+	// placeholders.
+	Secret string `json:"secret,omitempty"`
+
+	// Name is shown on the consent page.
+	Name string `json:"name,omitempty"`
+
+	// RedirectURIs are the allowed redirect URIs.
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+
+	// Scopes limits the scopes the client may receive. Default: all.
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// maxAccessTokenLifetime bounds access tokens, so that retired signing
+// keys (published for a day) outlive every token they signed.
+const maxAccessTokenLifetime = 24 * time.Hour
 
 // CaddyModule returns the Caddy module information.
 func (*OAuthServer) CaddyModule() caddy.ModuleInfo {
@@ -63,8 +161,66 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 	if err := validateScopes(scopes); err != nil {
 		return err
 	}
-	o.server, err = oauth.New(oauth.Config{Issuer: issuer, Scopes: scopes, Keys: app, Logger: ctx.Slogger()})
+	if time.Duration(o.AccessTokenLifetime) > maxAccessTokenLifetime {
+		return errors.New("access_token_lifetime may be at most 24h")
+	}
+	reg, err := o.registration()
+	if err != nil {
+		return err
+	}
+	clients, err := o.staticClients()
+	if err != nil {
+		return err
+	}
+	extra := o.Resources
+	o.server, err = oauth.New(oauth.Config{
+		Issuer:              issuer,
+		Scopes:              scopes,
+		Keys:                app,
+		Store:               app.Store(),
+		Resources:           func() []string { return append(app.resources(), extra...) },
+		StaticClients:       clients,
+		Registration:        reg,
+		CodeLifetime:        time.Duration(o.CodeLifetime),
+		AccessTokenLifetime: time.Duration(o.AccessTokenLifetime),
+		RefreshLifetime:     time.Duration(o.RefreshTokenLifetime),
+		RefreshIdle:         time.Duration(o.RefreshTokenIdle),
+		RefreshGrace:        time.Duration(o.RefreshGrace),
+		AllowedOrigins:      o.AllowedOrigins,
+		Logger:              ctx.Slogger(),
+	})
 	return err
+}
+
+func (o *OAuthServer) registration() (oauth.Registration, error) {
+	r := o.Registration
+	if r == nil {
+		return oauth.Registration{}, nil
+	}
+	token, err := resolve("registration initial_access_token", r.InitialAccessToken)
+	if err != nil {
+		return oauth.Registration{}, err
+	}
+	if r.MaxClients < 0 || r.MaxRedirectURIs < 0 || r.SecretLifetime < 0 {
+		return oauth.Registration{}, errors.New("registration limits must not be negative")
+	}
+	return oauth.Registration{Disabled: r.Disabled, InitialAccessToken: token, MaxClients: r.MaxClients,
+		MaxRedirectURIs: r.MaxRedirectURIs, SecretLifetime: time.Duration(r.SecretLifetime)}, nil
+}
+
+func (o *OAuthServer) staticClients() ([]oauth.StaticClient, error) {
+	out := make([]oauth.StaticClient, 0, len(o.Clients))
+	for _, c := range o.Clients {
+		secret, err := resolve(fmt.Sprintf("client %s secret", c.ID), c.Secret)
+		if err != nil {
+			return nil, err
+		}
+		if err := validateScopes(c.Scopes); err != nil {
+			return nil, fmt.Errorf("client %s: %w", c.ID, err)
+		}
+		out = append(out, oauth.StaticClient{ID: c.ID, Secret: secret, Name: c.Name, RedirectURIs: c.RedirectURIs, Scopes: c.Scopes})
+	}
+	return out, nil
 }
 
 // ServeHTTP answers the authorization server's endpoints and passes other

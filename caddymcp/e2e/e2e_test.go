@@ -185,7 +185,17 @@ func (in *instance) client() *http.Client {
 // do sends a request and logs the exchange, so a failure shows the trace.
 func (in *instance) do(method, path string, hdr map[string]string) (*http.Response, []byte) {
 	in.t.Helper()
-	req, err := http.NewRequest(method, in.base()+path, nil)
+	return in.send(method, path, hdr, "")
+}
+
+// send is do with a request body.
+func (in *instance) send(method, path string, hdr map[string]string, payload string) (*http.Response, []byte) {
+	in.t.Helper()
+	var rd io.Reader
+	if payload != "" {
+		rd = strings.NewReader(payload)
+	}
+	req, err := http.NewRequest(method, in.base()+path, rd)
 	if err != nil {
 		in.t.Fatal(err)
 	}
@@ -253,7 +263,17 @@ func (in *instance) checkSlice() string {
 	if s, _ := meta["scopes_supported"].([]any); len(s) != 8 {
 		in.t.Errorf("scopes_supported = %v", meta["scopes_supported"])
 	}
+	for field, path := range map[string]string{"authorization_endpoint": "/oauth/authorize", "token_endpoint": "/oauth/token",
+		"registration_endpoint": "/oauth/register", "revocation_endpoint": "/oauth/revoke", "introspection_endpoint": "/oauth/introspect"} {
+		if meta[field] != issuer+path {
+			in.t.Errorf("%s = %v, want %s", field, meta[field], issuer+path)
+		}
+	}
+	if meta["authorization_response_iss_parameter_supported"] != true {
+		in.t.Errorf("authorization_response_iss_parameter_supported = %v", meta["authorization_response_iss_parameter_supported"])
+	}
 	kid := in.kid()
+	in.checkRegistrationAndToken()
 
 	// Protected resource metadata: the same document at both URLs.
 	var prmPath, prmRoot map[string]any
@@ -286,6 +306,45 @@ func (in *instance) checkSlice() string {
 		in.t.Errorf("401 Content-Type = %q", res.Header.Get("Content-Type"))
 	}
 	return kid
+}
+
+// checkRegistrationAndToken registers a client over HTTP and checks the
+// token and authorization endpoints' answers to bad requests.
+func (in *instance) checkRegistrationAndToken() {
+	in.t.Helper()
+	res, body := in.send("POST", "/oauth/register", map[string]string{"Content-Type": "application/json"},
+		`{"client_name":"e2e","redirect_uris":["http://127.0.0.1:33418/cb"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]}`)
+	var reg map[string]any
+	if res.StatusCode != 201 || json.Unmarshal(body, &reg) != nil || reg["client_id"] == "" || reg["client_secret"] != nil {
+		in.t.Fatalf("registration: %d %s", res.StatusCode, body)
+	}
+	if res.Header.Get("Cache-Control") != "no-store" {
+		in.t.Errorf("registration Cache-Control = %q", res.Header.Get("Cache-Control"))
+	}
+	clientID, _ := reg["client_id"].(string)
+	res, body = in.send("POST", "/oauth/register", map[string]string{"Content-Type": "application/json"},
+		`{"redirect_uris":["javascript:alert(1)"]}`)
+	if res.StatusCode != 400 || !strings.Contains(string(body), "invalid_redirect_uri") {
+		in.t.Errorf("hostile redirect URI: %d %s", res.StatusCode, body)
+	}
+	res, body = in.send("POST", "/oauth/token", map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+		"grant_type=authorization_code&code=nope&client_id="+clientID+"&code_verifier="+strings.Repeat("a", 43))
+	if res.StatusCode != 400 || !strings.Contains(string(body), `"invalid_grant"`) || res.Header.Get("Cache-Control") != "no-store" {
+		in.t.Errorf("unknown code: %d %s", res.StatusCode, body)
+	}
+	res, body = in.send("POST", "/oauth/token", map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+		"grant_type=password&username=a&password=b")
+	if res.StatusCode != 400 || !strings.Contains(string(body), `"unsupported_grant_type"`) {
+		in.t.Errorf("password grant: %d %s", res.StatusCode, body)
+	}
+	res, _ = in.do("GET", "/oauth/authorize?client_id=unknown&response_type=code", nil)
+	if res.StatusCode != 400 || res.Header.Get("Location") != "" || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		in.t.Errorf("unknown client at authorize: %d, Location %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	res, _ = in.do("OPTIONS", "/oauth/token", map[string]string{"Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST"})
+	if res.StatusCode != 204 || res.Header.Get("Access-Control-Allow-Origin") == "" {
+		in.t.Errorf("token preflight: %d %v", res.StatusCode, res.Header)
+	}
 }
 
 func TestListModules(t *testing.T) {

@@ -303,7 +303,7 @@ func TestDescribeScope(t *testing.T) {
 	}
 }
 
-func TestRedirectHost(t *testing.T) {
+func TestPageRedirectHost(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"https://app.example.com/cb", "app.example.com"},
 		{"http://127.0.0.1:33418/callback", "127.0.0.1:33418"},
@@ -314,5 +314,25 @@ func TestRedirectHost(t *testing.T) {
 		if got := redirectHost(tc.in); got != tc.want {
 			t.Errorf("redirectHost(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestPageRenderFailure(t *testing.T) {
+	w := httptest.NewRecorder()
+	renderPage(w, http.StatusOK, "no-such-template", nil, "n", nil)
+	if w.Code != http.StatusInternalServerError || strings.TrimSpace(w.Body.String()) != "internal error" {
+		t.Errorf("got %d %q, want 500 internal error", w.Code, w.Body.String())
+	}
+	if strings.Contains(w.Header().Get("Content-Type"), "html") {
+		t.Errorf("Content-Type = %q", w.Header().Get("Content-Type"))
+	}
+}
+
+func TestConsentPageUnsafeFormAction(t *testing.T) {
+	p := sampleConsent()
+	p.FormAction = "javascript:alert(1)"
+	_, body := renderConsent(t, p)
+	if strings.Contains(body, "javascript:") {
+		t.Error("unsafe form action rendered")
 	}
 }

@@ -1,43 +1,164 @@
 package oauth
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
 // Endpoint paths of the authorization server, relative to the issuer.
 const (
-	JWKSPath = "/oauth/jwks"
+	JWKSPath       = "/oauth/jwks"
+	RegisterPath   = "/oauth/register"
+	AuthorizePath  = "/oauth/authorize"
+	ConsentPath    = "/oauth/consent"
+	TokenPath      = "/oauth/token"
+	RevokePath     = "/oauth/revoke"
+	IntrospectPath = "/oauth/introspect"
 )
+
+// Defaults of Config's lifetimes and limits.
+const (
+	DefaultCodeLifetime        = time.Minute
+	MaxCodeLifetime            = 10 * time.Minute
+	DefaultAccessTokenLifetime = time.Hour
+	DefaultRefreshLifetime     = 30 * 24 * time.Hour
+	DefaultRefreshIdle         = 14 * 24 * time.Hour
+	DefaultRefreshGrace        = 10 * time.Second
+	DefaultMaxClients          = 10000
+	DefaultMaxRedirectURIs     = 10
+	authRequestLifetime        = 10 * time.Minute
+	maxBodyBytes               = 64 << 10
+)
+
+// Store is what the authorization server keeps in the database.
+type Store interface {
+	store.Clients
+	store.Codes
+	store.AuthRequests
+	store.Grants
+	store.Consents
+}
+
+// User is the logged-in person an authorization request is decided by.
+type User struct {
+	// ID becomes the sub of access tokens.
+	ID string
+	// Name and Email are shown on the consent page.
+	Name, Email string
+	// Scopes limits what the user may grant; nil means no limit beyond
+	// scopes_supported.
+	Scopes []string
+}
+
+// Authenticator tells who is logged in, and sends the others to log in.
+type Authenticator interface {
+	// CurrentUser returns the logged-in user of r, or nil.
+	CurrentUser(r *http.Request) (*User, error)
+	// Login answers r by sending the user to log in, after which the
+	// user's browser comes back to r's URL.
+	Login(w http.ResponseWriter, r *http.Request)
+}
 
 // Config configures the authorization server.
 type Config struct {
 	// Issuer is the issuer identifier. Empty means: the origin of each
 	// request (see RequestOrigin), which suits a site with one host name.
 	Issuer string
-	// Scopes are the scopes offered (scopes_supported).
+	// Scopes are the scopes offered (scopes_supported). Default:
+	// DefaultScopes.
 	Scopes []string
 	// Keys yields the signing keys.
 	Keys KeySource
-	// Logger receives internal errors. Default: discard.
+	// Store keeps clients, codes, grants and consents.
+	Store Store
+	// Users tells who is logged in. Without it no authorization request
+	// can succeed (fail closed).
+	Users Authenticator
+	// Resources returns the identifiers (absolute URLs, or paths taken
+	// relative to the issuer's origin) of the resources tokens may be
+	// issued for; the first is the default when a request names none.
+	Resources func() []string
+	// StaticClients are clients declared in the configuration.
+	StaticClients []StaticClient
+	// Registration configures dynamic client registration.
+	Registration Registration
+	// CodeLifetime is how long an authorization code lives. Default: 60s;
+	// at most 10 minutes.
+	CodeLifetime time.Duration
+	// AccessTokenLifetime is how long an access token lives. Default: 1h.
+	AccessTokenLifetime time.Duration
+	// RefreshLifetime is the absolute lifetime of a grant's refresh
+	// tokens. Default: 30 days.
+	RefreshLifetime time.Duration
+	// RefreshIdle expires a refresh token unused this long. Default: 14
+	// days.
+	RefreshIdle time.Duration
+	// RefreshGrace is how long a rotated refresh token still returns the
+	// same response, for clients that refresh concurrently. Default: 10s.
+	RefreshGrace time.Duration
+	// AllowedOrigins restricts which browser origins may call the
+	// endpoints cross-origin. Empty means any ("*").
+	AllowedOrigins []string
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// Random is the randomness source. Default: crypto/rand.
+	Random io.Reader
+	// Logger receives audit events and internal errors. Default: discard.
 	Logger *slog.Logger
+}
+
+// Registration configures dynamic client registration (RFC 7591).
+type Registration struct {
+	// Disabled turns the registration endpoint off.
+	Disabled bool
+	// InitialAccessToken, when set, must be presented as a bearer token
+	// to register (RFC 7591 §3).
+	InitialAccessToken string
+	// MaxClients caps the number of registered clients. Default: 10000.
+	MaxClients int
+	// MaxRedirectURIs caps a client's redirect URIs. Default: 10.
+	MaxRedirectURIs int
+	// SecretLifetime sets client_secret_expires_at; 0 means never.
+	SecretLifetime time.Duration
+}
+
+// StaticClient is a client declared in the configuration.
+type StaticClient struct {
+	// ID is the client_id.
+	ID string
+	// Secret is the client secret; empty for a public client.
+	Secret string
+	// Name is shown on the consent page.
+	Name string
+	// RedirectURIs are the allowed redirect URIs.
+	RedirectURIs []string
+	// Scopes limits the scopes the client may get; nil means any.
+	Scopes []string
 }
 
 // Server is the authorization server: an http.Handler for the paths
 // Handles reports.
 type Server struct {
-	issuer     string
+	cfg        Config
 	issuerPath string
-	scopes     []string
-	keys       KeySource
+	static     map[string]*store.Client
 	log        *slog.Logger
 }
 
-// New checks cfg and returns a server.
+// New checks cfg, fills in defaults, and returns a server.
 func New(cfg Config) (*Server, error) {
-	s := &Server{issuer: cfg.Issuer, scopes: cfg.Scopes, keys: cfg.Keys, log: cfg.Logger}
+	s := &Server{cfg: cfg, static: map[string]*store.Client{}}
 	if cfg.Issuer != "" {
 		if err := ValidateIssuer(cfg.Issuer); err != nil {
 			return nil, err
@@ -48,22 +169,80 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Keys == nil {
 		return nil, errors.New("oauth server: no key source")
 	}
-	if s.scopes == nil {
-		s.scopes = DefaultScopes
+	c := &s.cfg
+	if c.Scopes == nil {
+		c.Scopes = DefaultScopes
 	}
+	if c.Resources == nil {
+		c.Resources = func() []string { return nil }
+	}
+	setDefault(&c.CodeLifetime, DefaultCodeLifetime)
+	if c.CodeLifetime > MaxCodeLifetime {
+		return nil, fmt.Errorf("code lifetime %v exceeds the 10 minutes OAuth allows", c.CodeLifetime)
+	}
+	setDefault(&c.AccessTokenLifetime, DefaultAccessTokenLifetime)
+	setDefault(&c.RefreshLifetime, DefaultRefreshLifetime)
+	setDefault(&c.RefreshIdle, DefaultRefreshIdle)
+	setDefault(&c.RefreshGrace, DefaultRefreshGrace)
+	if c.Registration.MaxClients == 0 {
+		c.Registration.MaxClients = DefaultMaxClients
+	}
+	if c.Registration.MaxRedirectURIs == 0 {
+		c.Registration.MaxRedirectURIs = DefaultMaxRedirectURIs
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Random == nil {
+		c.Random = rand.Reader
+	}
+	s.log = c.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	for _, sc := range c.StaticClients {
+		cl, err := staticClient(sc)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := s.static[cl.ID]; dup {
+			return nil, fmt.Errorf("client %q is declared twice", cl.ID)
+		}
+		s.static[cl.ID] = cl
 	}
 	return s, nil
 }
 
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
 // route names the endpoint a path belongs to, or "" if it is not ours.
 func (s *Server) route(path string) string {
-	switch path {
-	case ASMetadataPath + s.issuerPath:
+	if path == ASMetadataPath+s.issuerPath {
 		return "metadata"
-	case s.issuerPath + JWKSPath:
+	}
+	rest, ok := strings.CutPrefix(path, s.issuerPath)
+	if !ok {
+		return ""
+	}
+	switch rest {
+	case JWKSPath:
 		return "jwks"
+	case RegisterPath:
+		return "register"
+	case AuthorizePath:
+		return "authorize"
+	case ConsentPath:
+		return "consent"
+	case TokenPath:
+		return "token"
+	case RevokePath:
+		return "revoke"
+	case IntrospectPath:
+		return "introspect"
 	}
 	return ""
 }
@@ -75,8 +254,8 @@ func (s *Server) Handles(path string) bool { return s.route(path) != "" }
 // Issuer returns the issuer for a request: the configured one, or the
 // request's origin.
 func (s *Server) Issuer(r *http.Request) (string, error) {
-	if s.issuer != "" {
-		return s.issuer, nil
+	if s.cfg.Issuer != "" {
+		return s.cfg.Issuer, nil
 	}
 	return RequestOrigin(r)
 }
@@ -97,7 +276,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "metadata":
 		s.serveMetadata(w, r, issuer)
 	case "jwks":
-		serveJWKS(w, r, s.keys)
+		serveJWKS(w, r, s.cfg.Keys)
+	case "register":
+		s.serveRegister(w, r)
+	case "authorize":
+		s.serveAuthorize(w, r, issuer)
+	case "consent":
+		s.serveConsent(w, r, issuer)
+	case "token":
+		s.serveToken(w, r, issuer)
+	case "revoke":
+		s.serveRevoke(w, r, issuer)
+	case "introspect":
+		s.serveIntrospect(w, r, issuer)
 	}
 }
 
@@ -106,31 +297,103 @@ type ASMetadata struct {
 	// Issuer is the issuer identifier, byte-identical to the one the
 	// metadata URL was built from (RFC 8414 §3.3).
 	Issuer string `json:"issuer"`
+	// AuthorizationEndpoint is the URL of the authorization endpoint.
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	// TokenEndpoint is the URL of the token endpoint.
+	TokenEndpoint string `json:"token_endpoint"`
+	// RegistrationEndpoint is the URL of dynamic client registration;
+	// absent when registration is off.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+	// RevocationEndpoint is the URL of token revocation (RFC 7009).
+	RevocationEndpoint string `json:"revocation_endpoint"`
+	// IntrospectionEndpoint is the URL of token introspection (RFC 7662).
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
 	// JWKSURI is the URL of the JSON Web Key Set.
 	JWKSURI string `json:"jwks_uri"`
 	// ScopesSupported lists the scopes clients may request.
 	ScopesSupported []string `json:"scopes_supported"`
 	// ResponseTypesSupported is ["code"]: OAuth 2.1 has no implicit flow.
 	ResponseTypesSupported []string `json:"response_types_supported"`
+	// ResponseModesSupported is ["query"].
+	ResponseModesSupported []string `json:"response_modes_supported"`
+	// GrantTypesSupported lists authorization_code and refresh_token.
+	GrantTypesSupported []string `json:"grant_types_supported"`
+	// TokenEndpointAuthMethodsSupported lists none,
+	// client_secret_basic and client_secret_post.
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	// RevocationEndpointAuthMethodsSupported is the same list.
+	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
+	// IntrospectionEndpointAuthMethodsSupported lists the methods of
+	// confidential clients (introspection needs authentication).
+	IntrospectionEndpointAuthMethodsSupported []string `json:"introspection_endpoint_auth_methods_supported"`
 	// CodeChallengeMethodsSupported is ["S256"] (RFC 7636); MCP clients
 	// refuse a server that does not publish it.
 	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported"`
+	// AuthorizationResponseISSParameterSupported is true: every
+	// authorization response carries iss (RFC 9207).
+	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
 }
+
+var (
+	authMethods       = []string{"none", "client_secret_basic", "client_secret_post"}
+	secretAuthMethods = []string{"client_secret_basic", "client_secret_post"}
+)
 
 // Metadata returns the metadata document for an issuer.
 func (s *Server) Metadata(issuer string) ASMetadata {
-	return ASMetadata{
-		Issuer:                        issuer,
-		JWKSURI:                       issuer + JWKSPath,
-		ScopesSupported:               s.scopes,
-		ResponseTypesSupported:        []string{"code"},
-		CodeChallengeMethodsSupported: []string{"S256"},
+	m := ASMetadata{
+		Issuer:                                     issuer,
+		AuthorizationEndpoint:                      issuer + AuthorizePath,
+		TokenEndpoint:                              issuer + TokenPath,
+		RevocationEndpoint:                         issuer + RevokePath,
+		IntrospectionEndpoint:                      issuer + IntrospectPath,
+		JWKSURI:                                    issuer + JWKSPath,
+		ScopesSupported:                            s.cfg.Scopes,
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query"},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token"},
+		TokenEndpointAuthMethodsSupported:          authMethods,
+		RevocationEndpointAuthMethodsSupported:     authMethods,
+		IntrospectionEndpointAuthMethodsSupported:  secretAuthMethods,
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		AuthorizationResponseISSParameterSupported: true,
 	}
+	if !s.cfg.Registration.Disabled {
+		m.RegistrationEndpoint = issuer + RegisterPath
+	}
+	return m
 }
 
 func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request, issuer string) {
-	if !servePublicGet(w, r) {
+	if !s.preflight(w, r, "GET, HEAD, OPTIONS") {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.Metadata(issuer), "public, max-age=300")
+}
+
+// randomToken returns n random bytes, base64url-encoded.
+func (s *Server) randomToken(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.cfg.Random, b); err != nil {
+		return "", fmt.Errorf("reading randomness: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// internalError logs cause and answers with a generic OAuth error: 503
+// when the store is unavailable, else 500.
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what string, cause error) {
+	if errors.Is(cause, store.ErrUnavailable) || errors.Is(cause, context.DeadlineExceeded) {
+		s.log.Warn("store unavailable", "during", what, "error", cause.Error())
+		w.Header().Set("Retry-After", "5")
+		WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the service is temporarily unavailable; retry shortly")
+		return
+	}
+	s.log.Error("internal error", "during", what, "error", cause.Error(), "path", r.URL.Path)
+	WriteError(w, http.StatusInternalServerError, "server_error", "the server could not complete the request")
+}
+
+// audit records a security-relevant event. Callers never pass secrets.
+func (s *Server) audit(event string, attrs ...any) {
+	s.log.Info(event, append([]any{"audit", true}, attrs...)...)
 }

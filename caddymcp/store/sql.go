@@ -122,7 +122,8 @@ func (s *sqlStore) CountClients(ctx context.Context) (int, error) {
 }
 
 func (s *sqlStore) DeleteStaleClients(ctx context.Context, before time.Time) (int64, error) {
-	n, err := s.deleteClientsWhere(ctx, `COALESCE(last_used_at, created_at) < $1`, ts(before))
+	n, err := s.deleteClientsWhere(ctx, `COALESCE(last_used_at, created_at) < $1
+		AND client_id NOT IN (SELECT client_id FROM grants WHERE revoked_at IS NULL)`, ts(before))
 	if err != nil {
 		return 0, fmt.Errorf("deleting stale clients: %w", err)
 	}

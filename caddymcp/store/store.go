@@ -242,8 +242,8 @@ type Clients interface {
 	ListClients(ctx context.Context, afterID string, limit int) ([]Client, error)
 	// CountClients returns the number of clients.
 	CountClients(ctx context.Context) (int, error)
-	// DeleteStaleClients deletes clients not used since before, and
-	// returns how many.
+	// DeleteStaleClients deletes clients not used since before and
+	// holding no unrevoked grant, and returns how many.
 	DeleteStaleClients(ctx context.Context, before time.Time) (int64, error)
 }
 

@@ -270,7 +270,11 @@ func TestClients(t *testing.T) {
 		_, err = s.GetConsent(ctx(), u.ID, c.ID)
 		wantErr(t, err, store.ErrNotFound)
 
-		// Stale clients: pub was never used and was created at t0.
+		// Stale clients: pub was never used and was created at t0; a
+		// client with a live grant is kept however old.
+		kept := &store.Client{ID: "k-" + randID(t), TokenEndpointAuthMethod: "none", CreatedAt: t0, UpdatedAt: t0}
+		must(t, s.CreateClient(ctx(), kept))
+		newGrant(t, s, u, kept.ID)
 		n64, err := s.DeleteStaleClients(ctx(), t0)
 		must(t, err)
 		if n64 != 0 {
@@ -283,8 +287,8 @@ func TestClients(t *testing.T) {
 		}
 		n, err = s.CountClients(ctx())
 		must(t, err)
-		if n != 0 {
-			t.Fatalf("CountClients after clean-up = %d", n)
+		if n != 1 {
+			t.Fatalf("CountClients after clean-up = %d, want the client with a grant", n)
 		}
 	})
 }

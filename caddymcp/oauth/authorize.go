@@ -1,0 +1,422 @@
+package oauth
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// authRequest is a validated authorization request (RFC 6749 §4.1.1).
+type authRequest struct {
+	ClientID      string `json:"client_id"`
+	RedirectURI   string `json:"redirect_uri"`
+	State         string `json:"state,omitempty"`
+	Scope         string `json:"scope"`
+	Resource      string `json:"resource"`
+	CodeChallenge string `json:"code_challenge"`
+}
+
+const maxStateLen = 2048
+
+// serveAuthorize answers the authorization endpoint (GET or a form POST).
+func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, issuer string) {
+	var params url.Values
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		params = r.URL.Query()
+	case http.MethodPost:
+		if _, oe := readForm(w, r); oe != nil {
+			writeErrorPage(w, oe.Status, errorPage{Title: "Invalid request", Message: oe.Description})
+			return
+		}
+		params = r.PostForm
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		writeErrorPage(w, http.StatusMethodNotAllowed, errorPage{Title: "Invalid request", Message: "Use GET or POST."})
+		return
+	}
+	one := func(name string) (string, bool) {
+		vs := params[name]
+		if len(vs) > 1 {
+			return "", false
+		}
+		if len(vs) == 0 {
+			return "", true
+		}
+		return vs[0], true
+	}
+
+	// Until the client and its redirect URI are known good, errors are
+	// shown to the user and never redirected (OAuth 2.1 §4.1.2.1).
+	clientID, ok := one("client_id")
+	if !ok || clientID == "" {
+		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Invalid request", Message: "The request names no application (client_id)."})
+		return
+	}
+	client, err := s.client(r.Context(), clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Unknown application",
+			Message: "This application is not registered here. It may need to register again."})
+		return
+	}
+	if err != nil {
+		s.errorPage(w, "looking up a client", err)
+		return
+	}
+	redirectURI, ok := one("redirect_uri")
+	if ok && redirectURI == "" && len(client.RedirectURIs) == 1 {
+		redirectURI = client.RedirectURIs[0]
+	}
+	if !ok || !matchRedirectURI(client.RedirectURIs, redirectURI) {
+		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Invalid redirect",
+			Message: "The address this application wants to send you back to is not registered for it."})
+		return
+	}
+
+	req := authRequest{ClientID: clientID, RedirectURI: redirectURI}
+	state, ok := one("state")
+	if ok && len(state) <= maxStateLen {
+		req.State = state
+	}
+	fail := func(code, description string) {
+		s.redirectError(w, r, issuer, req, code, description)
+	}
+	if !ok || len(state) > maxStateLen {
+		fail("invalid_request", "state is repeated or too long")
+		return
+	}
+	if rt, ok := one("response_type"); !ok || rt != "code" {
+		fail("unsupported_response_type", "only response_type=code is supported")
+		return
+	}
+	challenge, ok1 := one("code_challenge")
+	method, ok2 := one("code_challenge_method")
+	switch {
+	case !ok1 || !ok2:
+		fail("invalid_request", "code_challenge and code_challenge_method may appear once")
+		return
+	case challenge == "":
+		fail("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256")
+		return
+	case method != "S256":
+		// RFC 7636 §4.3: a missing method means plain, which is refused.
+		fail("invalid_request", "code_challenge_method must be S256")
+		return
+	case !validChallenge(challenge):
+		fail("invalid_request", "code_challenge must be 43 base64url characters")
+		return
+	}
+	req.CodeChallenge = challenge
+	if req.Resource, err = s.pickResource(params["resource"], issuer); err != nil {
+		fail("invalid_target", err.Error())
+		return
+	}
+	scope, ok := one("scope")
+	if !ok {
+		fail("invalid_scope", "scope is repeated")
+		return
+	}
+	req.Scope = s.grantableScope(scope, client, nil)
+	if req.Scope == "" {
+		fail("invalid_scope", "none of the requested scopes can be granted to this client")
+		return
+	}
+
+	// Who decides?
+	if s.cfg.Users == nil {
+		writeErrorPage(w, http.StatusServiceUnavailable, errorPage{Title: "Sign-in unavailable",
+			Message: "This server has no way to sign you in. Its operator must configure a login provider."})
+		return
+	}
+	user, err := s.cfg.Users.CurrentUser(r)
+	if err != nil {
+		s.errorPage(w, "reading the session", err)
+		return
+	}
+	prompt, _ := one("prompt")
+	if user == nil {
+		if prompt == "none" {
+			fail("login_required", "the user is not signed in")
+			return
+		}
+		if r.Method == http.MethodPost {
+			// The login round trip can only come back to a URL.
+			u := issuer + AuthorizePath + "?" + params.Encode()
+			http.Redirect(w, r, u, http.StatusSeeOther)
+			return
+		}
+		s.cfg.Users.Login(w, r)
+		return
+	}
+	req.Scope = s.grantableScope(req.Scope, client, user.Scopes)
+	if req.Scope == "" {
+		s.audit("consent_denied", "client_id", clientID, "user_id", user.ID, "reason", "policy")
+		fail("access_denied", "you may not grant any of the requested scopes")
+		return
+	}
+
+	// Consent: remembered per user, client and scopes.
+	consent, err := s.cfg.Store.GetConsent(r.Context(), user.ID, clientID)
+	switch {
+	case err == nil && prompt != "consent" && scopeCovers(consent.Scope, req.Scope):
+		s.issueCode(w, r, issuer, req, user, "remembered")
+		return
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		s.errorPage(w, "reading consent", err)
+		return
+	case prompt == "none":
+		fail("consent_required", "the user has not approved this application yet")
+		return
+	}
+	s.askConsent(w, r, issuer, req, client, user)
+}
+
+// askConsent keeps the request server-side and shows the consent page.
+func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, issuer string, req authRequest, client *store.Client, user *User) {
+	id, err1 := s.randomToken(32)
+	csrf, err2 := s.randomToken(32)
+	params, err3 := json.Marshal(req)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		s.errorPage(w, "preparing consent", err)
+		return
+	}
+	now := s.cfg.Now()
+	err := s.cfg.Store.CreateAuthRequest(r.Context(), id, &store.AuthRequest{
+		ClientID: req.ClientID, UserID: user.ID, CSRFHash: store.Hash(csrf), Params: params,
+		CreatedAt: now, ExpiresAt: now.Add(authRequestLifetime),
+	})
+	if err != nil {
+		s.errorPage(w, "saving the authorization request", err)
+		return
+	}
+	writeConsentPage(w, consentPage{
+		ClientName: client.Name, ClientID: client.ID, RedirectURI: req.RedirectURI,
+		UserName: user.Name, UserEmail: user.Email, Resource: req.Resource,
+		Scopes: strings.Fields(req.Scope), FormAction: issuer + ConsentPath,
+		RequestID: id, CSRFToken: csrf, FormActionSources: []string{redirectOrigin(req.RedirectURI)},
+	})
+}
+
+// serveConsent receives the decision posted from the consent page.
+func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request, issuer string) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeErrorPage(w, http.StatusMethodNotAllowed, errorPage{Title: "Invalid request", Message: "Use the consent form."})
+		return
+	}
+	form, oe := readForm(w, r)
+	if oe != nil {
+		writeErrorPage(w, oe.Status, errorPage{Title: "Invalid request", Message: oe.Description})
+		return
+	}
+	if s.cfg.Users == nil {
+		writeErrorPage(w, http.StatusServiceUnavailable, errorPage{Title: "Sign-in unavailable", Message: "This server cannot sign you in."})
+		return
+	}
+	user, err := s.cfg.Users.CurrentUser(r)
+	if err != nil {
+		s.errorPage(w, "reading the session", err)
+		return
+	}
+	if user == nil {
+		writeErrorPage(w, http.StatusUnauthorized, errorPage{Title: "Signed out",
+			Message: "Your session ended before you decided. Go back to the application and start again."})
+		return
+	}
+	decision := form["decision"]
+	if decision != "approve" && decision != "deny" {
+		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Invalid request", Message: "Choose Approve or Deny."})
+		return
+	}
+	pending, err := s.cfg.Store.ConsumeAuthRequest(r.Context(), form["request_id"], s.cfg.Now())
+	switch {
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrAlreadyUsed):
+		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Request expired",
+			Message: "This authorization request has expired or was already answered. Go back to the application and start again."})
+		return
+	case err != nil:
+		s.errorPage(w, "reading the authorization request", err)
+		return
+	}
+	var req authRequest
+	if pending.UserID != user.ID || !store.SecretMatches(pending.CSRFHash, form["csrf_token"]) ||
+		json.Unmarshal(pending.Params, &req) != nil {
+		writeErrorPage(w, http.StatusForbidden, errorPage{Title: "Request refused",
+			Message: "This form was not issued to you. Go back to the application and start again."})
+		return
+	}
+	if decision == "deny" {
+		s.audit("consent_denied", "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope)
+		s.redirectError(w, r, issuer, req, "access_denied", "the user denied the request")
+		return
+	}
+	now := s.cfg.Now()
+	scope := req.Scope
+	if prev, err := s.cfg.Store.GetConsent(r.Context(), user.ID, req.ClientID); err == nil {
+		scope = unionScope(prev.Scope, req.Scope)
+	}
+	if err := s.cfg.Store.SaveConsent(r.Context(), &store.Consent{UserID: user.ID, ClientID: req.ClientID,
+		Scope: scope, CreatedAt: now, UpdatedAt: now}); err != nil {
+		s.errorPage(w, "saving consent", err)
+		return
+	}
+	s.audit("consent_granted", "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope)
+	s.issueCode(w, r, issuer, req, user, "approved")
+}
+
+// issueCode stores an authorization code and redirects to the client.
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, issuer string, req authRequest, user *User, how string) {
+	code, err1 := s.randomToken(32)
+	grantID, err2 := s.randomToken(16)
+	if err := errors.Join(err1, err2); err != nil {
+		s.errorPage(w, "issuing a code", err)
+		return
+	}
+	now := s.cfg.Now()
+	err := s.cfg.Store.CreateCode(r.Context(), code, &store.AuthCode{
+		GrantID: grantID, ClientID: req.ClientID, UserID: user.ID, RedirectURI: req.RedirectURI,
+		Scope: req.Scope, Resource: req.Resource, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: "S256",
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeLifetime),
+	})
+	if err != nil {
+		s.errorPage(w, "saving a code", err)
+		return
+	}
+	if _, static := s.static[req.ClientID]; !static {
+		// Registered clients in use are kept by the clean-up.
+		if err := s.cfg.Store.TouchClient(r.Context(), req.ClientID, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("recording client use", "client_id", req.ClientID, "error", err.Error())
+		}
+	}
+	s.audit("code_issued", "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope,
+		"resource", req.Resource, "grant_id", grantID, "consent", how)
+	s.redirect(w, r, req.RedirectURI, map[string]string{"code": code, "state": req.State, "iss": issuer})
+}
+
+// redirectError sends an error to the client's redirect URI, with state
+// and iss (RFC 6749 §4.1.2.1, RFC 9207).
+func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, issuer string, req authRequest, code, description string) {
+	s.redirect(w, r, req.RedirectURI, map[string]string{"error": code, "error_description": description,
+		"state": req.State, "iss": issuer})
+}
+
+// redirect sends the browser to uri with params added to its query: 302
+// after a GET, 303 after a POST, never 307 (RFC 9700 §4.12).
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, uri string, params map[string]string) {
+	u, err := url.Parse(uri)
+	if err != nil { // registered URIs are parsed at registration
+		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Invalid redirect", Message: "The redirect address is malformed."})
+		return
+	}
+	q := u.Query()
+	for k, v := range params {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	u.RawQuery = q.Encode()
+	status := http.StatusFound
+	if r.Method == http.MethodPost {
+		status = http.StatusSeeOther
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Location", u.String())
+	w.WriteHeader(status)
+}
+
+// errorPage shows a generic error page for an internal failure.
+func (s *Server) errorPage(w http.ResponseWriter, what string, cause error) {
+	if errors.Is(cause, store.ErrUnavailable) {
+		s.log.Warn("store unavailable", "during", what, "error", cause.Error())
+		w.Header().Set("Retry-After", "5")
+		writeErrorPage(w, http.StatusServiceUnavailable, errorPage{Title: "Temporarily unavailable",
+			Message: "The service is temporarily unavailable. Try again in a moment."})
+		return
+	}
+	s.log.Error("internal error", "during", what, "error", cause.Error())
+	writeErrorPage(w, http.StatusInternalServerError, errorPage{Title: "Something went wrong",
+		Message: "The server could not complete your request."})
+}
+
+// validChallenge checks an S256 code challenge: BASE64URL(SHA-256) is 43
+// characters of the base64url alphabet (RFC 7636 §4.2).
+func validChallenge(c string) bool {
+	if len(c) != 43 {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		ch := c[i]
+		if !(ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// grantableScope returns requested ∩ scopes_supported ∩ the client's
+// registered scope ∩ userScopes (nil: no user limit), in the order
+// requested. An empty request means every scope the client may have.
+func (s *Server) grantableScope(requested string, client *store.Client, userScopes []string) string {
+	want := strings.Fields(requested)
+	if len(want) == 0 {
+		want = s.cfg.Scopes
+		if client.Scope != "" {
+			want = strings.Fields(client.Scope)
+		}
+	}
+	var clientScopes []string
+	if client.Scope != "" {
+		clientScopes = strings.Fields(client.Scope)
+	}
+	var out []string
+	for _, sc := range want {
+		if !slices.Contains(s.cfg.Scopes, sc) || slices.Contains(out, sc) ||
+			(clientScopes != nil && !slices.Contains(clientScopes, sc)) ||
+			(userScopes != nil && !slices.Contains(userScopes, sc)) {
+			continue
+		}
+		out = append(out, sc)
+	}
+	return strings.Join(out, " ")
+}
+
+// scopeCovers reports whether every scope of want is in have.
+func scopeCovers(have, want string) bool {
+	h := strings.Fields(have)
+	for _, sc := range strings.Fields(want) {
+		if !slices.Contains(h, sc) {
+			return false
+		}
+	}
+	return true
+}
+
+// unionScope merges two scope strings, keeping the order of first use.
+func unionScope(a, b string) string {
+	out := strings.Fields(a)
+	for _, sc := range strings.Fields(b) {
+		if !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// redirectOrigin is the CSP form-action source that lets the consent form
+// lead to the redirect URI: its origin, or its scheme for a native app.
+func redirectOrigin(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return ""
+	}
+	if u.Scheme == "http" || u.Scheme == "https" {
+		return u.Scheme + "://" + u.Host
+	}
+	return u.Scheme + ":"
+}

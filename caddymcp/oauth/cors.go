@@ -1,0 +1,88 @@
+package oauth
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// preflight sets the CORS headers of an endpoint, answers a CORS
+// preflight (OPTIONS) and refuses methods not in methods. It returns false
+// when it has answered the request. Preflights never need authentication.
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request, methods string) bool {
+	h := w.Header()
+	origin := r.Header.Get("Origin")
+	switch {
+	case len(s.cfg.AllowedOrigins) == 0:
+		h.Set("Access-Control-Allow-Origin", "*")
+	case origin != "" && slices.Contains(s.cfg.AllowedOrigins, origin):
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	default:
+		h.Add("Vary", "Origin")
+	}
+	h.Set("Access-Control-Allow-Methods", methods)
+	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+	h.Set("Access-Control-Max-Age", "86400")
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return false
+	}
+	for _, m := range strings.Split(methods, ", ") {
+		if r.Method == m {
+			return true
+		}
+	}
+	h.Set("Allow", methods)
+	WriteError(w, http.StatusMethodNotAllowed, "invalid_request", "method "+r.Method+" is not allowed here")
+	return false
+}
+
+// readForm parses an application/x-www-form-urlencoded body of at most
+// maxBodyBytes. Parameters may not repeat (RFC 6749 §3.1). It returns an
+// OAuth error description on failure.
+func readForm(w http.ResponseWriter, r *http.Request) (map[string]string, *oauthError) {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, _ := strings.Cut(ct, ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/x-www-form-urlencoded") {
+		return nil, badRequest("invalid_request", "the body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		if strings.Contains(err.Error(), "too large") {
+			return nil, &oauthError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Description: "the request body is too large"}
+		}
+		return nil, badRequest("invalid_request", "the body is not a valid form")
+	}
+	out := make(map[string]string, len(r.PostForm))
+	for k, vs := range r.PostForm {
+		if len(vs) > 1 {
+			return nil, badRequest("invalid_request", "parameter "+k+" is repeated")
+		}
+		out[k] = vs[0]
+	}
+	return out, nil
+}
+
+// oauthError is an RFC 6749 §5.2 error response.
+type oauthError struct {
+	Status      int
+	Code        string
+	Description string
+	// basicChallenge adds WWW-Authenticate: Basic (RFC 6749 §5.2, for
+	// invalid_client when the client used the Authorization header).
+	basicChallenge bool
+}
+
+func badRequest(code, description string) *oauthError {
+	return &oauthError{Status: http.StatusBadRequest, Code: code, Description: description}
+}
+
+func (e *oauthError) write(w http.ResponseWriter) {
+	if e.basicChallenge {
+		w.Header().Set("WWW-Authenticate", `Basic realm="oauth", charset="UTF-8"`)
+	}
+	WriteError(w, e.Status, e.Code, e.Description)
+}
+
+func (e *oauthError) Error() string { return e.Code + ": " + e.Description }

@@ -1,0 +1,93 @@
+package oauth
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// introspection is an RFC 7662 §2.2 response.
+type introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Sub       string   `json:"sub,omitempty"`
+	Aud       []string `json:"aud,omitempty"`
+	Iss       string   `json:"iss,omitempty"`
+	Exp       int64    `json:"exp,omitempty"`
+	Iat       int64    `json:"iat,omitempty"`
+	JTI       string   `json:"jti,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+}
+
+// serveIntrospect answers token introspection (RFC 7662). Only clients
+// with a secret may call it, so that it cannot be used to probe tokens.
+func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, issuer string) {
+	if !s.preflight(w, r, "POST, OPTIONS") {
+		return
+	}
+	form, oe := readForm(w, r)
+	if oe != nil {
+		oe.write(w)
+		return
+	}
+	client, oe, err := s.authenticateClient(r, form)
+	if err != nil {
+		s.internalError(w, r, "authenticating a client", err)
+		return
+	}
+	if oe == nil && client.SecretHash == nil {
+		oe = &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client",
+			Description: "introspection requires a client that authenticates with a secret"}
+	}
+	if oe != nil {
+		oe.write(w)
+		return
+	}
+	token := form["token"]
+	if token == "" {
+		badRequest("invalid_request", "token is missing").write(w)
+		return
+	}
+	resp, err := s.introspect(r, issuer, token)
+	if err != nil {
+		s.internalError(w, r, "introspecting a token", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp, "no-store")
+}
+
+func (s *Server) introspect(r *http.Request, issuer, token string) (introspection, error) {
+	ctx, now := r.Context(), s.cfg.Now()
+	inactive := introspection{Active: false}
+	if looksLikeJWT(token) {
+		ks, err := s.cfg.Keys.KeySet(ctx)
+		if err != nil {
+			return inactive, err
+		}
+		c, err := ks.Verify(token, VerifyOptions{Issuer: issuer, Now: s.cfg.Now})
+		if err != nil {
+			return inactive, nil
+		}
+		ok, err := s.cfg.Store.AccessTokenActive(ctx, c.ID, now)
+		if err != nil || !ok {
+			return inactive, err
+		}
+		return introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, Sub: c.Subject, Aud: c.Audience,
+			Iss: c.Issuer, Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix(), JTI: c.ID, TokenType: "Bearer"}, nil
+	}
+	if strings.ContainsAny(token, " \t\r\n") {
+		return inactive, nil
+	}
+	rt, err := s.cfg.Store.GetRefreshToken(ctx, token, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return inactive, nil
+	}
+	if err != nil {
+		return inactive, err
+	}
+	return introspection{Active: true, Scope: rt.Scope, ClientID: rt.ClientID, Sub: rt.UserID, Aud: []string{rt.Resource},
+		Iss: issuer, Exp: rt.ExpiresAt.Unix(), Iat: rt.CreatedAt.Unix(), TokenType: "refresh_token"}, nil
+}

@@ -1,0 +1,243 @@
+package oauth
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// clientMetadata is the client metadata this server registers (RFC 7591
+// §2). Other members of a request are ignored.
+type clientMetadata struct {
+	RedirectURIs            []string `json:"redirect_uris"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	GrantTypes              []string `json:"grant_types"`
+	ResponseTypes           []string `json:"response_types"`
+	ClientName              string   `json:"client_name,omitempty"`
+	ClientURI               string   `json:"client_uri,omitempty"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	Scope                   string   `json:"scope,omitempty"`
+	Contacts                []string `json:"contacts,omitempty"`
+	TOSURI                  string   `json:"tos_uri,omitempty"`
+	PolicyURI               string   `json:"policy_uri,omitempty"`
+	SoftwareID              string   `json:"software_id,omitempty"`
+	SoftwareVersion         string   `json:"software_version,omitempty"`
+	ApplicationType         string   `json:"application_type,omitempty"`
+}
+
+// registrationResponse is the client information response (RFC 7591 §3.2.1).
+type registrationResponse struct {
+	ClientID              string `json:"client_id"`
+	ClientSecret          string `json:"client_secret,omitempty"`
+	ClientIDIssuedAt      int64  `json:"client_id_issued_at"`
+	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+	clientMetadata
+}
+
+const (
+	maxNameLen     = 200
+	maxURILen      = 2000
+	maxContacts    = 5
+	maxSoftwareLen = 200
+)
+
+func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
+	if !s.preflight(w, r, "POST, OPTIONS") {
+		return
+	}
+	reg := s.cfg.Registration
+	if reg.Disabled || s.cfg.Store == nil {
+		WriteError(w, http.StatusForbidden, "access_denied", "dynamic client registration is disabled on this server")
+		return
+	}
+	if reg.InitialAccessToken != "" {
+		tok, err := BearerToken(r)
+		if err != nil || subtle.ConstantTimeCompare([]byte(tok), []byte(reg.InitialAccessToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", Challenge("Bearer", ChallengeParams{Error: "invalid_token",
+				Description: "registration requires an initial access token"}))
+			WriteError(w, http.StatusUnauthorized, "invalid_token", "registration requires a valid initial access token")
+			return
+		}
+	}
+	if mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+		WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "the body must be a JSON object (Content-Type: application/json)")
+		return
+	}
+	body, err := readLimited(w, r)
+	if err != nil {
+		WriteError(w, http.StatusRequestEntityTooLarge, "invalid_client_metadata", "the request body is too large")
+		return
+	}
+	var md clientMetadata
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&md); err != nil || dec.More() {
+		WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is not a valid JSON object of client metadata")
+		return
+	}
+	if oe := s.checkMetadata(&md); oe != nil {
+		oe.write(w)
+		return
+	}
+	ctx := r.Context()
+	if n, err := s.cfg.Store.CountClients(ctx); err != nil {
+		s.internalError(w, r, "counting clients", err)
+		return
+	} else if n >= reg.MaxClients {
+		WriteError(w, http.StatusForbidden, "access_denied", "this server accepts no more client registrations")
+		return
+	}
+
+	now := s.cfg.Now().UTC().Truncate(time.Second)
+	id, err := s.randomToken(16)
+	if err != nil {
+		s.internalError(w, r, "registering a client", err)
+		return
+	}
+	resp := registrationResponse{ClientID: id, ClientIDIssuedAt: now.Unix(), clientMetadata: md}
+	c := &store.Client{
+		ID: id, Name: md.ClientName, RedirectURIs: md.RedirectURIs, GrantTypes: md.GrantTypes,
+		ResponseTypes: md.ResponseTypes, Scope: md.Scope, TokenEndpointAuthMethod: md.TokenEndpointAuthMethod,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if md.TokenEndpointAuthMethod != "none" {
+		secret, err := s.randomToken(32)
+		if err != nil {
+			s.internalError(w, r, "registering a client", err)
+			return
+		}
+		var exp int64 // 0: the secret does not expire (RFC 7591 §3.2.1)
+		if reg.SecretLifetime > 0 {
+			c.SecretExpiresAt = now.Add(reg.SecretLifetime)
+			exp = c.SecretExpiresAt.Unix()
+		}
+		c.SecretHash = store.Hash(secret)
+		resp.ClientSecret, resp.ClientSecretExpiresAt = secret, &exp
+	}
+	if c.Metadata, err = json.Marshal(md); err != nil {
+		s.internalError(w, r, "registering a client", err)
+		return
+	}
+	if err := s.cfg.Store.CreateClient(ctx, c); err != nil {
+		s.internalError(w, r, "registering a client", err)
+		return
+	}
+	s.audit("client_registered", "client_id", id, "client_name", md.ClientName,
+		"token_endpoint_auth_method", md.TokenEndpointAuthMethod, "redirect_uris", md.RedirectURIs)
+	writeJSON(w, http.StatusCreated, resp, "no-store")
+}
+
+// readLimited reads a body of at most maxBodyBytes.
+func readLimited(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	return buf.Bytes(), err
+}
+
+// checkMetadata validates registration metadata and fills in defaults
+// (RFC 7591 §2).
+func (s *Server) checkMetadata(md *clientMetadata) *oauthError {
+	meta := func(d string) *oauthError { return badRequest("invalid_client_metadata", d) }
+	if len(md.RedirectURIs) == 0 {
+		return badRequest("invalid_redirect_uri", "redirect_uris is required")
+	}
+	if n := s.cfg.Registration.MaxRedirectURIs; len(md.RedirectURIs) > n {
+		return badRequest("invalid_redirect_uri", "too many redirect_uris")
+	}
+	for _, u := range md.RedirectURIs {
+		if len(u) > maxURILen {
+			return badRequest("invalid_redirect_uri", "a redirect URI is too long")
+		}
+		if err := checkRedirectURI(u); err != nil {
+			return badRequest("invalid_redirect_uri", err.Error())
+		}
+	}
+	switch md.TokenEndpointAuthMethod {
+	case "":
+		md.TokenEndpointAuthMethod = "client_secret_basic" // RFC 7591 §2 default
+	case "none", "client_secret_basic", "client_secret_post":
+	default:
+		return meta("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+	}
+	if len(md.GrantTypes) == 0 {
+		md.GrantTypes = []string{"authorization_code"}
+	}
+	for _, g := range md.GrantTypes {
+		if g != "authorization_code" && g != "refresh_token" {
+			return meta("grant type " + g + " is not supported; use authorization_code and refresh_token")
+		}
+	}
+	if !slices.Contains(md.GrantTypes, "authorization_code") {
+		return meta("grant_types must include authorization_code")
+	}
+	if len(md.ResponseTypes) == 0 {
+		md.ResponseTypes = []string{"code"}
+	}
+	if len(md.ResponseTypes) != 1 || md.ResponseTypes[0] != "code" {
+		return meta(`response_types must be ["code"]`)
+	}
+	md.GrantTypes, md.ResponseTypes = slices.Compact(slices.Sorted(slices.Values(md.GrantTypes))), []string{"code"}
+	if md.Scope != "" {
+		var kept []string
+		for _, sc := range strings.Fields(md.Scope) {
+			if !ValidScopeToken(sc) {
+				return meta("scope contains an invalid scope token")
+			}
+			if slices.Contains(s.cfg.Scopes, sc) && !slices.Contains(kept, sc) {
+				kept = append(kept, sc)
+			}
+		}
+		// RFC 7591 §2: the server may replace the requested scope.
+		md.Scope = strings.Join(kept, " ")
+	}
+	md.ClientName = cleanText(md.ClientName)
+	if len(md.ClientName) > maxNameLen {
+		return meta("client_name is too long")
+	}
+	for _, u := range []*string{&md.ClientURI, &md.LogoURI, &md.TOSURI, &md.PolicyURI} {
+		if *u == "" {
+			continue
+		}
+		p, err := url.Parse(*u)
+		if err != nil || p.Scheme != "https" || p.Host == "" || len(*u) > maxURILen {
+			return meta("client_uri, logo_uri, tos_uri and policy_uri must be https URLs")
+		}
+	}
+	if len(md.Contacts) > maxContacts {
+		return meta("too many contacts")
+	}
+	for i, c := range md.Contacts {
+		md.Contacts[i] = cleanText(c)
+		if len(md.Contacts[i]) > maxNameLen {
+			return meta("a contact is too long")
+		}
+	}
+	md.SoftwareID, md.SoftwareVersion = cleanText(md.SoftwareID), cleanText(md.SoftwareVersion)
+	if len(md.SoftwareID) > maxSoftwareLen || len(md.SoftwareVersion) > maxSoftwareLen {
+		return meta("software_id or software_version is too long")
+	}
+	switch md.ApplicationType {
+	case "", "web", "native":
+	default:
+		return meta("application_type must be web or native")
+	}
+	return nil
+}
+
+// cleanText drops control and formatting characters (which could disguise
+// a client's name) and trims spaces.
+func cleanText(s string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar {
+			return -1
+		}
+		return r
+	}, s))
+}

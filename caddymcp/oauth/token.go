@@ -1,0 +1,353 @@
+package oauth
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// tokenResponse is a successful token response (RFC 6749 §5.1).
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope"`
+}
+
+// serveToken answers the token endpoint (RFC 6749 §3.2).
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, issuer string) {
+	if !s.preflight(w, r, "POST, OPTIONS") {
+		return
+	}
+	form, oe := readForm(w, r)
+	if oe != nil {
+		oe.write(w)
+		return
+	}
+	grantType := form["grant_type"]
+	switch grantType {
+	case "authorization_code", "refresh_token":
+	case "":
+		badRequest("invalid_request", "grant_type is missing").write(w)
+		return
+	default:
+		badRequest("unsupported_grant_type", "supported grant types: authorization_code, refresh_token").write(w)
+		return
+	}
+	client, oe, err := s.authenticateClient(r, form)
+	if err != nil {
+		s.internalError(w, r, "authenticating a client", err)
+		return
+	}
+	if oe != nil {
+		oe.write(w)
+		return
+	}
+	if !slices.Contains(client.GrantTypes, grantType) {
+		badRequest("unauthorized_client", "this client is not registered for "+grantType).write(w)
+		return
+	}
+	ks, err := s.cfg.Keys.KeySet(r.Context())
+	if err != nil {
+		s.internalError(w, r, "loading signing keys", err)
+		return
+	}
+	t := &tokenIssuer{s: s, issuer: issuer, keys: ks, client: client, now: s.cfg.Now()}
+	if grantType == "authorization_code" {
+		t.redeemCode(w, r, form)
+	} else {
+		t.refresh(w, r, form)
+	}
+}
+
+// tokenIssuer holds what one token request needs.
+type tokenIssuer struct {
+	s      *Server
+	issuer string
+	keys   *KeySet
+	client *store.Client
+	now    time.Time
+}
+
+// redeemCode exchanges an authorization code (RFC 6749 §4.1.3).
+func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form map[string]string) {
+	code, verifier := form["code"], form["code_verifier"]
+	switch {
+	case code == "":
+		badRequest("invalid_request", "code is missing").write(w)
+		return
+	case verifier == "":
+		badRequest("invalid_request", "code_verifier is missing (PKCE is required)").write(w)
+		return
+	case !validVerifier(verifier):
+		badRequest("invalid_request", "code_verifier must be 43 to 128 unreserved characters").write(w)
+		return
+	}
+	var resp *tokenResponse
+	c, err := t.s.cfg.Store.RedeemCode(r.Context(), code, t.now, func(c *store.AuthCode) (*store.Issue, error) {
+		if oe := t.checkCode(c, form); oe != nil {
+			return nil, oe
+		}
+		out, res, err := t.issue(c.GrantID, c.UserID, c.Scope, c.Resource, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		out.Grant = &store.Grant{ID: c.GrantID, ClientID: c.ClientID, UserID: c.UserID, Scope: c.Scope,
+			Resource: c.Resource, CreatedAt: t.now, UpdatedAt: t.now, ExpiresAt: t.grantExpiry(out)}
+		resp = res
+		return out, nil
+	})
+	var oe *oauthError
+	switch {
+	case err == nil:
+		t.s.audit("token_issued", "grant", "authorization_code", "client_id", c.ClientID, "user_id", c.UserID,
+			"scope", c.Scope, "resource", c.Resource, "grant_id", c.GrantID)
+		writeTokenResponse(w, resp)
+	case errors.As(err, &oe):
+		oe.write(w)
+	case errors.Is(err, store.ErrNotFound):
+		badRequest("invalid_grant", "the authorization code is unknown or has expired").write(w)
+	case errors.Is(err, store.ErrAlreadyUsed):
+		// OAuth 2.1 §4.1.3: a second valid redemption revokes what the
+		// first one issued; a replay that would fail anyway revokes
+		// nothing, so an attacker cannot revoke the real client's tokens.
+		if t.checkCode(c, form) == nil {
+			if err := t.s.cfg.Store.RevokeGrant(r.Context(), c.GrantID, t.now); err != nil && !errors.Is(err, store.ErrNotFound) {
+				t.s.internalError(w, r, "revoking a replayed code's grant", err)
+				return
+			}
+			t.s.audit("code_replayed", "client_id", c.ClientID, "user_id", c.UserID, "grant_id", c.GrantID, "revoked", true)
+		} else {
+			t.s.audit("code_replayed", "client_id", t.client.ID, "revoked", false)
+		}
+		badRequest("invalid_grant", "the authorization code was already used").write(w)
+	default:
+		t.s.internalError(w, r, "redeeming a code", err)
+	}
+}
+
+// checkCode verifies that a code may be redeemed by this request: same
+// client, same redirect URI, the PKCE verifier and the resource.
+func (t *tokenIssuer) checkCode(c *store.AuthCode, form map[string]string) *oauthError {
+	if c.ClientID != t.client.ID {
+		return badRequest("invalid_grant", "the code was issued to another client")
+	}
+	// OAuth 2.1 §4.1.3: redirect_uri is optional, but enforced when sent.
+	if ru, ok := form["redirect_uri"]; ok && ru != c.RedirectURI {
+		return badRequest("invalid_grant", "redirect_uri differs from the authorization request")
+	}
+	sum := sha256.Sum256([]byte(form["code_verifier"]))
+	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(c.CodeChallenge)) != 1 {
+		return badRequest("invalid_grant", "code_verifier does not match the code_challenge")
+	}
+	if res, ok := form["resource"]; ok {
+		if canon, err := canonicalResource(res); err != nil || canon != c.Resource {
+			return badRequest("invalid_target", "resource differs from the one authorized")
+		}
+	}
+	return nil
+}
+
+// refresh rotates a refresh token (RFC 6749 §6, OAuth 2.1 §4.3.1).
+func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[string]string) {
+	token := form["refresh_token"]
+	if token == "" {
+		badRequest("invalid_request", "refresh_token is missing").write(w)
+		return
+	}
+	var resp *tokenResponse
+	old, err := t.s.cfg.Store.RefreshGrant(r.Context(), token, t.now, func(old *store.RefreshToken, g *store.Grant) (*store.Issue, error) {
+		if old.ClientID != t.client.ID {
+			return nil, badRequest("invalid_grant", "the refresh token was issued to another client")
+		}
+		scope := old.Scope
+		if req, ok := form["scope"]; ok && req != "" {
+			if !scopeCovers(old.Scope, req) {
+				return nil, badRequest("invalid_scope", "a refresh may not widen the scope")
+			}
+			scope = strings.Join(strings.Fields(req), " ")
+		}
+		if res, ok := form["resource"]; ok {
+			if canon, err := canonicalResource(res); err != nil || canon != old.Resource {
+				return nil, badRequest("invalid_target", "resource differs from the one authorized")
+			}
+		}
+		out, res, err := t.issue(g.ID, old.UserID, scope, old.Resource, g.CreatedAt)
+		if err != nil {
+			return nil, err
+		}
+		body, err := json.Marshal(res)
+		if err != nil {
+			return nil, err
+		}
+		if out.Sealed, err = seal(token, body, t.s.cfg.Random); err != nil {
+			return nil, err
+		}
+		resp = res
+		return out, nil
+	})
+	var oe *oauthError
+	switch {
+	case err == nil:
+		t.s.audit("token_refreshed", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "scope", resp.Scope)
+		writeTokenResponse(w, resp)
+	case errors.As(err, &oe):
+		oe.write(w)
+	case errors.Is(err, store.ErrNotFound):
+		badRequest("invalid_grant", "the refresh token is unknown, expired or revoked").write(w)
+	case errors.Is(err, store.ErrAlreadyUsed):
+		t.replayedRefresh(w, r, token, old)
+	default:
+		t.s.internalError(w, r, "refreshing a token", err)
+	}
+}
+
+// replayedRefresh answers a rotated refresh token presented again: within
+// the grace window with the same response as the first time (concurrent
+// refreshes of one client), after it by revoking the whole grant.
+func (t *tokenIssuer) replayedRefresh(w http.ResponseWriter, r *http.Request, token string, old *store.RefreshToken) {
+	if old.ClientID != t.client.ID {
+		badRequest("invalid_grant", "the refresh token was issued to another client").write(w)
+		return
+	}
+	if t.now.Sub(old.RotatedAt) <= t.s.cfg.RefreshGrace && old.Successor != nil {
+		if body, err := unseal(token, old.Successor); err == nil {
+			var resp tokenResponse
+			if json.Unmarshal(body, &resp) == nil {
+				writeTokenResponse(w, &resp)
+				return
+			}
+		}
+	}
+	if err := t.s.cfg.Store.RevokeGrant(r.Context(), old.GrantID, t.now); err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.s.internalError(w, r, "revoking a grant after refresh reuse", err)
+		return
+	}
+	t.s.audit("refresh_reuse_detected", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "revoked", true)
+	badRequest("invalid_grant", "the refresh token was already used; the grant has been revoked").write(w)
+}
+
+// issue signs an access token and makes the next refresh token.
+// grantCreated is zero for a new grant.
+func (t *tokenIssuer) issue(grantID, userID, scope, resource string, grantCreated time.Time) (*store.Issue, *tokenResponse, error) {
+	jti, err := t.s.randomToken(16)
+	if err != nil {
+		return nil, nil, err
+	}
+	exp := t.now.Add(t.s.cfg.AccessTokenLifetime)
+	at, err := t.keys.Sign(&AccessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: t.issuer, Subject: userID, Audience: jwt.ClaimStrings{resource},
+			IssuedAt: jwt.NewNumericDate(t.now), ExpiresAt: jwt.NewNumericDate(exp), ID: jti,
+		},
+		ClientID: t.client.ID, Scope: scope,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := &store.Issue{Access: &store.AccessToken{JTI: jti, GrantID: grantID, ClientID: t.client.ID, UserID: userID,
+		Scope: scope, Resource: resource, CreatedAt: t.now, ExpiresAt: exp}}
+	resp := &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(t.s.cfg.AccessTokenLifetime / time.Second), Scope: scope}
+	if slices.Contains(t.client.GrantTypes, "refresh_token") {
+		if grantCreated.IsZero() {
+			grantCreated = t.now
+		}
+		rt, err := t.s.randomToken(32)
+		if err != nil {
+			return nil, nil, err
+		}
+		rexp := t.now.Add(t.s.cfg.RefreshIdle)
+		if end := grantCreated.Add(t.s.cfg.RefreshLifetime); end.Before(rexp) {
+			rexp = end
+		}
+		out.Refresh = rt
+		out.Refreshed = &store.RefreshToken{GrantID: grantID, ClientID: t.client.ID, UserID: userID, Scope: scope,
+			Resource: resource, CreatedAt: t.now, ExpiresAt: rexp}
+		resp.RefreshToken = rt
+	}
+	return out, resp, nil
+}
+
+// grantExpiry is when a new grant ends: with its refresh token, or with
+// its only access token.
+func (t *tokenIssuer) grantExpiry(out *store.Issue) time.Time {
+	if out.Refreshed != nil {
+		return t.now.Add(t.s.cfg.RefreshLifetime)
+	}
+	return out.Access.ExpiresAt
+}
+
+func writeTokenResponse(w http.ResponseWriter, resp *tokenResponse) {
+	w.Header().Set("Pragma", "no-cache")
+	writeJSON(w, http.StatusOK, resp, "no-store")
+}
+
+// validVerifier checks a PKCE code verifier: 43 to 128 characters of
+// [A-Z] [a-z] [0-9] "-" "." "_" "~" (RFC 7636 §4.1).
+func validVerifier(v string) bool {
+	if len(v) < 43 || len(v) > 128 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// sealKey derives the key that seals a rotated refresh token's response
+// from the token itself, which only the client holds (the store keeps a
+// different hash of it).
+func sealKey(token string) []byte {
+	sum := sha256.Sum256([]byte("caddymcp refresh successor\x00" + token))
+	return sum[:]
+}
+
+// seal encrypts plaintext with AES-256-GCM under the token's seal key.
+func seal(token string, plaintext []byte, random io.Reader) ([]byte, error) {
+	block, err := aes.NewCipher(sealKey(token))
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := io.ReadFull(random, nonce); err != nil {
+		return nil, err
+	}
+	return gcm.Seal(nonce, nonce, plaintext, nil), nil
+}
+
+// unseal reverses seal.
+func unseal(token string, sealed []byte) ([]byte, error) {
+	block, err := aes.NewCipher(sealKey(token))
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < gcm.NonceSize() {
+		return nil, errors.New("sealed response too short")
+	}
+	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], nil)
+}
