@@ -1,7 +1,10 @@
 package caddymcp
 
 import (
+	"context"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -21,12 +24,24 @@ import (
 // body; a malformed Authorization header gets `400 invalid_request`.
 // CORS preflight requests pass through unauthenticated.
 //
+// Tokens are JWT access tokens of the caddymcp authorization server of
+// this Caddy (RFC 9068): the signature with its keys, `typ` at+jwt, `iss`,
+// `exp`, an `aud` that names this resource (RFC 8707), and a `jti` that has
+// not been revoked. An invalid token gets `401 invalid_token`; a token
+// without the scope the route needs gets `403 insufficient_scope` with
+// the scopes to ask for (MCP step-up). If the database cannot be reached,
+// tokens are accepted on their signature alone, so that issued tokens keep
+// working through an outage.
+//
+// On success it sets `{http.auth.user.id}` (the token's sub) and
+// `{http.auth.user.client_id}`, `{http.auth.user.scope}` and
+// `{http.auth.user.aud}`, like Caddy's authentication handler, puts the
+// principal on the request for mcp_tools, and removes the Authorization
+// header, so that the token is never passed on to an upstream.
+//
 // When the server has `handle_errors` routes, refusals are returned as
 // errors (with the WWW-Authenticate header already set) so those routes
 // render them; otherwise the handler writes the JSON body itself.
-//
-// Token verification is not part of this version: every token is refused
-// with `401 invalid_token` (fail closed).
 type BearerAuth struct {
 	// Resource is the identifier of the protected resource (RFC 8707):
 	// an absolute https URL such as `https://mcp.example.com/mcp`, or a
@@ -51,6 +66,13 @@ type BearerAuth struct {
 	// ResourceDocumentation is a URL of documentation for developers
 	// (resource_documentation).
 	ResourceDocumentation string `json:"resource_documentation,omitempty"`
+
+	// Require lists the scopes a request needs: any one of them, or all
+	// with RequireAll. Default: none (any valid token).
+	Require []string `json:"require,omitempty"`
+
+	// RequireAll makes Require an all-of list.
+	RequireAll bool `json:"require_all,omitempty"`
 
 	resource *oauth.Resource
 }
@@ -80,13 +102,24 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 	if err := validateScopes(scopes); err != nil {
 		return err
 	}
+	if err := validateScopes(b.Require); err != nil {
+		return err
+	}
 	app.addResource(b.Resource)
+	st := app.Store()
 	b.resource, err = oauth.NewResource(oauth.ResourceConfig{
 		Resource:              b.Resource,
 		AuthorizationServers:  servers,
 		Scopes:                scopes,
 		ResourceName:          b.ResourceName,
 		ResourceDocumentation: b.ResourceDocumentation,
+		Keys:                  app,
+		Active: func(ctx context.Context, jti string) (bool, error) {
+			return st.AccessTokenActive(ctx, jti, time.Now())
+		},
+		Required:   b.Require,
+		RequireAll: b.RequireAll,
+		Logger:     ctx.Slogger(),
 	})
 	return err
 }
@@ -97,7 +130,8 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		b.resource.ServeMetadata(w, r)
 		return nil
 	}
-	if f := b.resource.Check(r); f != nil {
+	p, f := b.resource.Check(r)
+	if f != nil {
 		if hasErrorRoutes(r) {
 			f.SetHeaders(w)
 			return caddyhttp.Error(f.Status, f)
@@ -105,7 +139,18 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		f.Write(w)
 		return nil
 	}
-	return next.ServeHTTP(w, r)
+	if p == nil { // a CORS preflight
+		return next.ServeHTTP(w, r)
+	}
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("http.auth.user.id", p.Subject)
+		repl.Set("http.auth.user.client_id", p.ClientID)
+		repl.Set("http.auth.user.scope", strings.Join(p.Scopes, " "))
+		repl.Set("http.auth.user.aud", strings.Join(p.Audience, " "))
+	}
+	// No token passthrough: upstreams get identity, never the token.
+	r.Header.Del("Authorization")
+	return next.ServeHTTP(w, r.WithContext(oauth.WithPrincipal(r.Context(), p)))
 }
 
 // Interface guards

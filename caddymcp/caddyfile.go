@@ -181,11 +181,15 @@ func (o *OAuthServer) parseClient(d *caddyfile.Dispenser) error {
 //	mcp_bearer [<matcher>] {
 //		resource               <url|path>
 //		authorization_server   <issuer...>
+//		scope                  <scope...>
+//		scope_match            any|all
 //		scopes                 <scope...>
 //		resource_name          <name>
 //		resource_documentation <url>
 //	}
 //
+// scope lists the scopes a request needs (any one of them, or all with
+// scope_match all); scopes lists those published as scopes_supported.
 // The resource defaults to the path of a path matcher (`/mcp` for
 // `mcp_bearer /mcp*`), else the site's origin. The route also matches the
 // resource's two metadata URLs, so they are served without a token.
@@ -232,6 +236,8 @@ func (b *BearerAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"authorization_server":   servers,
 		"authorization_servers":  servers,
 		"scopes":                 func() error { return scopesArg(d, &b.Scopes) },
+		"scope":                  func() error { return scopesArg(d, &b.Require) },
+		"scope_match":            func() error { return scopeMatchArg(d, &b.RequireAll) },
 		"resource_name":          func() error { return oneArg(d, &b.ResourceName) },
 		"resource_documentation": func() error { return oneArg(d, &b.ResourceDocumentation) },
 	})
@@ -329,6 +335,23 @@ func listArg(d *caddyfile.Dispenser, dst *[]string) error {
 		return d.ArgErr()
 	}
 	*dst = append(*dst, args...)
+	return nil
+}
+
+// scopeMatchArg reads "any" or "all".
+func scopeMatchArg(d *caddyfile.Dispenser, all *bool) error {
+	var v string
+	if err := oneArg(d, &v); err != nil {
+		return err
+	}
+	switch v {
+	case "any":
+		*all = false
+	case "all":
+		*all = true
+	default:
+		return d.Errf("scope_match takes 'any' or 'all', not '%s'", v)
+	}
 	return nil
 }
 

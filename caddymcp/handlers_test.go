@@ -2,16 +2,22 @@ package caddymcp
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
 // nextRecorder is a next handler that records whether it ran.
@@ -140,3 +146,62 @@ func TestTools(t *testing.T) {
 		}
 	}
 }
+
+// principalRecorder is a next handler that keeps what it was given.
+type principalRecorder struct {
+	p    *oauth.Principal
+	auth string
+}
+
+func (n *principalRecorder) ServeHTTP(_ http.ResponseWriter, r *http.Request) error {
+	n.p, _ = oauth.PrincipalFrom(r.Context())
+	n.auth = r.Header.Get("Authorization")
+	return nil
+}
+
+func TestBearerAuthPassesVerifiedRequests(t *testing.T) {
+	key, err := oauth.GenerateSigningKey(rand.Reader, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := oauth.NewKeySet([]store.SigningKey{*key}, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp", Keys: keysOf{ks}, Required: []string{"booking:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &BearerAuth{resource: rs}
+	now := time.Now()
+	tok, err := ks.Sign(&oauth.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://h.example", Subject: "user-1",
+		Audience: jwt.ClaimStrings{"https://h.example/mcp"}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), ID: "j1"},
+		ClientID: "client-1", Scope: "booking:read"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httpsRequest("POST", "https://h.example/mcp", nil)
+	repl := caddy.NewReplacer()
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	r.Header.Set("Authorization", "Bearer "+tok)
+	next := &principalRecorder{}
+	if err := b.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
+		t.Fatal(err)
+	}
+	if next.p == nil || next.p.Subject != "user-1" || next.p.ClientID != "client-1" {
+		t.Fatalf("principal = %+v", next.p)
+	}
+	if next.auth != "" {
+		t.Error("the Authorization header reached the next handler")
+	}
+	for key, want := range map[string]string{"http.auth.user.id": "user-1", "http.auth.user.client_id": "client-1",
+		"http.auth.user.scope": "booking:read", "http.auth.user.aud": "https://h.example/mcp"} {
+		if got, _ := repl.GetString(key); got != want {
+			t.Errorf("{%s} = %q, want %q", key, got, want)
+		}
+	}
+}
+
+type keysOf struct{ ks *oauth.KeySet }
+
+func (k keysOf) KeySet(context.Context) (*oauth.KeySet, error) { return k.ks, nil }

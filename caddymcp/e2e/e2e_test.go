@@ -370,11 +370,11 @@ func TestExampleValidates(t *testing.T) {
 		t.Errorf("validating created the store (err %v)", err)
 	}
 	broken := filepath.Join(in.dir, "Broken.caddyfile")
-	if err := os.WriteFile(broken, []byte("localhost {\n\tmcp_bearer /mcp* {\n\t\tscope booking:read\n\t}\n}\n"), 0o600); err != nil {
+	if err := os.WriteFile(broken, []byte("localhost {\n\tmcp_bearer /mcp* {\n\t\tscopez booking:read\n\t}\n}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, err = in.run("adapt", "--config", broken, "--validate")
-	if err == nil || !strings.Contains(out, "Broken.caddyfile:3") || !strings.Contains(out, "unrecognized subdirective 'scope'") {
+	if err == nil || !strings.Contains(out, "Broken.caddyfile:3") || !strings.Contains(out, "unrecognized subdirective 'scopez'") {
 		t.Errorf("broken Caddyfile: err %v, output:\n%s", err, out)
 	}
 }

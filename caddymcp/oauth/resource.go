@@ -1,10 +1,15 @@
 package oauth
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"time"
 )
 
 // ResourceConfig describes a protected resource (an MCP endpoint or any
@@ -24,6 +29,24 @@ type ResourceConfig struct {
 	ResourceName string
 	// ResourceDocumentation is a URL of documentation for developers.
 	ResourceDocumentation string
+	// Keys verifies access tokens. Without it every token is refused.
+	Keys KeySource
+	// Active reports whether the token with a jti is still valid (not
+	// revoked). When it fails, because the database is down, the token
+	// is accepted on its signature alone, so that issued tokens keep
+	// working through an outage. nil: no revocation check.
+	Active func(ctx context.Context, jti string) (bool, error)
+	// Required are the scopes a request needs; by default any one of
+	// them (RequireAll: every one). Empty: any valid token.
+	Required []string
+	// RequireAll makes Required an all-of list.
+	RequireAll bool
+	// Leeway tolerates clock skew on exp and iat. Default: 30s.
+	Leeway time.Duration
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// Logger receives warnings. Default: discard.
+	Logger *slog.Logger
 }
 
 // Resource is the resource-server side of MCP authorization: it serves
@@ -69,6 +92,20 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 	}
 	if r.cfg.Scopes == nil {
 		r.cfg.Scopes = DefaultScopes
+	}
+	for _, sc := range cfg.Required {
+		if !ValidScopeToken(sc) {
+			return nil, fmt.Errorf("invalid required scope %q", sc)
+		}
+	}
+	if r.cfg.Leeway == 0 {
+		r.cfg.Leeway = 30 * time.Second
+	}
+	if r.cfg.Now == nil {
+		r.cfg.Now = time.Now
+	}
+	if r.cfg.Logger == nil {
+		r.cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r.wellKnown = PRMPath + r.path
 	return r, nil
@@ -189,34 +226,129 @@ func (f *Failure) SetHeaders(w http.ResponseWriter) {
 // show it.
 const missingTokenDescription = "Bearer token required. See WWW-Authenticate header for authentication details."
 
-// Check inspects a request's credentials. It returns nil when the request
-// may proceed, and otherwise the failure to send.
-//
-// Token verification is not implemented yet: any bearer token is refused
-// as invalid (fail closed).
-func (rs *Resource) Check(r *http.Request) *Failure {
+// Check inspects a request's credentials. It returns the verified
+// principal, or the failure to send. A CORS preflight passes with neither.
+func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	if IsPreflight(r) {
-		return nil
+		return nil, nil
 	}
-	_, metadataURL, err := rs.identity(r)
+	resource, metadataURL, err := rs.identity(r)
 	if err != nil {
-		return &Failure{Status: http.StatusBadRequest, Code: "invalid_request", Description: err.Error(),
+		return nil, &Failure{Status: http.StatusBadRequest, Code: "invalid_request", Description: err.Error(),
 			Challenge: Challenge("Bearer", ChallengeParams{Error: "invalid_request", Description: err.Error()})}
 	}
-	scope := strings.Join(rs.cfg.Scopes, " ")
-	_, err = BearerToken(r)
+	refuse := func(status int, code, desc, scope string) *Failure {
+		return &Failure{Status: status, Code: code, Description: desc,
+			Challenge: Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL, Scope: scope, Error: code, Description: desc})}
+	}
+	token, err := BearerToken(r)
 	switch {
 	case errors.Is(err, ErrNoToken):
 		// RFC 6750 §3.1: no error code when the request had no credentials.
-		return &Failure{Status: http.StatusUnauthorized, Code: "unauthorized", Description: missingTokenDescription,
+		scope := strings.Join(rs.cfg.Required, " ")
+		if scope == "" {
+			scope = strings.Join(rs.cfg.Scopes, " ")
+		}
+		return nil, &Failure{Status: http.StatusUnauthorized, Code: "unauthorized", Description: missingTokenDescription,
 			Challenge: Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL, Scope: scope})}
 	case err != nil:
-		return &Failure{Status: http.StatusBadRequest, Code: "invalid_request", Description: err.Error(),
-			Challenge: Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL, Error: "invalid_request", Description: err.Error()})}
+		return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
+	case rs.cfg.Keys == nil:
+		return nil, refuse(http.StatusUnauthorized, "invalid_token", "this resource cannot verify tokens", "")
 	}
-	const desc = "the access token could not be verified"
-	return &Failure{Status: http.StatusUnauthorized, Code: "invalid_token", Description: desc,
-		Challenge: Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL, Error: "invalid_token", Description: desc})}
+	issuer := ""
+	if len(rs.cfg.AuthorizationServers) > 0 {
+		issuer = rs.cfg.AuthorizationServers[0]
+	} else if issuer, err = RequestOrigin(r); err != nil {
+		return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
+	}
+	ks, err := rs.cfg.Keys.KeySet(r.Context())
+	if err != nil {
+		rs.cfg.Logger.Warn("signing keys unavailable", "error", err.Error())
+		return nil, &Failure{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+			Description: "tokens cannot be verified right now; retry shortly",
+			Challenge:   Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL})}
+	}
+	// RFC 9068 §4 and RFC 8707: signature, typ, iss, exp, and an aud that
+	// names this resource.
+	claims, err := ks.Verify(token, VerifyOptions{Issuer: issuer, Audience: resource, Now: rs.cfg.Now, Leeway: rs.cfg.Leeway})
+	if err != nil {
+		return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired, or not meant for this resource", "")
+	}
+	if rs.cfg.Active != nil {
+		active, err := rs.cfg.Active(r.Context(), claims.ID)
+		switch {
+		case err != nil:
+			rs.cfg.Logger.Warn("revocation check unavailable; accepting the token on its signature", "error", err.Error())
+		case !active:
+			return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token has been revoked", "")
+		}
+	}
+	p := &Principal{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
+		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID}
+	if claims.ExpiresAt != nil {
+		p.ExpiresAt = claims.ExpiresAt.Time
+	}
+	if !rs.scopeSufficient(p.Scopes) {
+		// MCP step-up: name every scope needed, with those already held.
+		need := unionScope(claims.Scope, strings.Join(rs.cfg.Required, " "))
+		if !rs.cfg.RequireAll {
+			need = unionScope(claims.Scope, rs.cfg.Required[0])
+		}
+		return nil, refuse(http.StatusForbidden, "insufficient_scope", "the access token lacks the scope this request needs", need)
+	}
+	return p, nil
+}
+
+// scopeSufficient applies the route's scope requirement.
+func (rs *Resource) scopeSufficient(have []string) bool {
+	if len(rs.cfg.Required) == 0 {
+		return true
+	}
+	for _, need := range rs.cfg.Required {
+		held := slices.Contains(have, need)
+		if held && !rs.cfg.RequireAll {
+			return true
+		}
+		if !held && rs.cfg.RequireAll {
+			return false
+		}
+	}
+	return rs.cfg.RequireAll
+}
+
+// Principal is who a verified access token speaks for.
+type Principal struct {
+	// Subject is the user id (sub).
+	Subject string
+	// ClientID is the client the token was issued to.
+	ClientID string
+	// Scopes are the granted scopes.
+	Scopes []string
+	// Audience lists the resources the token is for.
+	Audience []string
+	// Issuer is the token's issuer.
+	Issuer string
+	// JTI is the token's id.
+	JTI string
+	// ExpiresAt is when the token expires.
+	ExpiresAt time.Time
+}
+
+// HasScope reports whether the principal holds a scope.
+func (p *Principal) HasScope(scope string) bool { return slices.Contains(p.Scopes, scope) }
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal a request was verified for.
+func PrincipalFrom(ctx context.Context) (*Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	return p, ok && p != nil
 }
 
 // IsPreflight reports whether r is a CORS preflight request, which carries

@@ -1,10 +1,15 @@
 package oauth_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
@@ -93,7 +98,7 @@ func TestCheckChallenges(t *testing.T) {
 		{"bad characters", "POST", map[string][]string{"Authorization": {"Bearer a\"b"}}, 400, "invalid_request", []string{`error="invalid_request"`}},
 		{"two headers", "POST", map[string][]string{"Authorization": {"Bearer a", "Bearer b"}}, 400, "invalid_request", nil},
 		{"oversized", "POST", map[string][]string{"Authorization": {"Bearer " + strings.Repeat("a", 9000)}}, 400, "invalid_request", nil},
-		{"unverifiable token", "POST", map[string][]string{"Authorization": {"Bearer abc.def.ghi"}}, 401, "invalid_token", []string{`error="invalid_token"`, meta}},
+		{"token without keys", "POST", map[string][]string{"Authorization": {"Bearer abc.def.ghi"}}, 401, "invalid_token", []string{`error="invalid_token"`, meta}},
 		{"lowercase scheme", "GET", map[string][]string{"Authorization": {"bearer abc"}}, 401, "invalid_token", nil},
 		{"plain OPTIONS is challenged", "OPTIONS", nil, 401, "unauthorized", nil},
 	}
@@ -106,7 +111,7 @@ func TestCheckChallenges(t *testing.T) {
 					r.Header.Add(k, v)
 				}
 			}
-			f := rs.Check(r)
+			_, f := rs.Check(r)
 			if f == nil {
 				t.Fatal("request passed")
 			}
@@ -140,7 +145,8 @@ func TestCheckChallenges(t *testing.T) {
 		r := httptest.NewRequest("GET", "https://mcp.example.com/mcp", nil)
 		r.TLS = tlsState()
 		w := httptest.NewRecorder()
-		rs.Check(r).Write(w)
+		_, f := rs.Check(r)
+		f.Write(w)
 		want := `{"error":"unauthorized","error_description":"Bearer token required. See WWW-Authenticate header for authentication details."}`
 		if w.Body.String() != want {
 			t.Errorf("body = %s", w.Body)
@@ -150,8 +156,8 @@ func TestCheckChallenges(t *testing.T) {
 		r := httptest.NewRequest("OPTIONS", "https://mcp.example.com/mcp", nil)
 		r.Header.Set("Origin", "http://localhost:6274")
 		r.Header.Set("Access-Control-Request-Method", "POST")
-		if f := rs.Check(r); f != nil {
-			t.Fatalf("preflight refused: %v", f)
+		if p, f := rs.Check(r); f != nil || p != nil {
+			t.Fatalf("preflight: %v %v", p, f)
 		}
 	})
 }
@@ -201,5 +207,93 @@ func TestRequestOrigin(t *testing.T) {
 		if (err != nil) != tt.isErr || got != tt.want {
 			t.Errorf("RequestOrigin(%q) = %q, %v; want %q", tt.host, got, err, tt.want)
 		}
+	}
+}
+
+func TestCheckVerifiesTokens(t *testing.T) {
+	ks := newKeySet(t)
+	now := t0.Add(time.Minute)
+	const resource = "https://mcp.example.com/mcp"
+	mint := func(mod func(c *oauth.AccessClaims)) string {
+		c := &oauth.AccessClaims{
+			RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://mcp.example.com", Subject: "u1",
+				Audience: jwt.ClaimStrings{resource}, IssuedAt: jwt.NewNumericDate(t0), ExpiresAt: jwt.NewNumericDate(t0.Add(time.Hour)), ID: "jti-1"},
+			ClientID: "c1", Scope: "booking:read product:read",
+		}
+		if mod != nil {
+			mod(c)
+		}
+		tok, err := ks.Sign(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	other := newKeySet(t)
+	foreign, _ := other.Sign(&oauth.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://mcp.example.com", Subject: "u1",
+		Audience: jwt.ClaimStrings{resource}, IssuedAt: jwt.NewNumericDate(t0), ExpiresAt: jwt.NewNumericDate(t0.Add(time.Hour)), ID: "j"}, ClientID: "c1"})
+	revoked := map[string]bool{"jti-revoked": true}
+	tests := []struct {
+		name       string
+		token      string
+		required   []string
+		all        bool
+		activeErr  error
+		wantStatus int
+		wantChal   string
+	}{
+		{"valid", mint(nil), nil, false, nil, 0, ""},
+		{"valid with one of the scopes", mint(nil), []string{"order:write", "product:read"}, false, nil, 0, ""},
+		{"missing scope", mint(nil), []string{"booking:write"}, false, nil, 403, `error="insufficient_scope"`},
+		{"step-up names held and needed scopes", mint(nil), []string{"booking:write"}, false, nil, 403, `scope="booking:read product:read booking:write"`},
+		{"all of", mint(nil), []string{"booking:read", "order:read"}, true, nil, 403, `order:read`},
+		{"all of held", mint(nil), []string{"booking:read", "product:read"}, true, nil, 0, ""},
+		{"wrong audience", mint(func(c *oauth.AccessClaims) { c.Audience = jwt.ClaimStrings{"https://mcp.example.com/other"} }), nil, false, nil, 401, `error="invalid_token"`},
+		{"trailing slash is another resource", mint(func(c *oauth.AccessClaims) { c.Audience = jwt.ClaimStrings{resource + "/"} }), nil, false, nil, 401, "invalid_token"},
+		{"wrong issuer", mint(func(c *oauth.AccessClaims) { c.Issuer = "https://evil.example" }), nil, false, nil, 401, "invalid_token"},
+		{"expired", mint(func(c *oauth.AccessClaims) { c.ExpiresAt = jwt.NewNumericDate(t0) }), nil, false, nil, 401, "invalid_token"},
+		{"foreign key", foreign, nil, false, nil, 401, "invalid_token"},
+		{"revoked", mint(func(c *oauth.AccessClaims) { c.ID = "jti-revoked" }), nil, false, nil, 401, "revoked"},
+		{"revocation check down: accepted", mint(nil), nil, false, errors.New("db down"), 0, ""},
+		{"garbage", "a.b.c", nil, false, nil, 401, "invalid_token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs, err := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp", Keys: staticKeys{ks: ks}, Required: tt.required,
+				RequireAll: tt.all, Now: func() time.Time { return now },
+				Active: func(_ context.Context, jti string) (bool, error) { return !revoked[jti], tt.activeErr }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest("POST", resource, nil)
+			r.TLS = tlsState()
+			r.Header.Set("Authorization", "Bearer "+tt.token)
+			p, f := rs.Check(r)
+			if tt.wantStatus == 0 {
+				if f != nil || p == nil || p.Subject != "u1" || p.ClientID != "c1" || !p.HasScope("booking:read") {
+					t.Fatalf("refused: %+v %+v", p, f)
+				}
+				return
+			}
+			if f == nil || f.Status != tt.wantStatus || !strings.Contains(f.Challenge, tt.wantChal) || !strings.HasPrefix(f.Challenge, "Bearer ") {
+				t.Fatalf("failure = %+v, want status %d and challenge containing %q", f, tt.wantStatus, tt.wantChal)
+			}
+		})
+	}
+	t.Run("keys unavailable: 503", func(t *testing.T) {
+		rs, _ := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp", Keys: staticKeys{err: errors.New("down")}})
+		r := httptest.NewRequest("POST", resource, nil)
+		r.TLS = tlsState()
+		r.Header.Set("Authorization", "Bearer "+mint(nil))
+		if _, f := rs.Check(r); f == nil || f.Status != 503 {
+			t.Fatalf("failure = %+v", f)
+		}
+	})
+	ctx := oauth.WithPrincipal(context.Background(), &oauth.Principal{Subject: "x"})
+	if p, ok := oauth.PrincipalFrom(ctx); !ok || p.Subject != "x" {
+		t.Error("principal lost on the context")
+	}
+	if _, ok := oauth.PrincipalFrom(context.Background()); ok {
+		t.Error("principal found on an empty context")
 	}
 }
