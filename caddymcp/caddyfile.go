@@ -93,10 +93,24 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		refresh_token_idle     <duration>
 //		refresh_grace          <duration>
 //		allowed_origins        <origin...>
+//		login google | oidc <name> {
+//			issuer        <url>
+//			client_id     <id>
+//			client_secret <secret>
+//			scopes        <scope...>
+//			label         <text>
+//		}
+//		allow * | email <address...> | domain <domain...> | hosted_domain <domain...> {
+//			scopes <scope...>
+//		}
+//		session_idle           <duration>
+//		session_lifetime       <duration>
 //	}
 //
 // Without a block it uses the caddymcp app's issuer and scopes, with open
-// dynamic registration. client may be repeated.
+// dynamic registration. client, login and allow may be repeated. Access
+// is denied unless an allow rule matches; a rule's scopes (default: all)
+// bound what its users may grant.
 func parseOAuthServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	o := new(OAuthServer)
 	err := o.UnmarshalCaddyfile(h.Dispenser)
@@ -122,6 +136,10 @@ func (o *OAuthServer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"refresh_token_idle":     func() error { return durationArg(d, &o.RefreshTokenIdle) },
 		"refresh_grace":          func() error { return durationArg(d, &o.RefreshGrace) },
 		"allowed_origins":        func() error { return listArg(d, &o.AllowedOrigins) },
+		"login":                  func() error { return o.parseLogin(d) },
+		"allow":                  func() error { return o.parseAllow(d) },
+		"session_idle":           func() error { return durationArg(d, &o.SessionIdle) },
+		"session_lifetime":       func() error { return durationArg(d, &o.SessionLifetime) },
 	})
 }
 

@@ -125,6 +125,47 @@ func TestUnmarshalHandlers(t *testing.T) {
 		{name: "oauth client twice", input: "mcp_oauth {\n client a {\n redirect_uris https://a/cb\n }\n client a {\n redirect_uris https://a/cb\n }\n}", module: new(OAuthServer), wantErr: "declared twice"},
 		{name: "oauth client unknown", input: "mcp_oauth {\n client a {\n redirect https://a/cb\n }\n}", module: new(OAuthServer), wantErr: "unrecognized subdirective 'redirect', at Testfile:3"},
 		{name: "oauth bad duration", input: "mcp_oauth {\n code_lifetime forever\n}", module: new(OAuthServer), wantErr: "not a positive duration"},
+		{name: "oauth login and policy", input: `mcp_oauth {
+			login google {
+				client_id {env.GOOGLE_ID}
+				client_secret {env.GOOGLE_SECRET}
+			}
+			login oidc corp {
+				issuer https://login.corp.example/realms/main
+				client_id caddymcp
+				client_secret {file./run/secrets/corp}
+				scopes openid email
+				label "Corp SSO"
+			}
+			allow domain example.com {
+				scopes booking:read product:read
+			}
+			allow email admin@example.com boss@example.com
+			allow hosted_domain example.org
+			allow *
+			session_idle 2h
+			session_lifetime 3d
+		}`, module: new(OAuthServer), want: &OAuthServer{
+			Login: []LoginProvider{
+				{Name: "google", ClientID: "{env.GOOGLE_ID}", ClientSecret: "{env.GOOGLE_SECRET}"},
+				{Name: "corp", Issuer: "https://login.corp.example/realms/main", ClientID: "caddymcp", ClientSecret: "{file./run/secrets/corp}",
+					Scopes: []string{"openid", "email"}, Label: "Corp SSO"},
+			},
+			Allow: []AccessRule{
+				{Domains: []string{"example.com"}, Scopes: []string{"booking:read", "product:read"}},
+				{Emails: []string{"admin@example.com", "boss@example.com"}},
+				{HostedDomains: []string{"example.org"}},
+				{Everyone: true},
+			},
+			SessionIdle: caddy.Duration(2 * time.Hour), SessionLifetime: caddy.Duration(72 * time.Hour),
+		}},
+		{name: "oauth login unknown kind", input: "mcp_oauth {\n login github {\n client_id x\n }\n}", module: new(OAuthServer), wantErr: "'google' or 'oidc <name>'"},
+		{name: "oauth oidc without issuer", input: "mcp_oauth {\n login oidc corp {\n client_id x\n }\n}", module: new(OAuthServer), wantErr: "needs issuer"},
+		{name: "oauth login without client_id", input: "mcp_oauth {\n login google\n}", module: new(OAuthServer), wantErr: "needs client_id"},
+		{name: "oauth login twice", input: "mcp_oauth {\n login google {\n client_id a\n }\n login google {\n client_id b\n }\n}", module: new(OAuthServer), wantErr: "declared twice"},
+		{name: "oauth allow unknown kind", input: "mcp_oauth {\n allow user bob\n}", module: new(OAuthServer), wantErr: "'*', 'email', 'domain' or 'hosted_domain'"},
+		{name: "oauth allow without values", input: "mcp_oauth {\n allow email\n}", module: new(OAuthServer), wantErr: "Testfile:2"},
+		{name: "oauth allow star with values", input: "mcp_oauth {\n allow * bob\n}", module: new(OAuthServer), wantErr: "unexpected argument 'bob'"},
 		{name: "oauth unknown", input: "mcp_oauth {\n issuers x\n}", module: new(OAuthServer), wantErr: "unrecognized subdirective 'issuers', at Testfile:2"},
 		{name: "oauth argument", input: "mcp_oauth https://a.example", module: new(OAuthServer), wantErr: "unexpected argument"},
 		{name: "oauth missing issuer", input: "mcp_oauth {\n issuer\n}", module: new(OAuthServer), wantErr: "Testfile:2"},

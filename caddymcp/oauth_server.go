@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddymcp/caddymcp/caddymcp/login"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
@@ -84,7 +85,24 @@ type OAuthServer struct {
 	// endpoints cross-origin. Default: any origin.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
+	// Login lists the identity providers users sign in with (Google or
+	// any OpenID Connect provider). Without one, no user can authorize a
+	// client.
+	Login []LoginProvider `json:"login,omitempty"`
+
+	// Allow is the access policy: who may sign in and which scopes they
+	// may grant. Deny by default.
+	Allow []AccessRule `json:"allow,omitempty"`
+
+	// SessionIdle ends a login session unused for this long. Default: 24h.
+	SessionIdle caddy.Duration `json:"session_idle,omitempty"`
+
+	// SessionLifetime ends every login session this long after sign-in.
+	// Default: 7 days.
+	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+
 	server *oauth.Server
+	login  *login.Server
 }
 
 // Registration configures dynamic client registration.
@@ -129,6 +147,8 @@ type StaticClient struct {
 	Scopes []string `json:"scopes,omitempty"`
 }
 
+func durationOf(d caddy.Duration) time.Duration { return time.Duration(d) }
+
 // maxAccessTokenLifetime bounds access tokens, so that retired signing
 // keys (published for a day) outlive every token they signed.
 const maxAccessTokenLifetime = 24 * time.Hour
@@ -172,8 +192,16 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if o.login, err = o.loginServer(ctx, app); err != nil {
+		return err
+	}
+	var users oauth.Authenticator
+	if o.login != nil {
+		users = o.login
+	}
 	extra := o.Resources
 	o.server, err = oauth.New(oauth.Config{
+		Users:               users,
 		Issuer:              issuer,
 		Scopes:              scopes,
 		Keys:                app,
@@ -226,10 +254,14 @@ func (o *OAuthServer) staticClients() ([]oauth.StaticClient, error) {
 // ServeHTTP answers the authorization server's endpoints and passes other
 // requests on.
 func (o *OAuthServer) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !o.server.Handles(r.URL.Path) {
+	switch {
+	case o.server.Handles(r.URL.Path):
+		o.server.ServeHTTP(w, r)
+	case o.login != nil && o.login.Handles(r.URL.Path):
+		o.login.ServeHTTP(w, r)
+	default:
 		return next.ServeHTTP(w, r)
 	}
-	o.server.ServeHTTP(w, r)
 	return nil
 }
 

@@ -60,6 +60,31 @@ func TestOAuthConfigValidation(t *testing.T) {
 		client cli {
 			redirect_uris http://evil.example/cb
 		}`, "http is allowed only for localhost"},
+		{"login and policy", `
+		login oidc corp {
+			issuer https://login.corp.example
+			client_id caddymcp
+			client_secret {env.CADDYMCP_TEST_CLIENT_SECRET}
+		}
+		allow domain example.com`, ""},
+		{"login without a rule", `
+		login google {
+			client_id x
+			client_secret {env.CADDYMCP_TEST_CLIENT_SECRET}
+		}`, "no allow rule"},
+		{"rule without login", `allow *`, "need at least one login provider"},
+		{"login secret unset", `
+		login google {
+			client_id x
+			client_secret {env.CADDYMCP_TEST_EMPTY}
+		}
+		allow *`, "login google client_secret"},
+		{"login over http to a remote host", `
+		login oidc corp {
+			issuer http://login.corp.example
+			client_id x
+		}
+		allow *`, "https"},
 		{"long access tokens", `access_token_lifetime 25h`, "at most 24h"},
 		{"long codes", `code_lifetime 11m`, "10 minutes"},
 		{"bad scope", `scopes "a b"`, "invalid scope"},

@@ -27,7 +27,7 @@ const maxStateLen = 2048
 func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, issuer string) {
 	var params url.Values
 	switch r.Method {
-	case http.MethodGet, http.MethodHead:
+	case http.MethodGet:
 		params = r.URL.Query()
 	case http.MethodPost:
 		if _, oe := readForm(w, r); oe != nil {
@@ -36,7 +36,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, issuer s
 		}
 		params = r.PostForm
 	default:
-		w.Header().Set("Allow", "GET, HEAD, POST")
+		w.Header().Set("Allow", "GET, POST")
 		writeErrorPage(w, http.StatusMethodNotAllowed, errorPage{Title: "Invalid request", Message: "Use GET or POST."})
 		return
 	}
@@ -90,7 +90,11 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, issuer s
 		fail("invalid_request", "state is repeated or too long")
 		return
 	}
-	if rt, ok := one("response_type"); !ok || rt != "code" {
+	switch rt, ok := one("response_type"); {
+	case !ok || rt == "":
+		fail("invalid_request", "response_type=code is required")
+		return
+	case rt != "code":
 		fail("unsupported_response_type", "only response_type=code is supported")
 		return
 	}
@@ -214,7 +218,7 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request, issuer str
 		writeErrorPage(w, oe.Status, errorPage{Title: "Invalid request", Message: oe.Description})
 		return
 	}
-	if s.cfg.Users == nil {
+	if s.cfg.Users == nil || s.cfg.Store == nil {
 		writeErrorPage(w, http.StatusServiceUnavailable, errorPage{Title: "Sign-in unavailable", Message: "This server cannot sign you in."})
 		return
 	}
@@ -313,13 +317,18 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, uri string, pa
 		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Invalid redirect", Message: "The redirect address is malformed."})
 		return
 	}
-	q := u.Query()
+	// RFC 6749 §3.1.2: keep the registered query and add to it.
+	add := url.Values{}
 	for k, v := range params {
 		if v != "" {
-			q.Set(k, v)
+			add.Set(k, v)
 		}
 	}
-	u.RawQuery = q.Encode()
+	if u.RawQuery != "" {
+		u.RawQuery += "&" + add.Encode()
+	} else {
+		u.RawQuery = add.Encode()
+	}
 	status := http.StatusFound
 	if r.Method == http.MethodPost {
 		status = http.StatusSeeOther

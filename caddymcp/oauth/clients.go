@@ -74,7 +74,9 @@ func (s *Server) authenticateClient(r *http.Request, form map[string]string) (*s
 	}
 	invalid := &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client", Description: "client authentication failed", basicChallenge: usedBasic}
 	if id == "" {
-		return nil, badRequest("invalid_request", "client_id is missing"), nil
+		// RFC 6749 §5.2: no client authentication at all is invalid_client.
+		invalid.Description = "client authentication is missing (client_id or Authorization: Basic)"
+		return nil, invalid, nil
 	}
 	c, err := s.client(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) {

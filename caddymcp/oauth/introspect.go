@@ -40,7 +40,8 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, issuer 
 	}
 	if oe == nil && client.SecretHash == nil {
 		oe = &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client",
-			Description: "introspection requires a client that authenticates with a secret"}
+			Description:    "introspection requires a client that authenticates with a secret",
+			basicChallenge: r.Header.Get("Authorization") != ""}
 	}
 	if oe != nil {
 		oe.write(w)

@@ -194,6 +194,9 @@ func (s *Server) checkMetadata(md *clientMetadata) *oauthError {
 				kept = append(kept, sc)
 			}
 		}
+		if len(kept) == 0 {
+			return meta("none of the requested scopes is offered by this server")
+		}
 		// RFC 7591 §2: the server may replace the requested scope.
 		md.Scope = strings.Join(kept, " ")
 	}
@@ -235,7 +238,7 @@ func (s *Server) checkMetadata(md *clientMetadata) *oauthError {
 // a client's name) and trims spaces.
 func cleanText(s string) string {
 	return strings.TrimSpace(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar {
+		if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || r == unicode.ReplacementChar {
 			return -1
 		}
 		return r

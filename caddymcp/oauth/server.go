@@ -80,7 +80,8 @@ type Config struct {
 	Scopes []string
 	// Keys yields the signing keys.
 	Keys KeySource
-	// Store keeps clients, codes, grants and consents.
+	// Store keeps clients, codes, grants and consents. Without it no
+	// client can be authorized, and static clients are refused.
 	Store Store
 	// Users tells who is logged in. Without it no authorization request
 	// can succeed (fail closed).
@@ -199,6 +200,10 @@ func New(cfg Config) (*Server, error) {
 	s.log = c.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if c.Store == nil && len(c.StaticClients) > 0 {
+		// Codes, grants and consents of static clients live in the store.
+		return nil, errors.New("oauth server: static clients need a store")
 	}
 	for _, sc := range c.StaticClients {
 		cl, err := staticClient(sc)

@@ -190,6 +190,11 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 		if err != nil {
 			return nil, err
 		}
+		if out.Refreshed != nil {
+			// OAuth 2.1 §4.3.1: a narrower scope applies to the access
+			// token; the new refresh token keeps the scope of the old one.
+			out.Refreshed.Scope = old.Scope
+		}
 		body, err := json.Marshal(res)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,443 @@
+package login
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/oauth2"
+
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// pendingLogin is what a login in progress keeps server-side, under its
+// state, until the provider sends the browser back.
+type pendingLogin struct {
+	Provider    string `json:"provider"`
+	Nonce       string `json:"nonce"`
+	Verifier    string `json:"code_verifier"`
+	RedirectURI string `json:"redirect_uri"`
+	ReturnTo    string `json:"return_to"`
+}
+
+// pendingReturn is where a login started by Login comes back to, kept
+// while the user chooses a provider.
+type pendingReturn struct {
+	ReturnTo string `json:"return_to"`
+}
+
+// Login answers r by sending the browser to sign in, after which it comes
+// back to r's URL (path and query, kept server-side). With one provider
+// the browser goes straight to it; with several, to the picker page.
+func (s *Server) Login(w http.ResponseWriter, r *http.Request) {
+	returnTo := r.URL.RequestURI()
+	if !safeReturn(returnTo) {
+		returnTo = MePath
+	}
+	if len(s.order) == 1 && s.onBase(r) {
+		s.startUpstream(w, r, s.order[0], returnTo)
+		return
+	}
+	id, err := s.randomToken(tokenBytes)
+	if err != nil {
+		s.internalError(w, "starting a login", err)
+		return
+	}
+	params, _ := json.Marshal(pendingReturn{ReturnTo: returnTo}) // cannot fail
+	now := s.cfg.Now()
+	err = s.cfg.Store.CreateAuthRequest(r.Context(), id, &store.AuthRequest{
+		ClientID:  returnClientID,
+		Params:    params,
+		CreatedAt: now,
+		ExpiresAt: now.Add(pendingLifetime),
+	})
+	if err != nil {
+		s.internalError(w, "saving a pending login", err)
+		return
+	}
+	http.Redirect(w, r, s.base+LoginPath+"?return_to="+url.QueryEscape(id), http.StatusFound)
+}
+
+// onBase reports whether r came to the configured base URL (always true
+// without one). A login must start on the host its callback goes to, or
+// the browser would not send back the cookie that binds it.
+func (s *Server) onBase(r *http.Request) bool {
+	if s.base == "" {
+		return true
+	}
+	origin, err := oauth.RequestOrigin(r)
+	return err == nil && origin == s.base
+}
+
+// returnParam cleans a return_to parameter: the id of a pending return,
+// a safe local path, or "".
+func returnParam(v string) string {
+	if validToken(v) || safeReturn(v) {
+		return v
+	}
+	return ""
+}
+
+// servePicker answers /auth/login: the provider picker, or with one
+// provider the start of its login.
+func (s *Server) servePicker(w http.ResponseWriter, r *http.Request) {
+	if !s.onBase(r) {
+		http.Redirect(w, r, s.base+r.URL.RequestURI(), http.StatusFound)
+		return
+	}
+	rt := returnParam(r.URL.Query().Get("return_to"))
+	if len(s.order) == 1 {
+		s.serveStart(w, r, s.order[0])
+		return
+	}
+	links := make([]providerLink, 0, len(s.order))
+	for _, p := range s.order {
+		u := ProviderLoginPrefix + p.Name
+		if rt != "" {
+			u += "?" + url.Values{"return_to": {rt}}.Encode()
+		}
+		links = append(links, providerLink{Label: p.Label, URL: u})
+	}
+	s.render(w, http.StatusOK, pageData{
+		Title:     "Sign in",
+		Message:   "Choose how to sign in.",
+		Providers: links,
+	})
+}
+
+// serveStart answers /auth/login/{provider}.
+func (s *Server) serveStart(w http.ResponseWriter, r *http.Request, p *provider) {
+	if !s.onBase(r) {
+		http.Redirect(w, r, s.base+r.URL.RequestURI(), http.StatusFound)
+		return
+	}
+	returnTo, err := s.resolveReturn(r.Context(), returnParam(r.URL.Query().Get("return_to")))
+	if err != nil {
+		s.internalError(w, "reading a pending login", err)
+		return
+	}
+	s.startUpstream(w, r, p, returnTo)
+}
+
+// resolveReturn turns a cleaned return_to parameter into a local path:
+// a pending return's URL (which may be read again until it expires, so
+// that the back button and a second choice of provider work), the path
+// itself, or MePath.
+func (s *Server) resolveReturn(ctx context.Context, v string) (string, error) {
+	if !validToken(v) {
+		if v == "" {
+			return MePath, nil
+		}
+		return v, nil
+	}
+	now := s.cfg.Now()
+	a, err := s.cfg.Store.ConsumeAuthRequest(ctx, v, now)
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed) && a != nil && a.ExpiresAt.After(now):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyUsed):
+		return MePath, nil
+	case err != nil:
+		return "", err
+	}
+	var pr pendingReturn
+	if a.ClientID != returnClientID || json.Unmarshal(a.Params, &pr) != nil || !safeReturn(pr.ReturnTo) {
+		return MePath, nil
+	}
+	return pr.ReturnTo, nil
+}
+
+// safeReturn reports whether v is a local path to send the browser to:
+// it starts with one '/', and holds no backslash, control character or
+// space, which browsers may turn into "//host".
+func safeReturn(v string) bool {
+	if len(v) == 0 || len(v) > 8192 || v[0] != '/' || strings.HasPrefix(v, "//") {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c == '\\' || c >= 0x7f {
+			return false
+		}
+	}
+	u, err := url.Parse(v)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil
+}
+
+// startUpstream sends the browser to the provider's authorization
+// endpoint, keeping the state, nonce, PKCE verifier and return path
+// server-side for the callback.
+func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, p *provider, returnTo string) {
+	ctx := r.Context()
+	d, err := s.discovery(ctx, p)
+	if err != nil {
+		s.upstreamError(w, p, "discovery", err)
+		return
+	}
+	base, err := s.baseURL(r)
+	if err != nil {
+		s.page(w, http.StatusBadRequest, "Invalid request", "The request's host name is not valid.")
+		return
+	}
+	var state, nonce, verifier string
+	for _, v := range []*string{&state, &nonce, &verifier} {
+		if *v, err = s.randomToken(tokenBytes); err != nil {
+			s.internalError(w, "starting a login", err)
+			return
+		}
+	}
+	binding, err := s.binding(r)
+	if err != nil {
+		s.internalError(w, "starting a login", err)
+		return
+	}
+	pl := pendingLogin{
+		Provider:    p.Name,
+		Nonce:       nonce,
+		Verifier:    verifier,
+		RedirectURI: base + CallbackPrefix + p.Name,
+		ReturnTo:    returnTo,
+	}
+	params, _ := json.Marshal(pl) // cannot fail
+	now := s.cfg.Now()
+	err = s.cfg.Store.CreateAuthRequest(ctx, state, &store.AuthRequest{
+		ClientID:  clientIDPrefix + p.Name,
+		CSRFHash:  store.Hash(binding),
+		Params:    params,
+		CreatedAt: now,
+		ExpiresAt: now.Add(pendingLifetime),
+	})
+	if err != nil {
+		s.internalError(w, "saving a pending login", err)
+		return
+	}
+	s.setCookie(w, r, s.bindingCookieName(r), binding, int(pendingLifetime.Seconds()))
+	u := oauth2Config(p, d, pl.RedirectURI).AuthCodeURL(state,
+		oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("nonce", nonce))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// binding returns the browser's login-binding value: the one its cookie
+// already holds, so that logins in several tabs do not undo each other,
+// or a new one.
+func (s *Server) binding(r *http.Request) (string, error) {
+	if c, err := r.Cookie(s.bindingCookieName(r)); err == nil && validToken(c.Value) {
+		return c.Value, nil
+	}
+	return s.randomToken(tokenBytes)
+}
+
+// serveCallback answers /auth/callback/{provider}: it checks the state,
+// redeems the code, verifies the ID token, records the user, applies the
+// policy and opens a session.
+func (s *Server) serveCallback(w http.ResponseWriter, r *http.Request, p *provider) {
+	// The callback URL holds the code and state: keep it out of Referer.
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	ctx := r.Context()
+	q := r.URL.Query()
+	state := q.Get("state")
+	if e := q.Get("error"); e != "" {
+		if validToken(state) {
+			_, _ = s.cfg.Store.ConsumeAuthRequest(ctx, state, s.cfg.Now()) // burn it
+		}
+		code := errorCode(e)
+		status := http.StatusBadRequest
+		if code == "access_denied" {
+			status = http.StatusForbidden
+		}
+		s.audit("login_denied", "reason", "provider_error", "provider", p.Name, "error", code)
+		s.page(w, status, "Sign-in was not completed",
+			p.Label+" did not sign you in (error: "+code+"). Go back to your application and try again.")
+		return
+	}
+	if !validToken(state) {
+		s.expired(w, p, "missing_state")
+		return
+	}
+	a, err := s.cfg.Store.ConsumeAuthRequest(ctx, state, s.cfg.Now())
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		s.expired(w, p, "replayed_state")
+		return
+	case errors.Is(err, store.ErrNotFound):
+		s.expired(w, p, "unknown_state")
+		return
+	case err != nil:
+		s.internalError(w, "reading a pending login", err)
+		return
+	}
+	var pl pendingLogin
+	if a.ClientID != clientIDPrefix+p.Name || json.Unmarshal(a.Params, &pl) != nil || pl.Provider != p.Name {
+		s.audit("login_denied", "reason", "provider_mismatch", "provider", p.Name)
+		s.page(w, http.StatusBadRequest, "Sign-in failed",
+			"This answer does not belong to a sign-in with "+p.Label+". Go back to your application and start again.")
+		return
+	}
+	if c, err := r.Cookie(s.bindingCookieName(r)); err != nil || !store.SecretMatches(a.CSRFHash, c.Value) {
+		s.audit("login_denied", "reason", "browser_mismatch", "provider", p.Name)
+		s.page(w, http.StatusBadRequest, "Sign-in failed",
+			"This sign-in was started in another browser, or its cookie was blocked. Start again in this browser.")
+		return
+	}
+	code := q.Get("code")
+	if code == "" {
+		s.audit("login_denied", "reason", "missing_code", "provider", p.Name)
+		s.page(w, http.StatusBadRequest, "Sign-in failed", p.Label+" sent no authorization code. Start again.")
+		return
+	}
+	d, err := s.discovery(ctx, p)
+	if err != nil {
+		s.upstreamError(w, p, "discovery", err)
+		return
+	}
+	claims, err := s.redeem(ctx, p, d, &pl, code)
+	if err != nil {
+		s.audit("login_denied", "reason", "invalid_response", "provider", p.Name)
+		s.upstreamError(w, p, "redeeming the code", err)
+		return
+	}
+	userID, err := s.randomToken(userIDBytes)
+	if err != nil {
+		s.internalError(w, "recording the user", err)
+		return
+	}
+	now := s.cfg.Now()
+	user, err := s.cfg.Store.UpsertUser(ctx, &store.User{
+		ID:            userID,
+		Provider:      p.Name,
+		Subject:       claims.Subject,
+		Email:         clip(claims.Email, 320),
+		EmailVerified: claims.emailVerified(),
+		Name:          clip(claims.Name, 256),
+		Picture:       pictureURL(claims.Picture),
+		HostedDomain:  clip(claims.HostedDomain, 253),
+		CreatedAt:     now,
+		UpdatedAt:     now,
+		LastLoginAt:   now,
+	})
+	if err != nil {
+		s.internalError(w, "recording the user", err)
+		return
+	}
+	if ok, _ := s.policy.scopes(user); !ok {
+		s.audit("login_denied", "reason", "policy", "provider", p.Name, "user_id", user.ID, "email", user.Email)
+		who := user.Email
+		if who == "" {
+			who = "this account"
+		}
+		s.page(w, http.StatusForbidden, "Access denied",
+			"Access denied: "+who+" is not allowed to use this server.")
+		return
+	}
+	if err := s.openSession(w, r, user.ID); err != nil {
+		s.internalError(w, "opening a session", err)
+		return
+	}
+	s.audit("login_succeeded", "provider", p.Name, "user_id", user.ID, "email", user.Email)
+	returnTo := pl.ReturnTo
+	if !safeReturn(returnTo) {
+		returnTo = MePath
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+}
+
+// redeem exchanges the code with the PKCE verifier and verifies the ID
+// token that comes back.
+func (s *Server) redeem(ctx context.Context, p *provider, d *discovery, pl *pendingLogin, code string) (*idClaims, error) {
+	xctx, cancel := context.WithTimeout(ctx, DefaultHTTPTimeout)
+	defer cancel()
+	xctx = context.WithValue(xctx, oauth2.HTTPClient, s.cfg.HTTPClient)
+	tok, err := oauth2Config(p, d, pl.RedirectURI).Exchange(xctx, code, oauth2.VerifierOption(pl.Verifier))
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) { // its Error() would include the response body
+			status := 0
+			if re.Response != nil {
+				status = re.Response.StatusCode
+			}
+			return nil, fmt.Errorf("token endpoint answered %d %s", status, errorCode(re.ErrorCode))
+		}
+		return nil, fmt.Errorf("token request failed: %w", err)
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	if raw == "" {
+		return nil, errors.New("the token response has no id_token")
+	}
+	return s.verifyIDToken(ctx, p, d, raw, pl.Nonce)
+}
+
+// errorCode keeps an upstream error code printable and short.
+func errorCode(e string) string {
+	if e == "" || len(e) > 64 {
+		return "unknown_error"
+	}
+	for i := 0; i < len(e); i++ {
+		c := e[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return "unknown_error"
+		}
+	}
+	return e
+}
+
+// clip cuts s to at most n bytes of valid UTF-8.
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// pictureURL keeps a profile picture only if it is an https URL.
+func pictureURL(v string) string {
+	if len(v) > 2048 {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return ""
+	}
+	return v
+}
+
+// expired answers a callback whose state is missing, unknown, expired or
+// already used.
+func (s *Server) expired(w http.ResponseWriter, p *provider, reason string) {
+	s.audit("login_denied", "reason", reason, "provider", p.Name)
+	s.page(w, http.StatusBadRequest, "Sign-in expired",
+		"This login expired or was already used: login expired, start again from your application.")
+}
+
+// upstreamError answers a failure to talk to a provider, logging the
+// cause.
+func (s *Server) upstreamError(w http.ResponseWriter, p *provider, during string, err error) {
+	s.log.Error("sign-in provider failed", "provider", p.Name, "during", during, "error", err.Error())
+	s.page(w, http.StatusBadGateway, "Sign-in unavailable",
+		"Signing in with "+p.Label+" failed. Try again in a moment; if it keeps failing, tell the operator of this server.")
+}
+
+// internalError answers a store or randomness failure: 503 when the
+// store is unavailable, else 500.
+func (s *Server) internalError(w http.ResponseWriter, what string, err error) {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("store unavailable", "during", what, "error", err.Error())
+		w.Header().Set("Retry-After", "5")
+		s.page(w, http.StatusServiceUnavailable, "Temporarily unavailable", "The service is temporarily unavailable. Try again shortly.")
+		return
+	}
+	s.log.Error("internal error", "during", what, "error", err.Error())
+	s.page(w, http.StatusInternalServerError, "Something went wrong", "The server could not complete the request.")
+}

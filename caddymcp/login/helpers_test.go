@@ -1,0 +1,586 @@
+package login
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// fakeClock is a settable clock shared by the server and the provider.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// syncBuffer collects log output written from handler goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// signingKey is a provider key with its kid.
+type signingKey struct {
+	kid  string
+	priv crypto.Signer
+}
+
+func newECKey(t *testing.T, kid string) signingKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signingKey{kid: kid, priv: k}
+}
+
+func newRSAKey(t *testing.T, kid string) signingKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signingKey{kid: kid, priv: k}
+}
+
+func (k signingKey) method() jwt.SigningMethod {
+	if _, ok := k.priv.(*rsa.PrivateKey); ok {
+		return jwt.SigningMethodRS256
+	}
+	return jwt.SigningMethodES256
+}
+
+// jwk returns the public JWK of k.
+func (k signingKey) jwk(t *testing.T) map[string]string {
+	t.Helper()
+	b64 := base64.RawURLEncoding.EncodeToString
+	switch pub := k.priv.Public().(type) {
+	case *rsa.PublicKey:
+		return map[string]string{"kty": "RSA", "kid": k.kid, "use": "sig", "alg": "RS256",
+			"n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes())}
+	case *ecdsa.PublicKey:
+		raw, err := pub.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{"kty": "EC", "kid": k.kid, "use": "sig", "alg": "ES256", "crv": "P-256",
+			"x": b64(raw[1:33]), "y": b64(raw[33:])}
+	}
+	t.Fatal("unknown key type")
+	return nil
+}
+
+// publicPEM is the PEM encoding of k's public key, the secret of the
+// classic HS256 key-confusion attack.
+func (k signingKey) publicPEM(t *testing.T) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(k.priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+func (k signingKey) sign(t *testing.T, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(k.method(), claims)
+	tok.Header["kid"] = k.kid
+	s, err := tok.SignedString(k.priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// codeGrant is an authorization code the fake provider issued.
+type codeGrant struct {
+	challenge, nonce, redirectURI string
+}
+
+// fakeOP is a small OpenID provider: discovery, JWKS, an authorization
+// endpoint that approves at once, and a token endpoint that checks the
+// client, the code, the redirect URI and the PKCE verifier.
+type fakeOP struct {
+	t        *testing.T
+	srv      *httptest.Server
+	clock    *fakeClock
+	clientID string
+	secret   string
+
+	mu            sync.Mutex
+	issuer        string              // what discovery names; default the server URL
+	key           signingKey          // signs ID tokens
+	published     []map[string]string // the JWKS
+	user          jwt.MapClaims       // profile claims of the ID token
+	mutate        func(jwt.MapClaims) // changes the claims of the next ID tokens
+	sign          func(jwt.MapClaims) string
+	deny          string // error the authorization endpoint answers with
+	failToken     bool   // the token endpoint refuses
+	authorizeReqs []url.Values
+	tokenAuth     string
+	codes         map[string]codeGrant
+	discoveryHits int
+	jwksHits      int
+}
+
+func newOP(t *testing.T, clock *fakeClock, key signingKey) *fakeOP {
+	t.Helper()
+	op := &fakeOP{
+		t: t, clock: clock, clientID: "client-" + key.kid, secret: "s3cret/with+chars",
+		key: key, published: []map[string]string{key.jwk(t)}, codes: map[string]codeGrant{},
+		user: jwt.MapClaims{"sub": "1234567890", "email": "alice@example.com", "email_verified": true,
+			"name": "Alice Example", "picture": "https://example.com/alice.png"},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", op.serveDiscovery)
+	mux.HandleFunc("GET /jwks", op.serveJWKS)
+	mux.HandleFunc("GET /authorize", op.serveAuthorize)
+	mux.HandleFunc("POST /token", op.serveToken)
+	op.srv = httptest.NewServer(mux)
+	t.Cleanup(op.srv.Close)
+	op.issuer = op.srv.URL
+	return op
+}
+
+func (op *fakeOP) set(f func(op *fakeOP)) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	f(op)
+}
+
+func (op *fakeOP) hits() (discovery, jwks int) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.discoveryHits, op.jwksHits
+}
+
+func (op *fakeOP) lastAuthorize() url.Values {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if len(op.authorizeReqs) == 0 {
+		return nil
+	}
+	return op.authorizeReqs[len(op.authorizeReqs)-1]
+}
+
+func (op *fakeOP) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	op.mu.Lock()
+	op.discoveryHits++
+	doc := map[string]any{
+		"issuer":                                op.issuer,
+		"authorization_endpoint":                op.srv.URL + "/authorize",
+		"token_endpoint":                        op.srv.URL + "/token",
+		"jwks_uri":                              op.srv.URL + "/jwks",
+		"response_types_supported":              []string{"code"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "client_secret_basic"},
+		"code_challenge_methods_supported":      []string{"S256"},
+	}
+	op.mu.Unlock()
+	_ = json.NewEncoder(w).Encode(doc)
+}
+
+func (op *fakeOP) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	op.mu.Lock()
+	op.jwksHits++
+	keys := op.published
+	op.mu.Unlock()
+	_ = json.NewEncoder(w).Encode(map[string]any{"keys": keys})
+}
+
+func (op *fakeOP) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.authorizeReqs = append(op.authorizeReqs, q)
+	back, err := url.Parse(q.Get("redirect_uri"))
+	if err != nil || q.Get("client_id") != op.clientID || q.Get("response_type") != "code" {
+		http.Error(w, "bad authorization request", http.StatusBadRequest)
+		return
+	}
+	v := url.Values{"state": {q.Get("state")}}
+	if op.deny != "" {
+		v.Set("error", op.deny)
+	} else {
+		code := rand.Text()
+		op.codes[code] = codeGrant{q.Get("code_challenge"), q.Get("nonce"), q.Get("redirect_uri")}
+		v.Set("code", code)
+	}
+	back.RawQuery = v.Encode()
+	http.Redirect(w, r, back.String(), http.StatusFound)
+}
+
+func (op *fakeOP) serveToken(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	fail := func(code string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"error":"`+code+`"}`)
+	}
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		op.tokenAuth = "basic"
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+	} else {
+		op.tokenAuth = "post"
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	if id != op.clientID || secret != op.secret {
+		fail("invalid_client")
+		return
+	}
+	g, ok := op.codes[r.PostForm.Get("code")]
+	delete(op.codes, r.PostForm.Get("code"))
+	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+	switch {
+	case op.failToken, r.PostForm.Get("grant_type") != "authorization_code", !ok,
+		r.PostForm.Get("redirect_uri") != g.redirectURI,
+		base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge:
+		fail("invalid_grant")
+		return
+	}
+	now := op.clock.Now()
+	claims := jwt.MapClaims{
+		"iss":   op.srv.URL,
+		"aud":   op.clientID,
+		"exp":   now.Add(time.Hour).Unix(),
+		"iat":   now.Unix(),
+		"nonce": g.nonce,
+	}
+	for k, v := range op.user {
+		claims[k] = v
+	}
+	if op.mutate != nil {
+		op.mutate(claims)
+	}
+	var idToken string
+	if op.sign != nil {
+		idToken = op.sign(claims)
+	} else {
+		idToken = op.key.sign(op.t, claims)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"access_token": "upstream-access-token", "token_type": "Bearer", "expires_in": 3600, "id_token": idToken,
+	})
+}
+
+// env is a login server in front of a test application, with fake
+// providers, a real embedded store and a browser-like client.
+type env struct {
+	t      *testing.T
+	clock  *fakeClock
+	ops    map[string]*fakeOP
+	store  *store.Embedded
+	srv    *Server
+	app    *httptest.Server
+	client *http.Client
+	logs   *syncBuffer
+}
+
+// envOptions shape an env.
+type envOptions struct {
+	providers []string          // provider names; default "test"
+	keys      map[string]string // provider → "rsa" for an RSA key; default EC
+	rules     []Rule            // default: Everyone
+	tls       bool              // serve the application over HTTPS
+	config    func(*Config)     // last changes to the config
+}
+
+func newEnv(t *testing.T, o envOptions) *env {
+	t.Helper()
+	e := &env{t: t, clock: newClock(), ops: map[string]*fakeOP{}, logs: &syncBuffer{}}
+	st, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "login.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	e.store = st
+	if o.providers == nil {
+		o.providers = []string{"test"}
+	}
+	if o.rules == nil {
+		o.rules = []Rule{{Everyone: true}}
+	}
+	cfg := Config{
+		Rules:  o.rules,
+		Store:  st,
+		Now:    e.clock.Now,
+		Random: rand.Reader,
+		Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
+	}
+	for _, name := range o.providers {
+		key := newECKey(t, name+"-1")
+		if o.keys[name] == "rsa" {
+			key = newRSAKey(t, name+"-1")
+		}
+		op := newOP(t, e.clock, key)
+		e.ops[name] = op
+		cfg.Providers = append(cfg.Providers, Provider{
+			Name: name, Issuer: op.srv.URL, ClientID: op.clientID, ClientSecret: op.secret,
+			Label: strings.ToUpper(name[:1]) + name[1:],
+		})
+	}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	e.srv, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.srv.Handles(r.URL.Path) {
+			e.srv.ServeHTTP(w, r)
+			return
+		}
+		if r.URL.Path != "/oauth/authorize" {
+			http.NotFound(w, r)
+			return
+		}
+		u, err := e.srv.CurrentUser(r)
+		if err != nil {
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		if u == nil {
+			e.srv.Login(w, r)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": u.ID, "email": u.Email, "scopes": u.Scopes, "uri": r.URL.RequestURI()})
+	})
+	if o.tls {
+		e.app = httptest.NewTLSServer(app)
+	} else {
+		e.app = httptest.NewServer(app)
+	}
+	t.Cleanup(e.app.Close)
+	e.client = e.newBrowser()
+	return e
+}
+
+// op returns the only provider's fake.
+func (e *env) op() *fakeOP {
+	e.t.Helper()
+	if len(e.ops) != 1 {
+		e.t.Fatal("several providers")
+	}
+	for _, op := range e.ops {
+		return op
+	}
+	return nil
+}
+
+// newBrowser returns a client with a cookie jar that does not follow
+// redirects.
+func (e *env) newBrowser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	c := e.app.Client()
+	return &http.Client{
+		Transport:     c.Transport,
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// result is a response, read.
+type result struct {
+	status int
+	header http.Header
+	body   string
+	loc    string // Location resolved against the request URL
+}
+
+func (r result) cookie(name string) *http.Cookie {
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (r result) setCookieHeader(name string) string {
+	for _, v := range r.header.Values("Set-Cookie") {
+		if strings.HasPrefix(v, name+"=") {
+			return v
+		}
+	}
+	return ""
+}
+
+// do sends a request with the client.
+func (e *env) do(c *http.Client, method, u string, hdr http.Header, body io.Reader) result {
+	e.t.Helper()
+	if strings.HasPrefix(u, "/") {
+		u = e.app.URL + u
+	}
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	res := result{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	if loc, err := resp.Location(); err == nil {
+		res.loc = loc.String()
+	}
+	return res
+}
+
+func (e *env) get(u string) result {
+	e.t.Helper()
+	return e.do(e.client, http.MethodGet, u, nil, nil)
+}
+
+// toProvider starts at path and returns the provider URL the browser is
+// sent to.
+func (e *env) toProvider(path string) string {
+	e.t.Helper()
+	r := e.get(path)
+	for i := 0; i < 3 && r.status == http.StatusFound && strings.HasPrefix(r.loc, e.app.URL); i++ {
+		r = e.get(r.loc)
+	}
+	if r.status != http.StatusFound {
+		e.t.Fatalf("GET %s: status %d, want a redirect to the provider; body %s", path, r.status, r.body)
+	}
+	return r.loc
+}
+
+// callbackURL goes through the provider and returns the callback URL it
+// sends the browser back to.
+func (e *env) callbackURL(providerURL string) string {
+	e.t.Helper()
+	r := e.get(providerURL)
+	if r.status != http.StatusFound || !strings.HasPrefix(r.loc, e.app.URL+CallbackPrefix) {
+		e.t.Fatalf("provider: status %d, location %q, body %s", r.status, r.loc, r.body)
+	}
+	return r.loc
+}
+
+// login runs a whole login from path and returns the callback's answer.
+func (e *env) login(path string) result {
+	e.t.Helper()
+	return e.get(e.callbackURL(e.toProvider(path)))
+}
+
+// sessionCookie returns the session cookie the client holds, or "".
+func (e *env) sessionCookie(c *http.Client) string {
+	e.t.Helper()
+	u, _ := url.Parse(e.app.URL)
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == SessionCookie || ck.Name == InsecureSessionCookie {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// me asks /auth/me with a given session cookie value ("" for none).
+func (e *env) me(session string) result {
+	e.t.Helper()
+	hdr := http.Header{}
+	if session != "" {
+		name := InsecureSessionCookie
+		if strings.HasPrefix(e.app.URL, "https:") {
+			name = SessionCookie
+		}
+		hdr.Set("Cookie", name+"="+session)
+	}
+	plain := &http.Client{Transport: e.app.Client().Transport}
+	return e.do(plain, http.MethodGet, MePath, hdr, nil)
+}
+
+// wantPage checks an HTML page's status, text and security headers.
+func wantPage(t *testing.T, r result, status int, text string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %s", r.status, status, r.body)
+	}
+	if !strings.Contains(r.body, text) {
+		t.Errorf("page does not say %q:\n%s", text, r.body)
+	}
+	for k, want := range map[string]string{
+		"Content-Type":           "text/html; charset=utf-8",
+		"Cache-Control":          "no-store",
+		"X-Frame-Options":        "DENY",
+		"X-Content-Type-Options": "nosniff",
+		"Referrer-Policy":        "no-referrer",
+	} {
+		if got := r.header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	csp := r.header.Get("Content-Security-Policy")
+	for _, part := range []string{"default-src 'none'", "style-src 'nonce-", "form-action 'self'", "frame-ancestors 'none'", "base-uri 'none'"} {
+		if !strings.Contains(csp, part) {
+			t.Errorf("CSP %q lacks %q", csp, part)
+		}
+	}
+}

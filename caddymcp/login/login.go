@@ -1,0 +1,400 @@
+// Package login signs people in to caddymcp through upstream OpenID
+// Connect providers such as Google, and keeps them signed in with a
+// server-side session behind an HttpOnly cookie.
+//
+// A Server is an oauth.Authenticator: the authorization server asks it
+// who is signed in (CurrentUser) and hands it the browsers of those who
+// are not (Login). It also answers its own endpoints under /auth/: the
+// provider picker, the start of each provider's login, the providers'
+// callbacks, /auth/me and /auth/logout.
+//
+// The upstream leg is an authorization-code flow with PKCE, state and
+// nonce. The ID token is verified against the provider's published keys,
+// then an access policy (Rule) decides who may sign in and which scopes
+// they may grant. Nothing the provider returns (its code, tokens) is
+// kept: only the user's profile.
+//
+// The package does not import Caddy. Its API carries no stability promise
+// outside this module.
+package login
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// Endpoint paths of the login server.
+const (
+	// LoginPath starts a login: with one provider it goes straight to
+	// it, with several it shows a page to choose one.
+	LoginPath = "/auth/login"
+	// ProviderLoginPrefix followed by a provider name starts a login
+	// with that provider.
+	ProviderLoginPrefix = "/auth/login/"
+	// CallbackPrefix followed by a provider name is where that provider
+	// sends the browser back (the redirect URI to register upstream).
+	CallbackPrefix = "/auth/callback/"
+	// MePath describes the signed-in user as JSON.
+	MePath = "/auth/me"
+	// LogoutPath ends the session (POST).
+	LogoutPath = "/auth/logout"
+)
+
+// Defaults of Config.
+const (
+	// DefaultSessionIdle is how long an unused session lives.
+	DefaultSessionIdle = 24 * time.Hour
+	// DefaultSessionLifetime is the absolute lifetime of a session.
+	DefaultSessionLifetime = 7 * 24 * time.Hour
+	// DefaultHTTPTimeout bounds every call to a provider.
+	DefaultHTTPTimeout = 10 * time.Second
+)
+
+// Cookie names. The __Host- prefix makes browsers insist on Secure,
+// Path=/ and no Domain, so no sibling host can plant or read it.
+const (
+	// SessionCookie is the session cookie over HTTPS.
+	SessionCookie = "__Host-caddymcp_session"
+	// InsecureSessionCookie is the session cookie over plain HTTP
+	// (loopback development only).
+	InsecureSessionCookie = "caddymcp_session"
+	// bindingCookie ties a pending login to the browser that started
+	// it, so that a callback URL cannot be replayed into another
+	// browser (login CSRF, RFC 6749 §10.12).
+	bindingCookie         = "__Host-caddymcp_login"
+	insecureBindingCookie = "caddymcp_login"
+)
+
+const (
+	pendingLifetime = 10 * time.Minute
+	touchInterval   = time.Minute
+	jwksMinRefetch  = time.Minute
+	jwksMaxAge      = 24 * time.Hour
+	maxResponseSize = 1 << 20
+	maxFormSize     = 64 << 10
+	tokenBytes      = 32
+	userIDBytes     = 16
+	maxUserAgentLen = 512
+	maxProviderName = 64
+	clientIDPrefix  = "login:"
+	returnClientID  = "login:return"
+)
+
+// Provider is an upstream OpenID Connect provider.
+type Provider struct {
+	// Name identifies the provider in paths (/auth/login/{name},
+	// /auth/callback/{name}) and in the users table: lowercase letters,
+	// digits, '-' and '_'. Changing it makes its users new users.
+	Name string
+	// Issuer is the provider's issuer identifier; its discovery document
+	// is fetched from Issuer + "/.well-known/openid-configuration" and
+	// must name exactly this issuer. https (http only for loopback).
+	Issuer string
+	// ClientID is the OAuth client id registered with the provider.
+	ClientID string
+	// ClientSecret is the client secret; empty for a public client.
+	ClientSecret string
+	// Scopes are the upstream scopes requested. Default: openid, email,
+	// profile. openid is always requested.
+	Scopes []string
+	// Label is shown on the login page. Default: Name.
+	Label string
+}
+
+// Google returns the preset for Google accounts. Register
+// <base>/auth/callback/google as an authorized redirect URI of the
+// OAuth client.
+func Google(clientID, clientSecret string) Provider {
+	return Provider{
+		Name:         "google",
+		Issuer:       "https://accounts.google.com",
+		ClientID:     clientID,
+		ClientSecret: clientSecret,
+		Scopes:       []string{"openid", "email", "profile"},
+		Label:        "Google",
+	}
+}
+
+// Rule is one entry of the access policy. Access is denied unless some
+// rule matches the user; a user matches a rule if any of its conditions
+// holds.
+type Rule struct {
+	// Emails are addresses allowed in, compared case-insensitively. Only
+	// an email the provider marks verified (email_verified) matches.
+	Emails []string
+	// Domains are email domains allowed in ("example.com"); only a
+	// verified email matches.
+	Domains []string
+	// HostedDomains are Google Workspace domains (the ID token's hd
+	// claim) allowed in.
+	HostedDomains []string
+	// Everyone lets every user of the providers in.
+	Everyone bool
+	// Scopes limits what a user matching the rule may grant; nil means
+	// every scope, an empty list none (the user may sign in but grant
+	// nothing). A user's scopes are the union over all matching rules.
+	Scopes []string
+}
+
+// Store is what the login server keeps in the database.
+type Store interface {
+	store.Users
+	store.Sessions
+	store.AuthRequests
+}
+
+// Config configures the login server.
+type Config struct {
+	// Providers are the upstream providers; at least one.
+	Providers []Provider
+	// Rules are the access policy; at least one. Deny by default.
+	Rules []Rule
+	// Store keeps users, sessions and pending logins.
+	Store Store
+	// BaseURL is the origin ("https://host[:port]", no path) the
+	// callbacks are built on; logins that start on another host are sent
+	// there first. https (http only for loopback). Default: the origin of
+	// each request (see oauth.RequestOrigin).
+	BaseURL string
+	// SessionIdle ends a session unused this long. Default: 24h.
+	SessionIdle time.Duration
+	// SessionLifetime ends a session this long after login, used or
+	// not. Default: 7 days.
+	SessionLifetime time.Duration
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// Random is the randomness source. Default: crypto/rand.
+	Random io.Reader
+	// HTTPClient makes the calls to the providers. Default: a client
+	// with a 10s timeout.
+	HTTPClient *http.Client
+	// Logger receives audit events and internal errors. Default: discard.
+	Logger *slog.Logger
+}
+
+// Server is the login server: an oauth.Authenticator and an http.Handler
+// for the paths Handles reports.
+type Server struct {
+	cfg       Config
+	base      string // validated BaseURL, or ""
+	providers map[string]*provider
+	order     []*provider
+	policy    policy
+	log       *slog.Logger
+}
+
+var _ oauth.Authenticator = (*Server)(nil)
+
+// New checks cfg, fills in defaults, and returns a server. It makes no
+// network call: each provider's discovery document is fetched on first
+// use.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("login: no store")
+	}
+	if len(cfg.Providers) == 0 {
+		return nil, errors.New("login: no provider configured")
+	}
+	s := &Server{cfg: cfg, providers: map[string]*provider{}}
+	c := &s.cfg
+	if c.BaseURL != "" {
+		base, err := validateBaseURL(c.BaseURL)
+		if err != nil {
+			return nil, err
+		}
+		s.base = base
+	}
+	for i, p := range c.Providers {
+		pp, err := newProvider(p)
+		if err != nil {
+			return nil, fmt.Errorf("login: provider %d: %w", i+1, err)
+		}
+		if _, dup := s.providers[pp.Name]; dup {
+			return nil, fmt.Errorf("login: provider %q is configured twice", pp.Name)
+		}
+		s.providers[pp.Name] = pp
+		s.order = append(s.order, pp)
+	}
+	pol, err := newPolicy(c.Rules)
+	if err != nil {
+		return nil, err
+	}
+	s.policy = pol
+	switch {
+	case c.SessionIdle < 0:
+		return nil, errors.New("login: negative session idle timeout")
+	case c.SessionIdle == 0:
+		c.SessionIdle = DefaultSessionIdle
+	}
+	switch {
+	case c.SessionLifetime < 0:
+		return nil, errors.New("login: negative session lifetime")
+	case c.SessionLifetime == 0:
+		c.SessionLifetime = DefaultSessionLifetime
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Random == nil {
+		c.Random = rand.Reader
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
+	}
+	s.log = c.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// validateBaseURL checks that raw is an https origin (http on loopback)
+// and returns it without a trailing slash.
+func validateBaseURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("login: base URL %q is not a URL: %w", raw, err)
+	}
+	switch {
+	case !u.IsAbs() || u.Host == "":
+		return "", fmt.Errorf("login: base URL %q must be an absolute URL", raw)
+	case u.Scheme != "https" && !(u.Scheme == "http" && oauth.IsLoopbackHost(u.Hostname())):
+		return "", fmt.Errorf("login: base URL %q must use https (http is allowed only for localhost)", raw)
+	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
+		return "", fmt.Errorf("login: base URL %q must be an origin, without user, query or fragment", raw)
+	case u.Path != "" && u.Path != "/":
+		return "", fmt.Errorf("login: base URL %q must be an origin, without a path", raw)
+	case !strings.HasPrefix(raw, u.Scheme+"://") || u.Host != strings.ToLower(u.Host):
+		return "", fmt.Errorf("login: base URL %q must have a lowercase scheme and host", raw)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// validProviderName reports whether name is lowercase [a-z0-9_-]+.
+func validProviderName(name string) bool {
+	if name == "" || len(name) > maxProviderName {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// route names the endpoint of a path and the provider it names, if any.
+func (s *Server) route(path string) (route, name string) {
+	switch path {
+	case LoginPath:
+		return "picker", ""
+	case MePath:
+		return "me", ""
+	case LogoutPath:
+		return "logout", ""
+	}
+	if rest, ok := strings.CutPrefix(path, ProviderLoginPrefix); ok {
+		return "start", rest
+	}
+	if rest, ok := strings.CutPrefix(path, CallbackPrefix); ok {
+		return "callback", rest
+	}
+	return "", ""
+}
+
+// Handles reports whether the server answers requests for path; others
+// should go to the next handler.
+func (s *Server) Handles(path string) bool {
+	route, _ := s.route(path)
+	return route != ""
+}
+
+// ServeHTTP answers the login endpoints; other paths get 404.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	route, name := s.route(r.URL.Path)
+	allow, ok := "GET, HEAD", r.Method == http.MethodGet || r.Method == http.MethodHead
+	if route == "logout" {
+		allow, ok = "POST", r.Method == http.MethodPost
+	}
+	if route != "" && !ok {
+		w.Header().Set("Allow", allow)
+		s.page(w, http.StatusMethodNotAllowed, "Method not allowed", "This address does not accept "+r.Method+" requests.")
+		return
+	}
+	switch route {
+	case "picker":
+		s.servePicker(w, r)
+	case "start", "callback":
+		p := s.providers[name]
+		if p == nil {
+			s.page(w, http.StatusNotFound, "Unknown sign-in provider", "This server has no sign-in provider by that name.")
+			return
+		}
+		if route == "start" {
+			s.serveStart(w, r, p)
+		} else {
+			s.serveCallback(w, r, p)
+		}
+	case "me":
+		s.serveMe(w, r)
+	case "logout":
+		s.serveLogout(w, r)
+	default:
+		s.page(w, http.StatusNotFound, "Not found", "There is nothing at this address.")
+	}
+}
+
+// randomToken returns n random bytes, base64url-encoded without padding.
+func (s *Server) randomToken(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.cfg.Random, b); err != nil {
+		return "", fmt.Errorf("reading randomness: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// validToken reports whether v looks like a value randomToken(tokenBytes)
+// returned, so that junk never reaches the store.
+func validToken(v string) bool {
+	if len(v) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// baseURL returns the origin the callbacks of r are built on.
+func (s *Server) baseURL(r *http.Request) (string, error) {
+	if s.base != "" {
+		return s.base, nil
+	}
+	return oauth.RequestOrigin(r)
+}
+
+// secure reports whether the browser reached r over HTTPS, which selects
+// the __Host- cookies.
+func (s *Server) secure(r *http.Request) bool {
+	return r.TLS != nil || strings.HasPrefix(s.base, "https://")
+}
+
+// audit records a security-relevant event. Callers never pass secrets.
+func (s *Server) audit(event string, attrs ...any) {
+	s.log.Info(event, append([]any{"audit", true}, attrs...)...)
+}
