@@ -75,10 +75,24 @@ type App struct {
 	// days.
 	ClientRetention caddy.Duration `json:"client_retention,omitempty"`
 
+	// KeyRotation is the age at which a new signing key replaces the
+	// current one. The new key is published 15 minutes before it signs,
+	// and the old one stays published for a day, longer than any access
+	// token lives. Default: 30 days; at least 2 days.
+	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
+
+	// KeyEncryptionKey encrypts the private signing keys in the database
+	// (AES-256-GCM under a key derived from it). Keys created without it
+	// stay readable; once keys are encrypted, the secret is required to
+	// start. Supports `{env.*}` and `{file.*}` placeholders; write it as
+	// one.
+	KeyEncryptionKey string `json:"key_encryption_key,omitempty"`
+
 	store    *pooledStore
 	storeKey string // set once a reference to store is held
 	logger   *zap.Logger
 	ctx      context.Context // ends when this config is unloaded
+	keys     keyPolicy
 
 	mu      sync.Mutex
 	guarded []string // resources registered by mcp_bearer handlers
@@ -105,6 +119,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.ClientRetention == 0 {
 		a.ClientRetention = caddy.Duration(30 * 24 * time.Hour)
 	}
+	if a.KeyRotation == 0 {
+		a.KeyRotation = caddy.Duration(30 * 24 * time.Hour)
+	}
+	kek, err := resolve("key_encryption_key", a.KeyEncryptionKey)
+	if err != nil {
+		return err
+	}
+	a.keys = keyPolicy{kek: kek, rotateAfter: time.Duration(a.KeyRotation)}
 	if a.Scopes == nil {
 		a.Scopes = oauth.DefaultScopes
 	}
@@ -148,6 +170,9 @@ func (a *App) Validate() error {
 	if a.StartTimeout < 0 || a.SweepInterval < 0 || a.ClientRetention < 0 {
 		return errors.New("start_timeout, sweep_interval and client_retention must not be negative")
 	}
+	if time.Duration(a.KeyRotation) < 2*retiredKeyGrace {
+		return errors.New("key_rotation must be at least 48h")
+	}
 	if err := validateScopes(a.Scopes); err != nil {
 		return err
 	}
@@ -160,14 +185,32 @@ func (a *App) Validate() error {
 func (a *App) Start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.StartTimeout))
 	defer cancel()
-	if _, err := a.store.prepare(ctx); err != nil {
+	if _, err := a.store.prepare(ctx, a.keys); err != nil {
 		if a.store.describe != "" {
 			return fmt.Errorf("%s: %w", a.store.describe, err)
 		}
 		return err
 	}
 	go a.sweep()
+	go a.maintainKeys()
 	return nil
+}
+
+// maintainKeys rotates and reloads the signing keys until the config is
+// unloaded.
+func (a *App) maintainKeys() {
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-time.After(keyReload):
+		}
+		ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
+		if err := a.store.maintain(ctx, a.keys); err != nil {
+			a.logger.Warn("maintaining signing keys", zap.Error(err))
+		}
+		cancel()
+	}
 }
 
 // sweep deletes expired rows and stale clients until the config is
@@ -218,7 +261,7 @@ func (a *App) Store() store.Store { return a.store.Store }
 // KeySet returns the signing keys, preparing the store first if Start has
 // not run yet (the HTTP app may start first).
 func (a *App) KeySet(ctx context.Context) (*oauth.KeySet, error) {
-	return a.store.prepare(ctx)
+	return a.store.prepare(ctx, a.keys)
 }
 
 // addResource records a resource guarded by an mcp_bearer handler of this

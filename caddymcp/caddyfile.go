@@ -26,6 +26,8 @@ import (
 //		start_timeout  <duration>
 //		sweep_interval <duration>
 //		client_retention <duration>
+//		key_rotation   <duration>
+//		key_encryption_key <secret>
 //	}
 //
 // Every subdirective is optional, and so is the block: without a
@@ -50,14 +52,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return err
 	}
 	err := parseBlock(d, map[string]func() error{
-		"database":         func() error { return oneArg(d, &a.Database) },
-		"embedded_path":    func() error { return oneArg(d, &a.EmbeddedPath) },
-		"issuer":           func() error { return oneArg(d, &a.Issuer) },
-		"max_conns":        func() error { return intArg(d, &a.MaxConns) },
-		"scopes":           func() error { return scopesArg(d, &a.Scopes) },
-		"start_timeout":    func() error { return durationArg(d, &a.StartTimeout) },
-		"sweep_interval":   func() error { return durationArg(d, &a.SweepInterval) },
-		"client_retention": func() error { return durationArg(d, &a.ClientRetention) },
+		"database":           func() error { return oneArg(d, &a.Database) },
+		"embedded_path":      func() error { return oneArg(d, &a.EmbeddedPath) },
+		"issuer":             func() error { return oneArg(d, &a.Issuer) },
+		"max_conns":          func() error { return intArg(d, &a.MaxConns) },
+		"scopes":             func() error { return scopesArg(d, &a.Scopes) },
+		"start_timeout":      func() error { return durationArg(d, &a.StartTimeout) },
+		"sweep_interval":     func() error { return durationArg(d, &a.SweepInterval) },
+		"client_retention":   func() error { return durationArg(d, &a.ClientRetention) },
+		"key_rotation":       func() error { return durationArg(d, &a.KeyRotation) },
+		"key_encryption_key": func() error { return oneArg(d, &a.KeyEncryptionKey) },
 	})
 	if err != nil {
 		return err

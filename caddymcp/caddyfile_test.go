@@ -29,7 +29,10 @@ func TestParseGlobalOption(t *testing.T) {
 			start_timeout 1m
 			sweep_interval 5m
 			client_retention 90d
-		}`, want: &App{SweepInterval: caddy.Duration(5 * time.Minute), ClientRetention: caddy.Duration(90 * 24 * time.Hour), Database: "{env.CADDYMCP_DATABASE_URL}", MaxConns: 20, Issuer: "https://mcp.example.com",
+			key_rotation 7d
+			key_encryption_key {env.CADDYMCP_KEK}
+		}`, want: &App{SweepInterval: caddy.Duration(5 * time.Minute), ClientRetention: caddy.Duration(90 * 24 * time.Hour),
+			KeyRotation: caddy.Duration(7 * 24 * time.Hour), KeyEncryptionKey: "{env.CADDYMCP_KEK}", Database: "{env.CADDYMCP_DATABASE_URL}", MaxConns: 20, Issuer: "https://mcp.example.com",
 			Scopes: []string{"a:read", "a:write"}, StartTimeout: caddy.Duration(time.Minute)}},
 		{name: "embedded path", input: "caddymcp {\n embedded_path /var/lib/caddymcp.db\n}", want: &App{EmbeddedPath: "/var/lib/caddymcp.db"}},
 		{name: "unknown subdirective", input: "caddymcp {\n databse x\n}", wantErr: "unrecognized subdirective 'databse', at Testfile:2"},

@@ -34,9 +34,25 @@ type pooledStore struct {
 	keys *oauth.KeySet // non-nil once migrated and keyed
 }
 
+// keyPolicy is how a config wants its signing keys handled.
+type keyPolicy struct {
+	// kek encrypts private keys at rest when set.
+	kek string
+	// rotateAfter is the age at which a new key is made.
+	rotateAfter time.Duration
+}
+
+// keyActivationDelay is how long a new key is published before it
+// signs, so that every instance, reloading keys every keyReload, knows it
+// before the first token it signs arrives.
+const (
+	keyActivationDelay = 15 * time.Minute
+	keyReload          = 5 * time.Minute
+)
+
 // prepare migrates the schema and loads (or creates) the signing keys,
 // once; later calls return the cached keys. A failure is not cached.
-func (p *pooledStore) prepare(ctx context.Context) (*oauth.KeySet, error) {
+func (p *pooledStore) prepare(ctx context.Context, pol keyPolicy) (*oauth.KeySet, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.keys != nil {
@@ -45,14 +61,38 @@ func (p *pooledStore) prepare(ctx context.Context) (*oauth.KeySet, error) {
 	if _, err := p.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := p.EnsureSigningKey(ctx, func() (*store.SigningKey, error) {
-		return oauth.GenerateSigningKey(p.random, time.Now())
-	}); err != nil {
+	if _, err := p.EnsureSigningKey(ctx, p.generator(pol, time.Now())); err != nil {
 		return nil, err
 	}
+	return p.reload(ctx, pol)
+}
+
+// maintain rotates the signing key when it is due and reloads the keys,
+// picking up rotations made by other instances.
+func (p *pooledStore) maintain(ctx context.Context, pol keyPolicy) error {
+	if _, err := p.prepare(ctx, pol); err != nil {
+		return err
+	}
+	now := time.Now()
+	if _, err := p.RotateSigningKey(ctx, now.Add(-pol.rotateAfter), p.generator(pol, now.Add(keyActivationDelay))); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, err := p.reload(ctx, pol)
+	return err
+}
+
+// reload reads every key from the store; p.mu must be held.
+func (p *pooledStore) reload(ctx context.Context, pol keyPolicy) (*oauth.KeySet, error) {
 	all, err := p.SigningKeys(ctx)
 	if err != nil {
 		return nil, err
+	}
+	for i := range all {
+		if all[i].PrivateKey, err = oauth.OpenKey(pol.kek, all[i].PrivateKey); err != nil {
+			return nil, fmt.Errorf("loading signing key %s: %w", all[i].ID, err)
+		}
 	}
 	ks, err := oauth.NewKeySet(all, time.Now(), retiredKeyGrace)
 	if err != nil {
@@ -60,6 +100,21 @@ func (p *pooledStore) prepare(ctx context.Context) (*oauth.KeySet, error) {
 	}
 	p.keys = ks
 	return ks, nil
+}
+
+// generator makes keys that start signing at the given time, sealed with
+// the key-encryption secret when there is one.
+func (p *pooledStore) generator(pol keyPolicy, at time.Time) func() (*store.SigningKey, error) {
+	return func() (*store.SigningKey, error) {
+		k, err := oauth.GenerateSigningKey(p.random, at)
+		if err != nil || pol.kek == "" {
+			return k, err
+		}
+		if k.PrivateKey, err = oauth.SealKey(pol.kek, k.PrivateKey, p.random); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
 }
 
 // Destruct closes the store when the last config using it is cleaned up.

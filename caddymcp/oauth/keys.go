@@ -1,7 +1,10 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -105,7 +108,9 @@ func NewKeySet(keys []store.SigningKey, now time.Time, keepRetired time.Duration
 		if !ok {
 			return nil, fmt.Errorf("signing key %s: not an ECDSA key", k.ID)
 		}
-		retired := !k.RetiredAt.IsZero()
+		// A key may be retired, or start signing, at a future time: it is
+		// published ahead so that every verifier knows it in time.
+		retired := !k.RetiredAt.IsZero() && !now.Before(k.RetiredAt)
 		if retired && now.Sub(k.RetiredAt) >= keepRetired {
 			continue
 		}
@@ -115,7 +120,7 @@ func NewKeySet(keys []store.SigningKey, now time.Time, keepRetired time.Duration
 		}
 		ks.public = append(ks.public, jwk)
 		ks.byKid[k.ID] = &priv.PublicKey
-		if !retired && (ks.signer == nil || k.CreatedAt.After(signerCreated)) {
+		if !retired && !k.CreatedAt.After(now) && (ks.signer == nil || k.CreatedAt.After(signerCreated)) {
 			ks.signer, ks.kid, signerCreated = priv, k.ID, k.CreatedAt
 		}
 	}
@@ -128,6 +133,58 @@ func NewKeySet(keys []store.SigningKey, now time.Time, keepRetired time.Duration
 	}
 	ks.jwksDoc = doc
 	return ks, nil
+}
+
+// sealedKeyPrefix marks a private key encrypted with a key-encryption key.
+const sealedKeyPrefix = "caddymcp-sealed-v1:"
+
+// SealKey encrypts a private key for storage with AES-256-GCM under a key
+// derived from secret, so that a copy of the database alone does not
+// reveal it.
+func SealKey(secret string, der []byte, random io.Reader) ([]byte, error) {
+	gcm, err := keyCipher(secret)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := io.ReadFull(random, nonce); err != nil {
+		return nil, fmt.Errorf("sealing signing key: %w", err)
+	}
+	return append([]byte(sealedKeyPrefix), gcm.Seal(nonce, nonce, der, []byte(sealedKeyPrefix))...), nil
+}
+
+// OpenKey reverses SealKey. A key stored without sealing is returned as
+// it is; a sealed key without the secret, or with a wrong one, is an
+// error.
+func OpenKey(secret string, stored []byte) ([]byte, error) {
+	sealed, ok := bytes.CutPrefix(stored, []byte(sealedKeyPrefix))
+	if !ok {
+		return stored, nil
+	}
+	if secret == "" {
+		return nil, errors.New("the signing keys are encrypted: configure the key-encryption secret")
+	}
+	gcm, err := keyCipher(secret)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < gcm.NonceSize() {
+		return nil, errors.New("sealed signing key is truncated")
+	}
+	der, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], []byte(sealedKeyPrefix))
+	if err != nil {
+		return nil, errors.New("cannot decrypt the signing keys: wrong key-encryption secret")
+	}
+	return der, nil
+}
+
+func keyCipher(secret string) (cipher.AEAD, error) {
+	sum := sha256.Sum256([]byte("caddymcp key encryption\x00" + secret))
+	block, err := aes.NewCipher(sum[:])
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }
 
 // JWKS is a JSON Web Key Set (RFC 7517 §5).

@@ -169,11 +169,11 @@ func TestNewRejectsBadIssuers(t *testing.T) {
 }
 
 func TestJWKS(t *testing.T) {
-	k1, err := oauth.GenerateSigningKey(rand.Reader, t0)
+	k1, err := oauth.GenerateSigningKey(rand.Reader, t0.Add(-2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	k2, err := oauth.GenerateSigningKey(rand.Reader, t0.Add(time.Minute))
+	k2, err := oauth.GenerateSigningKey(rand.Reader, t0.Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,3 +255,52 @@ func TestNewKeySetErrors(t *testing.T) {
 }
 
 func tlsState() *tls.ConnectionState { return &tls.ConnectionState{} }
+
+func TestKeyRotationSchedule(t *testing.T) {
+	oldKey, _ := oauth.GenerateSigningKey(rand.Reader, t0.Add(-30*24*time.Hour))
+	newKey, _ := oauth.GenerateSigningKey(rand.Reader, t0.Add(15*time.Minute)) // starts signing later
+	oldKey.RetiredAt = newKey.CreatedAt
+	for _, tt := range []struct {
+		name       string
+		now        time.Time
+		wantSigner string
+		wantKeys   int
+	}{
+		{"before the new key starts", t0, oldKey.ID, 2},
+		{"after it starts", t0.Add(20 * time.Minute), newKey.ID, 2},
+		{"a day later the old key is gone", t0.Add(15*time.Minute + 25*time.Hour), newKey.ID, 1},
+	} {
+		ks, err := oauth.NewKeySet([]store.SigningKey{*oldKey, *newKey}, tt.now, 24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ks.SigningKeyID() != tt.wantSigner || len(ks.PublicKeys()) != tt.wantKeys {
+			t.Errorf("%s: signer %s with %d keys, want %s with %d", tt.name, ks.SigningKeyID(), len(ks.PublicKeys()), tt.wantSigner, tt.wantKeys)
+		}
+	}
+}
+
+func TestSealKey(t *testing.T) {
+	der := []byte("private key bytes")
+	sealed, err := oauth.SealKey("kek-1", der, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(sealed), string(der)) {
+		t.Fatal("sealed key contains the plaintext")
+	}
+	if got, err := oauth.OpenKey("kek-1", sealed); err != nil || string(got) != string(der) {
+		t.Fatalf("OpenKey = %q, %v", got, err)
+	}
+	for name, secret := range map[string]string{"no secret": "", "wrong secret": "kek-2"} {
+		if _, err := oauth.OpenKey(secret, sealed); err == nil {
+			t.Errorf("%s: sealed key opened", name)
+		}
+	}
+	if got, err := oauth.OpenKey("kek-1", der); err != nil || string(got) != string(der) {
+		t.Errorf("an unsealed key: %q, %v", got, err)
+	}
+	if _, err := oauth.OpenKey("kek-1", sealed[:25]); err == nil {
+		t.Error("a truncated key opened")
+	}
+}

@@ -715,6 +715,38 @@ func insertKey(ctx context.Context, q querier, k *SigningKey) error {
 	return err
 }
 
+func (s *sqlStore) RotateSigningKey(ctx context.Context, olderThan time.Time, generate func() (*SigningKey, error)) (bool, error) {
+	rotated := false
+	err := s.db.inTx(ctx, true, func(q querier) error {
+		var newest time.Time
+		err := q.queryRow(ctx, `SELECT created_at FROM signing_keys WHERE retired_at IS NULL
+			ORDER BY created_at DESC LIMIT 1`).Scan(&newest)
+		switch {
+		case err == nil && !newest.Before(olderThan):
+			return nil
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return err
+		}
+		key, err := generate()
+		if err != nil {
+			return fmt.Errorf("generating signing key: %w", err)
+		}
+		if err := insertKey(ctx, q, key); err != nil {
+			return err
+		}
+		if _, err := q.exec(ctx, `UPDATE signing_keys SET retired_at = $2 WHERE retired_at IS NULL AND kid <> $1`,
+			key.ID, ts(key.CreatedAt)); err != nil {
+			return err
+		}
+		rotated = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("rotating signing keys: %w", err)
+	}
+	return rotated, nil
+}
+
 func (s *sqlStore) AddSigningKey(ctx context.Context, k *SigningKey) error {
 	if err := insertKey(ctx, s.db, k); err != nil {
 		return fmt.Errorf("adding signing key: %w", err)

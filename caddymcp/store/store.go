@@ -364,6 +364,13 @@ type Keys interface {
 	AddSigningKey(ctx context.Context, k *SigningKey) error
 	// RetireSigningKey marks a key retired at now; ErrNotFound if unknown.
 	RetireSigningKey(ctx context.Context, id string, now time.Time) error
+	// RotateSigningKey adds a key from generate if the newest unretired
+	// key was created before olderThan (or there is none), and retires
+	// every other unretired key at the new key's CreatedAt (which may be
+	// in the future: the key is published before it signs). It reports
+	// whether it rotated, and is safe against concurrent callers in other
+	// processes.
+	RotateSigningKey(ctx context.Context, olderThan time.Time, generate func() (*SigningKey, error)) (bool, error)
 }
 
 // Store is everything a caddymcp store provides.

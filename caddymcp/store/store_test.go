@@ -935,3 +935,54 @@ func TestDeleteExpired(t *testing.T) {
 		}
 	})
 }
+
+func TestRotateSigningKey(t *testing.T) {
+	forEach(t, func(t *testing.T, s store.Store, reopen func() store.Store) {
+		gen := func(id string, at time.Time) func() (*store.SigningKey, error) {
+			return func() (*store.SigningKey, error) {
+				return &store.SigningKey{ID: id, Algorithm: "ES256", PrivateKey: []byte(id), CreatedAt: at}, nil
+			}
+		}
+		// No key yet: one is made.
+		rotated, err := s.RotateSigningKey(ctx(), t0, gen("k1", t0))
+		must(t, err)
+		if !rotated {
+			t.Fatal("no key was created")
+		}
+		// Fresh enough: nothing happens.
+		rotated, err = s.RotateSigningKey(ctx(), t0.Add(-time.Hour), gen("never", t0))
+		must(t, err)
+		if rotated {
+			t.Fatal("rotated a fresh key")
+		}
+		// Old: a new key that activates later, the old one retired then.
+		// Concurrent callers rotate once.
+		var wg sync.WaitGroup
+		var count atomic.Int32
+		for i := range 10 {
+			h := s
+			if i%2 == 0 {
+				h = reopen()
+			}
+			wg.Go(func() {
+				r, err := h.RotateSigningKey(ctx(), t0.Add(time.Hour), gen("k2-"+randID(t), t0.Add(2*time.Hour)))
+				if err != nil {
+					t.Errorf("RotateSigningKey: %v", err)
+				}
+				if r {
+					count.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if count.Load() != 1 {
+			t.Fatalf("%d rotations, want 1", count.Load())
+		}
+		keys, err := s.SigningKeys(ctx())
+		must(t, err)
+		if len(keys) != 2 || !keys[0].RetiredAt.IsZero() || keys[1].ID != "k1" {
+			t.Fatalf("keys = %+v", keys)
+		}
+		sameTime(t, "old key retired at the new key's start", keys[1].RetiredAt, keys[0].CreatedAt)
+	})
+}

@@ -1,0 +1,87 @@
+package caddymcp
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+func newPooled(t *testing.T, path string) *pooledStore {
+	t.Helper()
+	e, err := store.OpenEmbedded(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pooledStore{Store: e, random: rand.Reader}
+	t.Cleanup(func() { _ = p.Destruct() })
+	return p
+}
+
+// TestKeyRotationPublishesAhead rotates a key: the new key is published
+// at once but signs only later, and the old one keeps verifying.
+func TestKeyRotationPublishesAhead(t *testing.T) {
+	ctx := context.Background()
+	p := newPooled(t, filepath.Join(t.TempDir(), "k.db"))
+	pol := keyPolicy{rotateAfter: 30 * 24 * time.Hour}
+	ks, err := p.prepare(ctx, pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := ks.SigningKeyID()
+	// Not due: nothing changes.
+	if err := p.maintain(ctx, pol); err != nil {
+		t.Fatal(err)
+	}
+	if ks, _ := p.prepare(ctx, pol); len(ks.PublicKeys()) != 1 {
+		t.Fatalf("rotated too early: %d keys", len(ks.PublicKeys()))
+	}
+	// Due: a second key is published; the first still signs.
+	pol.rotateAfter = time.Nanosecond
+	if err := p.maintain(ctx, pol); err != nil {
+		t.Fatal(err)
+	}
+	ks, _ = p.prepare(ctx, pol)
+	if len(ks.PublicKeys()) != 2 || ks.SigningKeyID() != first {
+		t.Fatalf("after rotation: %d keys, signer %s (first %s)", len(ks.PublicKeys()), ks.SigningKeyID(), first)
+	}
+}
+
+// TestKeyEncryptionAtRest checks that a configured secret seals the keys
+// in the database and is needed to read them again.
+func TestKeyEncryptionAtRest(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "kek.db")
+	p := newPooled(t, path)
+	ks, err := p.prepare(ctx, keyPolicy{kek: "correct horse", rotateAfter: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := p.SigningKeys(ctx)
+	if err != nil || len(stored) != 1 || !bytes.HasPrefix(stored[0].PrivateKey, []byte("caddymcp-sealed-v1:")) {
+		t.Fatalf("stored key is not sealed: %v", err)
+	}
+	kid := ks.SigningKeyID()
+	_ = p.Destruct()
+
+	for _, tt := range []struct{ name, kek, wantErr string }{
+		{"no secret", "", "configure the key-encryption secret"},
+		{"wrong secret", "battery staple", "wrong key-encryption secret"},
+		{"right secret", "correct horse", ""},
+	} {
+		q := newPooled(t, path)
+		ks, err := q.prepare(ctx, keyPolicy{kek: tt.kek, rotateAfter: time.Hour})
+		switch {
+		case tt.wantErr == "" && (err != nil || ks.SigningKeyID() != kid):
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%s: error %v, want %q", tt.name, err, tt.wantErr)
+		}
+		_ = q.Destruct()
+	}
+}
