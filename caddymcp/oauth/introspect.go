@@ -25,26 +25,14 @@ type introspection struct {
 // serveIntrospect answers token introspection (RFC 7662). Only clients
 // with a secret may call it, so that it cannot be used to probe tokens.
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, issuer string) {
-	if !s.preflight(w, r, "POST, OPTIONS") {
+	form, client, ok := s.clientRequest(w, r, nil)
+	if !ok {
 		return
 	}
-	form, oe := readForm(w, r)
-	if oe != nil {
-		oe.write(w)
-		return
-	}
-	client, oe, err := s.authenticateClient(r, form)
-	if err != nil {
-		s.internalError(w, r, "authenticating a client", err)
-		return
-	}
-	if oe == nil && client.SecretHash == nil {
-		oe = &oauthError{Status: http.StatusUnauthorized, Code: "invalid_client",
+	if client.SecretHash == nil {
+		(&oauthError{Status: http.StatusUnauthorized, Code: "invalid_client",
 			Description:    "introspection requires a client that authenticates with a secret",
-			basicChallenge: r.Header.Get("Authorization") != ""}
-	}
-	if oe != nil {
-		oe.write(w)
+			basicChallenge: r.Header.Get("Authorization") != ""}).write(w)
 		return
 	}
 	token := form["token"]

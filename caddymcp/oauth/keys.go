@@ -3,8 +3,6 @@ package oauth
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/sha256"
@@ -142,15 +140,11 @@ const sealedKeyPrefix = "caddymcp-sealed-v1:"
 // derived from secret, so that a copy of the database alone does not
 // reveal it.
 func SealKey(secret string, der []byte, random io.Reader) ([]byte, error) {
-	gcm, err := keyCipher(secret)
+	sealed, err := sealGCM(kekKey(secret), der, []byte(sealedKeyPrefix), random)
 	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, gcm.NonceSize())
-	if _, err := io.ReadFull(random, nonce); err != nil {
 		return nil, fmt.Errorf("sealing signing key: %w", err)
 	}
-	return append([]byte(sealedKeyPrefix), gcm.Seal(nonce, nonce, der, []byte(sealedKeyPrefix))...), nil
+	return append([]byte(sealedKeyPrefix), sealed...), nil
 }
 
 // OpenKey reverses SealKey. A key stored without sealing is returned as
@@ -164,27 +158,16 @@ func OpenKey(secret string, stored []byte) ([]byte, error) {
 	if secret == "" {
 		return nil, errors.New("the signing keys are encrypted: configure the key-encryption secret")
 	}
-	gcm, err := keyCipher(secret)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < gcm.NonceSize() {
-		return nil, errors.New("sealed signing key is truncated")
-	}
-	der, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], []byte(sealedKeyPrefix))
+	der, err := openGCM(kekKey(secret), sealed, []byte(sealedKeyPrefix))
 	if err != nil {
 		return nil, errors.New("cannot decrypt the signing keys: wrong key-encryption secret")
 	}
 	return der, nil
 }
 
-func keyCipher(secret string) (cipher.AEAD, error) {
+func kekKey(secret string) []byte {
 	sum := sha256.Sum256([]byte("caddymcp key encryption\x00" + secret))
-	block, err := aes.NewCipher(sum[:])
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
+	return sum[:]
 }
 
 // JWKS is a JSON Web Key Set (RFC 7517 §5).

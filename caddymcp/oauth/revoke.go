@@ -11,21 +11,8 @@ import (
 // serveRevoke answers token revocation (RFC 7009). It answers 200 for any
 // token the client may not or cannot revoke, so that it reveals nothing.
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, issuer string) {
-	if !s.preflight(w, r, "POST, OPTIONS") {
-		return
-	}
-	form, oe := readForm(w, r)
-	if oe != nil {
-		oe.write(w)
-		return
-	}
-	client, oe, err := s.authenticateClient(r, form)
-	if err != nil {
-		s.internalError(w, r, "authenticating a client", err)
-		return
-	}
-	if oe != nil {
-		oe.write(w)
+	form, client, ok := s.clientRequest(w, r, nil)
+	if !ok {
 		return
 	}
 	token := form["token"]
@@ -83,3 +70,31 @@ func (s *Server) revokeAccessToken(r *http.Request, issuer string, client *store
 
 // looksLikeJWT reports whether a token has the three parts of a JWS.
 func looksLikeJWT(token string) bool { return strings.Count(token, ".") == 2 }
+
+// clientRequest does what the token, revocation and introspection
+// endpoints share: CORS, the form body, an optional check of the form
+// before the client is looked up, and client authentication. It returns
+// false when it has answered the request.
+func (s *Server) clientRequest(w http.ResponseWriter, r *http.Request, check func(map[string]string) *oauthError) (map[string]string, *store.Client, bool) {
+	if !s.preflight(w, r, "POST, OPTIONS") {
+		return nil, nil, false
+	}
+	form, oe := readForm(w, r)
+	if oe == nil && check != nil {
+		oe = check(form)
+	}
+	if oe != nil {
+		oe.write(w)
+		return nil, nil, false
+	}
+	client, oe, err := s.authenticateClient(r, form)
+	if err != nil {
+		s.internalError(w, r, "authenticating a client", err)
+		return nil, nil, false
+	}
+	if oe != nil {
+		oe.write(w)
+		return nil, nil, false
+	}
+	return form, client, true
+}

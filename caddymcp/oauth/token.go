@@ -30,33 +30,20 @@ type tokenResponse struct {
 
 // serveToken answers the token endpoint (RFC 6749 §3.2).
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, issuer string) {
-	if !s.preflight(w, r, "POST, OPTIONS") {
-		return
-	}
-	form, oe := readForm(w, r)
-	if oe != nil {
-		oe.write(w)
+	form, client, ok := s.clientRequest(w, r, func(form map[string]string) *oauthError {
+		switch form["grant_type"] {
+		case "authorization_code", "refresh_token":
+			return nil
+		case "":
+			return badRequest("invalid_request", "grant_type is missing")
+		default:
+			return badRequest("unsupported_grant_type", "supported grant types: authorization_code, refresh_token")
+		}
+	})
+	if !ok {
 		return
 	}
 	grantType := form["grant_type"]
-	switch grantType {
-	case "authorization_code", "refresh_token":
-	case "":
-		badRequest("invalid_request", "grant_type is missing").write(w)
-		return
-	default:
-		badRequest("unsupported_grant_type", "supported grant types: authorization_code, refresh_token").write(w)
-		return
-	}
-	client, oe, err := s.authenticateClient(r, form)
-	if err != nil {
-		s.internalError(w, r, "authenticating a client", err)
-		return
-	}
-	if oe != nil {
-		oe.write(w)
-		return
-	}
 	if !slices.Contains(client.GrantTypes, grantType) {
 		badRequest("unauthorized_client", "this client is not registered for "+grantType).write(w)
 		return
@@ -326,11 +313,17 @@ func sealKey(token string) []byte {
 
 // seal encrypts plaintext with AES-256-GCM under the token's seal key.
 func seal(token string, plaintext []byte, random io.Reader) ([]byte, error) {
-	block, err := aes.NewCipher(sealKey(token))
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
+	return sealGCM(sealKey(token), plaintext, nil, random)
+}
+
+// unseal reverses seal.
+func unseal(token string, sealed []byte) ([]byte, error) {
+	return openGCM(sealKey(token), sealed, nil)
+}
+
+// sealGCM encrypts with AES-256-GCM under key: nonce || ciphertext.
+func sealGCM(key, plaintext, aad []byte, random io.Reader) ([]byte, error) {
+	gcm, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
@@ -338,21 +331,25 @@ func seal(token string, plaintext []byte, random io.Reader) ([]byte, error) {
 	if _, err := io.ReadFull(random, nonce); err != nil {
 		return nil, err
 	}
-	return gcm.Seal(nonce, nonce, plaintext, nil), nil
+	return gcm.Seal(nonce, nonce, plaintext, aad), nil
 }
 
-// unseal reverses seal.
-func unseal(token string, sealed []byte) ([]byte, error) {
-	block, err := aes.NewCipher(sealKey(token))
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
+// openGCM reverses sealGCM.
+func openGCM(key, sealed, aad []byte) ([]byte, error) {
+	gcm, err := newGCM(key)
 	if err != nil {
 		return nil, err
 	}
 	if len(sealed) < gcm.NonceSize() {
-		return nil, errors.New("sealed response too short")
+		return nil, errors.New("sealed data too short")
 	}
-	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], nil)
+	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }
