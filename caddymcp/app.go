@@ -96,6 +96,7 @@ type App struct {
 
 	mu      sync.Mutex
 	guarded []string // resources registered by mcp_bearer handlers
+	toolsAt []string // paths of mcp_tools endpoints that need a guard
 }
 
 // CaddyModule returns the Caddy module information.
@@ -183,6 +184,9 @@ func (a *App) Validate() error {
 // per shared store. An error here aborts the config load; a running
 // config keeps serving.
 func (a *App) Start() error {
+	if err := a.checkGuards(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.StartTimeout))
 	defer cancel()
 	if _, err := a.store.prepare(ctx, a.keys); err != nil {
@@ -270,6 +274,33 @@ func (a *App) addResource(resource string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.guarded = append(a.guarded, resource)
+}
+
+// addToolsEndpoint records an mcp_tools endpoint that an mcp_bearer must
+// guard.
+func (a *App) addToolsEndpoint(path string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.toolsAt = append(a.toolsAt, path)
+}
+
+// checkGuards fails closed: every mcp_tools endpoint must be the resource
+// of some mcp_bearer.
+func (a *App) checkGuards() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, path := range a.toolsAt {
+		guarded := false
+		for _, res := range a.guarded {
+			if resourcePath(res) == path {
+				guarded = true
+			}
+		}
+		if !guarded {
+			return fmt.Errorf("mcp_tools at %s is not behind an mcp_bearer whose resource is %s; add 'mcp_bearer %s*' (or set unguarded)", path, path, path)
+		}
+	}
+	return nil
 }
 
 // resources returns the resources guarded in this config.

@@ -267,29 +267,47 @@ func (b *BearerAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 // parseTools sets up mcp_tools. Syntax:
 //
-//	mcp_tools [<matcher>] [<path>] {
-//		path <path>
+//	mcp_tools [<matcher>] {
+//		path            <path>
+//		allowed_origins <origin...>
+//		unguarded
 //	}
 //
-// The path defaults to /mcp.
-func parseTools(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+// The path defaults to that of a path matcher (/rpc for
+// `mcp_tools /rpc*`), else /mcp; the REST view of the tools is at
+// <path>/tools.
+func parseTools(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	if !h.Next() {
+		return nil, h.ArgErr()
+	}
+	matcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
 	t := new(Tools)
-	err := t.UnmarshalCaddyfile(h.Dispenser)
-	return t, err
+	if err := t.UnmarshalCaddyfile(h.Dispenser); err != nil {
+		return nil, err
+	}
+	if t.Path == "" {
+		t.Path = pathOfMatcher(matcherSet)
+	}
+	return h.NewRoute(matcherSet, t), nil
 }
 
-// UnmarshalCaddyfile sets up mcp_tools from Caddyfile tokens; see
-// parseTools for the syntax.
+// UnmarshalCaddyfile sets up mcp_tools from Caddyfile tokens (after the
+// matcher has been taken out); see parseTools for the syntax.
 func (t *Tools) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
-	if d.NextArg() {
-		t.Path = d.Val()
-		if d.NextArg() {
-			return d.Errf("unexpected argument '%s'", d.Val())
-		}
+	if err := noArgs(d); err != nil {
+		return err
 	}
 	return parseBlock(d, map[string]func() error{
-		"path": func() error { return oneArg(d, &t.Path) },
+		"path":            func() error { return oneArg(d, &t.Path) },
+		"allowed_origins": func() error { return listArg(d, &t.AllowedOrigins) },
+		"unguarded": func() error {
+			t.Unguarded = true
+			return noArgs(d)
+		},
 	})
 }
 

@@ -187,9 +187,10 @@ func TestUnmarshalHandlers(t *testing.T) {
 		{name: "bearer unknown", input: "mcp_bearer {\n scope_required x\n}", module: new(BearerAuth), wantErr: "unrecognized subdirective 'scope_required'"},
 		{name: "bearer empty list", input: "mcp_bearer {\n authorization_server\n}", module: new(BearerAuth), wantErr: "Testfile:2"},
 		{name: "tools default", input: "mcp_tools", module: new(Tools), want: &Tools{}},
-		{name: "tools path arg", input: "mcp_tools /rpc", module: new(Tools), want: &Tools{Path: "/rpc"}},
+		{name: "tools argument", input: "mcp_tools /rpc", module: new(Tools), wantErr: "unexpected argument '/rpc'"},
+		{name: "tools everything", input: "mcp_tools {\n path /rpc\n allowed_origins https://app.example\n unguarded\n}", module: new(Tools),
+			want: &Tools{Path: "/rpc", AllowedOrigins: []string{"https://app.example"}, Unguarded: true}},
 		{name: "tools path block", input: "mcp_tools {\n path /rpc\n}", module: new(Tools), want: &Tools{Path: "/rpc"}},
-		{name: "tools two args", input: "mcp_tools /a /b", module: new(Tools), wantErr: "unexpected argument '/b'"},
 		{name: "tools unknown", input: "mcp_tools {\n route /x\n}", module: new(Tools), wantErr: "unrecognized subdirective 'route'"},
 	}
 	for _, tt := range tests {

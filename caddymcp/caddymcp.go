@@ -31,7 +31,7 @@ func init() {
 	httpcaddyfile.RegisterGlobalOption("caddymcp", parseGlobalOption)
 	httpcaddyfile.RegisterHandlerDirective("mcp_oauth", parseOAuthServer)
 	httpcaddyfile.RegisterDirective("mcp_bearer", parseBearerAuth)
-	httpcaddyfile.RegisterHandlerDirective("mcp_tools", parseTools)
+	httpcaddyfile.RegisterDirective("mcp_tools", parseTools)
 
 	httpcaddyfile.RegisterDirectiveOrder("mcp_oauth", httpcaddyfile.Before, "basic_auth")
 	httpcaddyfile.RegisterDirectiveOrder("mcp_bearer", httpcaddyfile.After, "basic_auth")

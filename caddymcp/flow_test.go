@@ -178,14 +178,20 @@ func TestFullFlowThroughCaddy(t *testing.T) {
 		t.Fatalf("tokens: %+v", tokens)
 	}
 
+	const listProducts = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"products_list","arguments":{}}}`
 	call := func(path, token string) *http.Response {
-		req, _ := http.NewRequest("POST", base+path, strings.NewReader(`{}`))
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(listProducts))
 		req.Header.Set("Authorization", "Bearer "+token)
-		res, _ := b.do(req)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		res, body := b.do(req)
+		if res.StatusCode == 200 && !strings.Contains(body, `"structuredContent"`) {
+			t.Errorf("tools/call answered %s", body)
+		}
 		return res
 	}
-	// The guarded route lets the token through (mcp_tools answers 501).
-	if res := call("/mcp", tokens.AccessToken); res.StatusCode != http.StatusNotImplemented {
+	// The guarded route lets the token through to the MCP tools.
+	if res := call("/mcp", tokens.AccessToken); res.StatusCode != http.StatusOK {
 		t.Fatalf("/mcp with a token: %d", res.StatusCode)
 	}
 	// A route needing booking:write: 403 with a step-up challenge.
@@ -198,7 +204,7 @@ func TestFullFlowThroughCaddy(t *testing.T) {
 	// Refresh rotates; the new access token works.
 	refreshed := exchange(t, b, base, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tokens.RefreshToken},
 		"client_id": {reg.ClientID}})
-	if refreshed.RefreshToken == tokens.RefreshToken || call("/mcp", refreshed.AccessToken).StatusCode != http.StatusNotImplemented {
+	if refreshed.RefreshToken == tokens.RefreshToken || call("/mcp", refreshed.AccessToken).StatusCode != http.StatusOK {
 		t.Fatalf("refresh: %+v", refreshed)
 	}
 

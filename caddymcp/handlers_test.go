@@ -123,26 +123,15 @@ type fixedKeys struct{}
 
 func (fixedKeys) KeySet(context.Context) (*oauth.KeySet, error) { return nil, errors.New("no keys") }
 
-func TestTools(t *testing.T) {
-	tools := &Tools{}
-	if err := tools.Provision(caddyCtx()); err != nil {
-		t.Fatal(err)
-	}
-	if err := tools.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	next := &nextRecorder{}
-	if err := tools.ServeHTTP(httptest.NewRecorder(), httpsRequest("GET", "https://h/other", nil), next); err != nil || !next.called {
-		t.Fatalf("other path: %v %v", err, next.called)
-	}
-	err := tools.ServeHTTP(httptest.NewRecorder(), httpsRequest("POST", "https://h/mcp", nil), &nextRecorder{})
-	var he caddyhttp.HandlerError
-	if !errors.As(err, &he) || he.StatusCode != http.StatusNotImplemented {
-		t.Fatalf("endpoint: %v", err)
-	}
-	for _, bad := range []string{"mcp", "/mcp*", "/mcp?x"} {
+func TestToolsPathValidation(t *testing.T) {
+	for _, bad := range []string{"mcp", "/mcp*", "/mcp?x", "/mcp/"} {
 		if err := (&Tools{Path: bad}).Validate(); err == nil {
 			t.Errorf("path %q accepted", bad)
+		}
+	}
+	for _, good := range []string{"", "/mcp", "/api/mcp"} {
+		if err := (&Tools{Path: good}).Validate(); err != nil {
+			t.Errorf("path %q refused: %v", good, err)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
@@ -247,5 +248,38 @@ func TestStartFailures(t *testing.T) {
 				return true
 			})
 		})
+	}
+}
+
+// TestToolsMustBeGuarded: a config whose mcp_tools no mcp_bearer guards
+// does not load, unless the operator says unguarded.
+func TestToolsMustBeGuarded(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "g.db")
+	site := func(body string) []byte {
+		src := fmt.Sprintf("{\n\tadmin off\n\tcaddymcp {\n\t\tembedded_path %s\n\t}\n}\nhttp://127.0.0.1:%d {\n%s\n}\n", db, freePort(t), body)
+		cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	err := load(t, site("\tmcp_tools"))
+	if err == nil {
+		stopCaddy(t)
+		t.Fatal("unguarded mcp_tools loaded")
+	}
+	if !strings.Contains(err.Error(), "not behind an mcp_bearer") {
+		t.Errorf("error = %v", err)
+	}
+	for name, body := range map[string]string{
+		"guarded":          "\tmcp_bearer /mcp*\n\tmcp_tools",
+		"other path":       "\tmcp_bearer /rpc*\n\tmcp_tools /rpc*",
+		"unguarded opt-in": "\tmcp_tools {\n\t\tunguarded\n\t}",
+	} {
+		if err := load(t, site(body)); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		stopCaddy(t)
 	}
 }

@@ -285,7 +285,7 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 		}
 	}
 	p := &Principal{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
-		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID}
+		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID, ResourceMetadata: metadataURL}
 	if claims.ExpiresAt != nil {
 		p.ExpiresAt = claims.ExpiresAt.Time
 	}
@@ -333,6 +333,9 @@ type Principal struct {
 	JTI string
 	// ExpiresAt is when the token expires.
 	ExpiresAt time.Time
+	// ResourceMetadata is the URL of the resource's metadata, for
+	// challenges that handlers further down send (scope step-up).
+	ResourceMetadata string
 }
 
 // HasScope reports whether the principal holds a scope.
@@ -356,4 +359,15 @@ func PrincipalFrom(ctx context.Context) (*Principal, bool) {
 func IsPreflight(r *http.Request) bool {
 	return r.Method == http.MethodOptions && r.Header.Get("Origin") != "" &&
 		r.Header.Get("Access-Control-Request-Method") != ""
+}
+
+// InsufficientScope is the 403 failure for a principal that lacks needed
+// (MCP step-up): the challenge names the scopes it holds and the one
+// needed.
+func InsufficientScope(p *Principal, needed string) *Failure {
+	const desc = "the access token lacks the scope this request needs"
+	scope := unionScope(strings.Join(p.Scopes, " "), needed)
+	return &Failure{Status: http.StatusForbidden, Code: "insufficient_scope", Description: desc,
+		Challenge: Challenge("Bearer", ChallengeParams{ResourceMetadata: p.ResourceMetadata, Scope: scope,
+			Error: "insufficient_scope", Description: desc})}
 }

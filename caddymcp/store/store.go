@@ -383,6 +383,8 @@ type Store interface {
 	Sessions
 	Consents
 	Keys
+	// Shop is the back office: products, bookings, orders and forms.
+	Shop
 
 	// Migrate applies pending schema migrations and returns the schema
 	// version. It is safe against concurrent callers.

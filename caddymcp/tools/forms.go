@@ -1,0 +1,149 @@
+package tools
+
+import (
+	"context"
+
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// FieldView describes one form field.
+type FieldView struct {
+	Name      string   `json:"name" jsonschema:"key of the value in a submission: lowercase letters, digits and _"`
+	Label     string   `json:"label" jsonschema:"what the field asks"`
+	Type      string   `json:"type" jsonschema:"text, email, number, date or choice"`
+	Required  bool     `json:"required,omitempty" jsonschema:"whether a value is needed"`
+	MinLength int      `json:"min_length,omitempty" jsonschema:"shortest text or email"`
+	MaxLength int      `json:"max_length,omitempty" jsonschema:"longest text or email"`
+	Min       *float64 `json:"min,omitempty" jsonschema:"smallest number"`
+	Max       *float64 `json:"max,omitempty" jsonschema:"largest number"`
+	Choices   []string `json:"choices,omitempty" jsonschema:"allowed values of a choice field"`
+}
+
+// FormView is a form as tools return it.
+type FormView struct {
+	ID          string      `json:"id"`
+	Title       string      `json:"title"`
+	Description string      `json:"description"`
+	Fields      []FieldView `json:"fields"`
+	auditView
+}
+
+func viewForm(f *store.Form) FormView {
+	v := FormView{ID: f.ID, Title: f.Title, Description: f.Description, Fields: []FieldView{}, auditView: viewAudit(f.Audit)}
+	for _, fl := range f.Fields {
+		v.Fields = append(v.Fields, FieldView{Name: fl.Name, Label: fl.Label, Type: fl.Type, Required: fl.Required,
+			MinLength: fl.MinLength, MaxLength: fl.MaxLength, Min: fl.Min, Max: fl.Max, Choices: fl.Choices})
+	}
+	return v
+}
+
+// FormList is a page of forms.
+type FormList struct {
+	Forms      []FormView `json:"forms"`
+	NextCursor string     `json:"next_cursor" jsonschema:"pass as cursor to get the next page; empty at the end"`
+}
+
+// SubmissionView is one submission.
+type SubmissionView struct {
+	ID     string         `json:"id"`
+	FormID string         `json:"form_id"`
+	Values map[string]any `json:"values"`
+	auditView
+}
+
+func viewSubmission(s *store.Submission) SubmissionView {
+	return SubmissionView{ID: s.ID, FormID: s.FormID, Values: s.Values, auditView: viewAudit(s.Audit)}
+}
+
+// SubmissionList is a page of submissions.
+type SubmissionList struct {
+	Submissions []SubmissionView `json:"submissions"`
+	NextCursor  string           `json:"next_cursor" jsonschema:"pass as cursor to get the next page; empty at the end"`
+}
+
+type pageIn struct {
+	Cursor string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
+	Limit  int    `json:"limit,omitempty" jsonschema:"page size, 1 to 100 (default 20)"`
+}
+
+type formCreateIn struct {
+	Title       string      `json:"title" jsonschema:"the form's title"`
+	Description string      `json:"description,omitempty" jsonschema:"what the form is for"`
+	Fields      []FieldView `json:"fields" jsonschema:"the fields, 1 to 50"`
+}
+
+type formSubmitIn struct {
+	FormID string         `json:"form_id" jsonschema:"the form's id"`
+	Values map[string]any `json:"values" jsonschema:"one value per field name: strings, numbers for number fields, YYYY-MM-DD for dates"`
+}
+
+type submissionsIn struct {
+	FormID string `json:"form_id" jsonschema:"the form's id"`
+	Cursor string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
+	Limit  int    `json:"limit,omitempty" jsonschema:"page size, 1 to 100 (default 20)"`
+}
+
+func (s *Server) addForms() {
+	shop := s.cfg.Shop
+	add(s, toolSpec{name: "forms_list", family: "form", action: "list", scope: "form:read", title: "List forms",
+		description: "Lists forms, newest first.", readOnly: true, idempotent: true},
+		func(ctx context.Context, p *oauth.Principal, in *pageIn) (FormList, error) {
+			list, next, err := shop.ListForms(ctx, store.Page{Cursor: in.Cursor, Limit: in.Limit})
+			out := FormList{Forms: []FormView{}, NextCursor: next}
+			for i := range list {
+				out.Forms = append(out.Forms, viewForm(&list[i]))
+			}
+			return out, err
+		})
+	add(s, toolSpec{name: "forms_get", family: "form", action: "get", scope: "form:read", title: "Get a form",
+		description: "Returns one form with its fields.", readOnly: true, idempotent: true},
+		func(ctx context.Context, p *oauth.Principal, in *idIn) (FormView, error) {
+			if err := required("id", in.ID); err != nil {
+				return FormView{}, err
+			}
+			f, err := shop.GetForm(ctx, in.ID)
+			if err != nil {
+				return FormView{}, err
+			}
+			return viewForm(f), nil
+		})
+	add(s, toolSpec{name: "forms_create", family: "form", action: "create", scope: "form:write", title: "Create a form",
+		description: "Creates a form with text, email, number, date and choice fields."},
+		func(ctx context.Context, p *oauth.Principal, in *formCreateIn) (FormView, error) {
+			f := &store.Form{ID: newID("frm"), Title: in.Title, Description: in.Description, Audit: audit(p, s.cfg.Now())}
+			for _, fl := range in.Fields {
+				f.Fields = append(f.Fields, store.FormField{Name: fl.Name, Label: fl.Label, Type: fl.Type, Required: fl.Required,
+					MinLength: fl.MinLength, MaxLength: fl.MaxLength, Min: fl.Min, Max: fl.Max, Choices: fl.Choices})
+			}
+			if err := shop.CreateForm(ctx, f); err != nil {
+				return FormView{}, err
+			}
+			return viewForm(f), nil
+		})
+	add(s, toolSpec{name: "forms_submit", family: "form", action: "submit", scope: "form:write", title: "Submit a form",
+		description: "Submits answers to a form; they are checked against its fields."},
+		func(ctx context.Context, p *oauth.Principal, in *formSubmitIn) (SubmissionView, error) {
+			if err := required("form_id", in.FormID); err != nil {
+				return SubmissionView{}, err
+			}
+			sub := &store.Submission{ID: newID("sub"), FormID: in.FormID, Values: in.Values, Audit: audit(p, s.cfg.Now())}
+			if err := shop.SubmitForm(ctx, sub); err != nil {
+				return SubmissionView{}, err
+			}
+			return viewSubmission(sub), nil
+		})
+	add(s, toolSpec{name: "forms_list_submissions", family: "form", action: "list_submissions", scope: "form:read",
+		title: "List a form's submissions", description: "Lists a form's submissions, newest first.", readOnly: true, idempotent: true},
+		func(ctx context.Context, p *oauth.Principal, in *submissionsIn) (SubmissionList, error) {
+			if err := required("form_id", in.FormID); err != nil {
+				return SubmissionList{}, err
+			}
+			list, next, err := shop.ListSubmissions(ctx, in.FormID, store.Page{Cursor: in.Cursor, Limit: in.Limit})
+			out := SubmissionList{Submissions: []SubmissionView{}, NextCursor: next}
+			for i := range list {
+				out.Submissions = append(out.Submissions, viewSubmission(&list[i]))
+			}
+			return out, err
+		})
+}

@@ -1,0 +1,148 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// Tool describes one tool: its MCP name, its place in the REST view
+// (family and action), and the scope that calling it needs.
+type Tool struct {
+	// Name is the MCP tool name, e.g. "products_list".
+	Name string `json:"name"`
+	// Family is "product", "booking", "order" or "form".
+	Family string `json:"family"`
+	// Action is the REST action, e.g. "list".
+	Action string `json:"action"`
+	// Scope is the scope a token needs to call the tool.
+	Scope string `json:"scope"`
+	// Description says what the tool does.
+	Description string `json:"description"`
+	// ReadOnly, Destructive and Idempotent are the tool's annotations.
+	ReadOnly    bool `json:"read_only"`
+	Destructive bool `json:"destructive"`
+	Idempotent  bool `json:"idempotent"`
+	// InputSchema is the JSON Schema of the arguments.
+	InputSchema json.RawMessage `json:"input_schema"`
+
+	// run decodes raw arguments, runs the tool and returns its result.
+	run func(ctx context.Context, p *oauth.Principal, args json.RawMessage) (any, error)
+	mcp mcp.Tool
+}
+
+// toolSpec is what a tool family declares.
+type toolSpec struct {
+	name, family, action, scope, title, description string
+	readOnly, destructive, idempotent               bool
+}
+
+// add registers a tool whose arguments decode into In and whose result is
+// Out.
+func add[In, Out any](s *Server, spec toolSpec, run func(ctx context.Context, p *oauth.Principal, in *In) (Out, error)) {
+	t := mcp.NewTool(spec.name,
+		mcp.WithToolTitle(spec.title),
+		mcp.WithDescription(spec.description+" Needs the "+spec.scope+" scope."),
+		mcp.WithInputSchema[In](),
+		mcp.WithOutputSchema[Out](),
+		mcp.WithReadOnlyHintAnnotation(spec.readOnly),
+		mcp.WithDestructiveHintAnnotation(spec.destructive),
+		mcp.WithIdempotentHintAnnotation(spec.idempotent),
+		mcp.WithOpenWorldHintAnnotation(false),
+	)
+	t.Meta = &mcp.Meta{AdditionalFields: map[string]any{"scope": spec.scope}}
+	s.tools = append(s.tools, &Tool{
+		Name: spec.name, Family: spec.family, Action: spec.action, Scope: spec.scope, Description: spec.description,
+		ReadOnly: spec.readOnly, Destructive: spec.destructive, Idempotent: spec.idempotent, InputSchema: t.RawInputSchema,
+		mcp: t,
+		run: func(ctx context.Context, p *oauth.Principal, raw json.RawMessage) (any, error) {
+			in := new(In)
+			if err := decodeArgs(raw, in); err != nil {
+				return nil, err
+			}
+			return run(ctx, p, in)
+		},
+	})
+}
+
+// decodeArgs decodes tool arguments strictly: unknown fields and wrong
+// types are validation errors naming the field.
+func decodeArgs(raw json.RawMessage, dst any) error {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		raw = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			field := te.Field
+			if field == "" {
+				field = "arguments"
+			}
+			return store.Invalid(field, "expected %s", jsonKind(te.Type.Kind().String()))
+		case errors.As(err, &se):
+			return store.Invalid("arguments", "not valid JSON")
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return store.Invalid(name, "unknown argument")
+		default:
+			return store.Invalid("arguments", "must be a JSON object")
+		}
+	}
+	if dec.More() {
+		return store.Invalid("arguments", "must be one JSON object")
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "int", "int64", "int32", "float64", "float32":
+		return "a number"
+	case "bool":
+		return "true or false"
+	case "slice", "array":
+		return "an array"
+	case "map", "struct", "ptr":
+		return "an object"
+	}
+	return "another type"
+}
+
+// required checks that a string argument is present.
+func required(field, v string) error {
+	if strings.TrimSpace(v) == "" {
+		return store.Invalid(field, "is required")
+	}
+	return nil
+}
+
+// toolError turns a store error into the message of a tool error result,
+// or reports false for errors that are not the caller's (outages, bugs).
+func toolError(err error) (string, bool) {
+	var ve *store.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return "invalid argument " + ve.Field + ": " + ve.Message, true
+	case errors.Is(err, store.ErrNotFound):
+		return "not found", true
+	case errors.Is(err, store.ErrSlotTaken), errors.Is(err, store.ErrInsufficientStock),
+		errors.Is(err, store.ErrInvalidTransition):
+		return err.Error(), true
+	case errors.Is(err, store.ErrConflict):
+		return "conflict: a record with the same unique key already exists", true
+	}
+	return "", false
+}
