@@ -1,6 +1,7 @@
 package caddymcp
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,6 +15,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	mcpclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
@@ -194,6 +200,9 @@ func TestFullFlowThroughCaddy(t *testing.T) {
 	if res := call("/mcp", tokens.AccessToken); res.StatusCode != http.StatusOK {
 		t.Fatalf("/mcp with a token: %d", res.StatusCode)
 	}
+	// mcp-go's own client, with the token, sees and calls the tools.
+	mcpClientCalls(t, base+"/mcp", tokens.AccessToken)
+
 	// A route needing booking:write: 403 with a step-up challenge.
 	res = call("/mcp/write", tokens.AccessToken)
 	if ch := res.Header.Get("WWW-Authenticate"); res.StatusCode != 403 || !strings.Contains(ch, `error="insufficient_scope"`) ||
@@ -253,4 +262,44 @@ func exchange(t *testing.T, b *browser, base string, form url.Values) tokenSet {
 		t.Fatalf("token endpoint: %d %s", res.StatusCode, body)
 	}
 	return ts
+}
+
+// mcpClientCalls drives the endpoint with mcp-go's Streamable HTTP
+// client: initialize, tools/list, a read tool, and a write tool the token
+// has no scope for (refused with 403, which the client reports as an
+// error).
+func mcpClientCalls(t *testing.T, endpoint, token string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := mcpclient.NewStreamableHttpClient(endpoint, transport.WithHTTPHeaders(map[string]string{"Authorization": "Bearer " + token}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	init := mcp.InitializeRequest{}
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: "flow-test", Version: "1"}
+	if _, err := c.Initialize(ctx, init); err != nil {
+		t.Fatalf("initialize: %v", err)
+	}
+	list, err := c.ListTools(ctx, mcp.ListToolsRequest{})
+	if err != nil || len(list.Tools) != 20 {
+		t.Fatalf("tools/list: %v (%d tools)", err, len(list.Tools))
+	}
+	call := mcp.CallToolRequest{}
+	call.Params.Name = "products_list"
+	call.Params.Arguments = map[string]any{"limit": 5}
+	res, err := c.CallTool(ctx, call)
+	if err != nil || res.IsError || res.StructuredContent == nil {
+		t.Fatalf("products_list: %v %+v", err, res)
+	}
+	call.Params.Name = "products_create"
+	call.Params.Arguments = map[string]any{"sku": "X", "name": "X", "price_minor": 1, "currency": "EUR"}
+	if _, err := c.CallTool(ctx, call); err == nil || !strings.Contains(err.Error(), "insufficient_scope") {
+		t.Fatalf("products_create without product:write: %v", err)
+	}
 }
