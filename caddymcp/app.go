@@ -195,6 +195,7 @@ func (a *App) Start() error {
 		}
 		return err
 	}
+	a.store.pollRevocations(func(err error) { a.logger.Warn("reading revocations", zap.Error(err)) })
 	go a.sweep()
 	go a.maintainKeys()
 	return nil
@@ -341,7 +342,7 @@ func (a *App) acquire(key string, open func() (store.Store, string, error)) erro
 		if err != nil {
 			return nil, err
 		}
-		return &pooledStore{Store: s, describe: describe, random: rand.Reader}, nil
+		return newPooledStore(s, describe, rand.Reader), nil
 	})
 	if err != nil {
 		return err

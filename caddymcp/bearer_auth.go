@@ -1,10 +1,8 @@
 package caddymcp
 
 import (
-	"context"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -26,12 +24,14 @@ import (
 //
 // Tokens are JWT access tokens of the caddymcp authorization server of
 // this Caddy (RFC 9068): the signature with its keys, `typ` at+jwt, `iss`,
-// `exp`, an `aud` that names this resource (RFC 8707), and a `jti` that has
-// not been revoked. An invalid token gets `401 invalid_token`; a token
-// without the scope the route needs gets `403 insufficient_scope` with
-// the scopes to ask for (MCP step-up). If the database cannot be reached,
-// tokens are accepted on their signature alone, so that issued tokens keep
-// working through an outage.
+// `exp`, an `aud` that names this resource (RFC 8707), and a `jti` that is
+// not on the revocation deny-list. The deny-list lives in memory and is
+// refreshed from the database every 2 seconds (and at once after a
+// revocation in this instance), so no request waits on the database and a
+// revocation anywhere reaches every instance within seconds; while the
+// database is unreachable the last list stays in force. An invalid token
+// gets `401 invalid_token`; a token without the scope the route needs gets
+// `403 insufficient_scope` with the scopes to ask for (MCP step-up).
 //
 // On success it sets `{http.auth.user.id}` (the token's sub) and
 // `{http.auth.user.client_id}`, `{http.auth.user.scope}` and
@@ -106,7 +106,6 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 		return err
 	}
 	app.addResource(b.Resource)
-	st := app.Store()
 	b.resource, err = oauth.NewResource(oauth.ResourceConfig{
 		Resource:              b.Resource,
 		AuthorizationServers:  servers,
@@ -114,12 +113,10 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 		ResourceName:          b.ResourceName,
 		ResourceDocumentation: b.ResourceDocumentation,
 		Keys:                  app,
-		Active: func(ctx context.Context, jti string) (bool, error) {
-			return st.AccessTokenActive(ctx, jti, time.Now())
-		},
-		Required:   b.Require,
-		RequireAll: b.RequireAll,
-		Logger:     ctx.Slogger(),
+		Active:                app.store.tokenActive,
+		Required:              b.Require,
+		RequireAll:            b.RequireAll,
+		Logger:                ctx.Slogger(),
 	})
 	return err
 }

@@ -1,6 +1,7 @@
 package caddymcp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -215,6 +216,7 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 		RefreshIdle:         time.Duration(o.RefreshTokenIdle),
 		RefreshGrace:        time.Duration(o.RefreshGrace),
 		AllowedOrigins:      o.AllowedOrigins,
+		OnRevoke:            func(ctx context.Context) { _ = app.store.deny.Refresh(ctx) },
 		Logger:              ctx.Slogger(),
 	})
 	return err

@@ -32,6 +32,56 @@ type pooledStore struct {
 
 	mu   sync.Mutex
 	keys *oauth.KeySet // non-nil once migrated and keyed
+
+	deny     *oauth.DenyList
+	pollOnce sync.Once
+	stopOnce sync.Once
+	stop     chan struct{}
+}
+
+// denyPoll is how often each instance reads new revocations, so that a
+// revocation anywhere reaches it within that time.
+const denyPoll = 2 * time.Second
+
+// newPooledStore wraps an opened store.
+func newPooledStore(s store.Store, describe string, random io.Reader) *pooledStore {
+	p := &pooledStore{Store: s, describe: describe, random: random, stop: make(chan struct{})}
+	p.deny = oauth.NewDenyList(s.RevokedAccessTokens, nil)
+	return p
+}
+
+// pollRevocations keeps the deny-list current until the store is
+// destroyed; it starts once per store.
+func (p *pooledStore) pollRevocations(log func(error)) {
+	p.pollOnce.Do(func() {
+		go func() {
+			t := time.NewTicker(denyPoll)
+			defer t.Stop()
+			for {
+				select {
+				case <-p.stop:
+					return
+				case <-t.C:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := p.deny.Refresh(ctx); err != nil {
+					log(err)
+				}
+				cancel()
+			}
+		}()
+	})
+}
+
+// tokenActive is the resource servers' revocation check: a lookup in the
+// deny-list, loaded on first use.
+func (p *pooledStore) tokenActive(ctx context.Context, jti string) (bool, error) {
+	if !p.deny.Loaded() {
+		if err := p.deny.Refresh(ctx); err != nil {
+			return true, err
+		}
+	}
+	return !p.deny.Revoked(jti), nil
 }
 
 // keyPolicy is how a config wants its signing keys handled.
@@ -62,6 +112,9 @@ func (p *pooledStore) prepare(ctx context.Context, pol keyPolicy) (*oauth.KeySet
 		return nil, err
 	}
 	if _, err := p.EnsureSigningKey(ctx, p.generator(pol, time.Now())); err != nil {
+		return nil, err
+	}
+	if err := p.deny.Refresh(ctx); err != nil {
 		return nil, err
 	}
 	return p.reload(ctx, pol)
@@ -117,8 +170,10 @@ func (p *pooledStore) generator(pol keyPolicy, at time.Time) func() (*store.Sign
 	}
 }
 
-// Destruct closes the store when the last config using it is cleaned up.
+// Destruct stops the poller and closes the store when the last config
+// using it is cleaned up.
 func (p *pooledStore) Destruct() error {
+	p.stopOnce.Do(func() { close(p.stop) })
 	p.Close()
 	return nil
 }

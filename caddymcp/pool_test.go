@@ -18,7 +18,7 @@ func newPooled(t *testing.T, path string) *pooledStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pooledStore{Store: e, random: rand.Reader}
+	p := newPooledStore(e, "", rand.Reader)
 	t.Cleanup(func() { _ = p.Destruct() })
 	return p
 }

@@ -40,6 +40,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, issuer stri
 			s.internalError(w, r, "revoking a refresh token", err)
 			return
 		}
+		s.revoked(ctx)
 		s.audit("token_revoked", "type", "refresh_token", "client_id", client.ID, "grant_id", rt.GrantID)
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		s.internalError(w, r, "looking up a refresh token", err)
@@ -64,6 +65,7 @@ func (s *Server) revokeAccessToken(r *http.Request, issuer string, client *store
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return false, err
 	}
+	s.revoked(r.Context())
 	s.audit("token_revoked", "type", "access_token", "client_id", client.ID, "jti", claims.ID)
 	return true, nil
 }

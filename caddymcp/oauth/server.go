@@ -111,6 +111,10 @@ type Config struct {
 	// AllowedOrigins restricts which browser origins may call the
 	// endpoints cross-origin. Empty means any ("*").
 	AllowedOrigins []string
+	// OnRevoke is called after tokens were revoked (revocation, a
+	// replayed code, refresh-token reuse), so that deny-lists can catch up
+	// at once. Optional.
+	OnRevoke func(ctx context.Context)
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 	// Random is the randomness source. Default: crypto/rand.
@@ -396,6 +400,13 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what stri
 	}
 	s.log.Error("internal error", "during", what, "error", cause.Error(), "path", r.URL.Path)
 	WriteError(w, http.StatusInternalServerError, "server_error", "the server could not complete the request")
+}
+
+// revoked tells OnRevoke that tokens were revoked.
+func (s *Server) revoked(ctx context.Context) {
+	if s.cfg.OnRevoke != nil {
+		s.cfg.OnRevoke(ctx)
+	}
 }
 
 // audit records a security-relevant event. Callers never pass secrets.

@@ -117,6 +117,7 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 				t.s.internalError(w, r, "revoking a replayed code's grant", err)
 				return
 			}
+			t.s.revoked(r.Context())
 			t.s.audit("code_replayed", "client_id", c.ClientID, "user_id", c.UserID, "grant_id", c.GrantID, "revoked", true)
 		} else {
 			t.s.audit("code_replayed", "client_id", t.client.ID, "revoked", false)
@@ -229,6 +230,7 @@ func (t *tokenIssuer) replayedRefresh(w http.ResponseWriter, r *http.Request, to
 		t.s.internalError(w, r, "revoking a grant after refresh reuse", err)
 		return
 	}
+	t.s.revoked(r.Context())
 	t.s.audit("refresh_reuse_detected", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "revoked", true)
 	badRequest("invalid_grant", "the refresh token was already used; the grant has been revoked").write(w)
 }

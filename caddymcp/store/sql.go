@@ -388,6 +388,22 @@ func (s *sqlStore) RevokeAccessToken(ctx context.Context, jti string, now time.T
 	return affected("revoking access token", n, err)
 }
 
+func (s *sqlStore) RevokedAccessTokens(ctx context.Context, since, now time.Time) ([]RevokedToken, error) {
+	rs, err := s.db.query(ctx, `SELECT jti, expires_at, revoked_at FROM access_tokens
+		WHERE revoked_at IS NOT NULL AND revoked_at >= $1 AND expires_at > $2 ORDER BY revoked_at`, ts(since), ts(now))
+	if err != nil {
+		return nil, fmt.Errorf("listing revoked access tokens: %w", err)
+	}
+	return collect(rs, "listing revoked access tokens", func(r row) (*RevokedToken, error) {
+		var t RevokedToken
+		if err := r.Scan(&t.JTI, &t.ExpiresAt, &t.RevokedAt); err != nil {
+			return nil, err
+		}
+		t.ExpiresAt, t.RevokedAt = t.ExpiresAt.UTC(), t.RevokedAt.UTC()
+		return &t, nil
+	})
+}
+
 const refreshCols = `grant_id, client_id, user_id, scope, resource, created_at, expires_at, rotated_at, revoked_at, successor`
 
 func (s *sqlStore) CreateRefreshToken(ctx context.Context, token string, t *RefreshToken) error {

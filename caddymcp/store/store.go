@@ -172,6 +172,16 @@ type AuthRequest struct {
 	CreatedAt, ExpiresAt, ConsumedAt time.Time
 }
 
+// RevokedToken is an entry of the access-token deny-list.
+type RevokedToken struct {
+	// JTI is the revoked token's id.
+	JTI string
+	// ExpiresAt is when the token would have expired anyway.
+	ExpiresAt time.Time
+	// RevokedAt is when it was revoked.
+	RevokedAt time.Time
+}
+
 // User is a person who logged in through an upstream provider.
 type User struct {
 	// ID is caddymcp's stable user id (the sub of access tokens).
@@ -291,6 +301,9 @@ type Grants interface {
 	AccessTokenActive(ctx context.Context, jti string, now time.Time) (bool, error)
 	// RevokeAccessToken revokes one access token; ErrNotFound if unknown.
 	RevokeAccessToken(ctx context.Context, jti string, now time.Time) error
+	// RevokedAccessTokens returns the access tokens revoked at or after
+	// since that have not expired at now, oldest revocation first.
+	RevokedAccessTokens(ctx context.Context, since, now time.Time) ([]RevokedToken, error)
 
 	// CreateRefreshToken stores t under the hash of token.
 	CreateRefreshToken(ctx context.Context, token string, t *RefreshToken) error

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -984,5 +985,37 @@ func TestRotateSigningKey(t *testing.T) {
 			t.Fatalf("keys = %+v", keys)
 		}
 		sameTime(t, "old key retired at the new key's start", keys[1].RetiredAt, keys[0].CreatedAt)
+	})
+}
+
+func TestRevokedAccessTokens(t *testing.T) {
+	forEach(t, func(t *testing.T, s store.Store, _ func() store.Store) {
+		u := newUser(t, s)
+		g := newGrant(t, s, u, "c1")
+		for i, exp := range []time.Duration{time.Hour, time.Hour, time.Minute} {
+			must(t, s.RecordAccessToken(ctx(), &store.AccessToken{JTI: fmt.Sprintf("j%d", i), GrantID: g.ID, ClientID: "c1",
+				UserID: u.ID, CreatedAt: t0, ExpiresAt: t0.Add(exp)}))
+		}
+		must(t, s.RevokeAccessToken(ctx(), "j0", t0.Add(time.Second)))
+		must(t, s.RevokeAccessToken(ctx(), "j2", t0.Add(2*time.Second)))
+		got, err := s.RevokedAccessTokens(ctx(), t0, t0.Add(10*time.Second))
+		must(t, err)
+		if len(got) != 2 || got[0].JTI != "j0" || got[1].JTI != "j2" {
+			t.Fatalf("RevokedAccessTokens = %+v", got)
+		}
+		sameTime(t, "RevokedAt", got[0].RevokedAt, t0.Add(time.Second))
+		// Only newer revocations, and only tokens not yet expired.
+		got, err = s.RevokedAccessTokens(ctx(), t0.Add(2*time.Second), t0.Add(2*time.Minute))
+		must(t, err)
+		if len(got) != 0 {
+			t.Fatalf("after j2 expired: %+v", got)
+		}
+		// Revoking the grant lists its remaining token.
+		must(t, s.RevokeGrant(ctx(), g.ID, t0.Add(3*time.Second)))
+		got, err = s.RevokedAccessTokens(ctx(), t0.Add(3*time.Second), t0.Add(3*time.Second))
+		must(t, err)
+		if len(got) != 1 || got[0].JTI != "j1" {
+			t.Fatalf("after revoking the grant: %+v", got)
+		}
 	})
 }

@@ -1,0 +1,88 @@
+package oauth
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// denyOverlap re-reads revocations this far back on every refresh, so a
+// revocation committed late with an earlier timestamp (or by an instance
+// whose clock lags) is still picked up.
+const denyOverlap = 30 * time.Second
+
+// DenyList is the in-memory set of revoked access tokens that a resource
+// server checks on every request instead of the database. Refresh brings
+// it up to date; entries leave when the token would have expired anyway.
+type DenyList struct {
+	source func(ctx context.Context, since, now time.Time) ([]store.RevokedToken, error)
+	now    func() time.Time
+
+	mu     sync.RWMutex
+	jtis   map[string]time.Time // jti → token expiry
+	since  time.Time            // the newest revocation seen
+	loaded bool
+}
+
+// NewDenyList returns an empty list fed by source (store.RevokedAccessTokens).
+func NewDenyList(source func(ctx context.Context, since, now time.Time) ([]store.RevokedToken, error), now func() time.Time) *DenyList {
+	if now == nil {
+		now = time.Now
+	}
+	return &DenyList{source: source, now: now, jtis: map[string]time.Time{}}
+}
+
+// Refresh reads the revocations made since the last refresh (all live
+// ones the first time) and drops expired entries.
+func (d *DenyList) Refresh(ctx context.Context) error {
+	d.mu.RLock()
+	since := d.since.Add(-denyOverlap)
+	if !d.loaded {
+		since = time.Time{}
+	}
+	d.mu.RUnlock()
+	now := d.now()
+	revoked, err := d.source(ctx, since, now)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, t := range revoked {
+		d.jtis[t.JTI] = t.ExpiresAt
+		if t.RevokedAt.After(d.since) {
+			d.since = t.RevokedAt
+		}
+	}
+	for jti, exp := range d.jtis {
+		if !exp.After(now) {
+			delete(d.jtis, jti)
+		}
+	}
+	d.loaded = true
+	return nil
+}
+
+// Revoked reports whether the token with this jti has been revoked.
+func (d *DenyList) Revoked(jti string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	_, ok := d.jtis[jti]
+	return ok
+}
+
+// Loaded reports whether the list has been read at least once.
+func (d *DenyList) Loaded() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.loaded
+}
+
+// Len returns the number of entries.
+func (d *DenyList) Len() int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return len(d.jtis)
+}
