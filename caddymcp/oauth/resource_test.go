@@ -2,6 +2,11 @@ package oauth_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -256,6 +261,18 @@ func TestCheckVerifiesTokens(t *testing.T) {
 		{"revoked", mint(func(c *oauth.AccessClaims) { c.ID = "jti-revoked" }), nil, false, nil, 401, "revoked"},
 		{"revocation check down: accepted", mint(nil), nil, false, errors.New("db down"), 0, ""},
 		{"garbage", "a.b.c", nil, false, nil, 401, "invalid_token"},
+		{"not yet valid", mint(func(c *oauth.AccessClaims) { c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour)) }), nil, false, nil, 401, "invalid_token"},
+		{"helper control: valid", withHeader(t, ks, "", "typ", "at+jwt"), nil, false, nil, 0, ""},
+		{"typ application/at+jwt", withHeader(t, ks, "", "typ", "application/at+jwt"), nil, false, nil, 0, ""},
+		{"unknown kid", withHeader(t, ks, mint(nil), "kid", "nope"), nil, false, nil, 401, "invalid_token"},
+		{"missing typ", withHeader(t, ks, mint(nil), "typ", nil), nil, false, nil, 401, "invalid_token"},
+		{"wrong typ", withHeader(t, ks, mint(nil), "typ", "JWT"), nil, false, nil, 401, "invalid_token"},
+		{"alg none", algNone(t, ks), nil, false, nil, 401, "invalid_token"},
+		{"HS256 with the public key", hmacWithPublicKey(t, ks), nil, false, nil, 401, "invalid_token"},
+		{"tampered payload", tamper(mint(nil)), nil, false, nil, 401, "invalid_token"},
+		{"truncated", mint(nil)[:60], nil, false, nil, 401, "invalid_token"},
+		{"8 KB of garbage", strings.Repeat("A", 8192), nil, false, nil, 401, "invalid_token"},
+		{"another issuer's key with the same kid", sameKidOtherKey(t, ks), nil, false, nil, 401, "invalid_token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -295,5 +312,88 @@ func TestCheckVerifiesTokens(t *testing.T) {
 	}
 	if _, ok := oauth.PrincipalFrom(context.Background()); ok {
 		t.Error("principal found on an empty context")
+	}
+}
+
+// withHeader signs valid claims with the key set's key and one header
+// value changed (nil removes it).
+func withHeader(t *testing.T, ks *oauth.KeySet, _ string, name string, value any) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, validClaims())
+	tok.Header["typ"] = "at+jwt"
+	tok.Header["kid"] = ks.SigningKeyID()
+	if value == nil {
+		delete(tok.Header, name)
+	} else {
+		tok.Header[name] = value
+	}
+	s, err := tok.SignedString(oauth.SignerOf(ks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func algNone(t *testing.T, ks *oauth.KeySet) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodNone, validClaims())
+	tok.Header["typ"] = "at+jwt"
+	tok.Header["kid"] = ks.SigningKeyID()
+	s, err := tok.SignedString(jwt.UnsafeAllowNoneSignatureType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func hmacWithPublicKey(t *testing.T, ks *oauth.KeySet) string {
+	t.Helper()
+	pub, _ := ks.PublicKey(ks.SigningKeyID())
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, validClaims())
+	tok.Header["typ"] = "at+jwt"
+	tok.Header["kid"] = ks.SigningKeyID()
+	s, err := tok.SignedString(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func sameKidOtherKey(t *testing.T, ks *oauth.KeySet) string {
+	t.Helper()
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := validClaims()
+	c.Issuer = "https://other-issuer.example"
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+	tok.Header["typ"] = "at+jwt"
+	tok.Header["kid"] = ks.SigningKeyID()
+	s, err := tok.SignedString(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func tamper(tok string) string {
+	parts := strings.Split(tok, ".")
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	payload = []byte(strings.Replace(string(payload), `"booking:read`, `"booking:write booking:read`, 1))
+	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
+	return strings.Join(parts, ".")
+}
+
+func validClaims() *oauth.AccessClaims {
+	return &oauth.AccessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://mcp.example.com", Subject: "u1",
+			Audience: jwt.ClaimStrings{"https://mcp.example.com/mcp"}, IssuedAt: jwt.NewNumericDate(t0),
+			ExpiresAt: jwt.NewNumericDate(t0.Add(time.Hour)), ID: "jti-1"},
+		ClientID: "c1", Scope: "booking:read product:read",
 	}
 }
