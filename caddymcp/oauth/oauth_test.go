@@ -28,7 +28,7 @@ type staticKeys struct {
 
 func (s staticKeys) KeySet(context.Context) (*oauth.KeySet, error) { return s.ks, s.err }
 
-func newKeySet(t *testing.T, keys ...store.SigningKey) *oauth.KeySet {
+func newKeySet(t testing.TB, keys ...store.SigningKey) *oauth.KeySet {
 	t.Helper()
 	if len(keys) == 0 {
 		k, err := oauth.GenerateSigningKey(rand.Reader, t0)

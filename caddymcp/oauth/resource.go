@@ -52,6 +52,7 @@ type ResourceConfig struct {
 // Resource is the resource-server side of MCP authorization: it serves
 // Protected Resource Metadata (RFC 9728) and challenges requests.
 type Resource struct {
+	cache      *verifiedCache
 	cfg        ResourceConfig
 	absolute   bool   // cfg.Resource is an absolute URL
 	path       string // the resource's path, "" for the origin
@@ -108,6 +109,7 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 		r.cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r.wellKnown = PRMPath + r.path
+	r.cache = newVerifiedCache(verifiedCacheSize)
 	return r, nil
 }
 
@@ -262,18 +264,26 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	} else if issuer, err = RequestOrigin(r); err != nil {
 		return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
 	}
-	ks, err := rs.cfg.Keys.KeySet(r.Context())
-	if err != nil {
-		rs.cfg.Logger.Warn("signing keys unavailable", "error", err.Error())
-		return nil, &Failure{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
-			Description: "tokens cannot be verified right now; retry shortly",
-			Challenge:   Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL})}
-	}
-	// RFC 9068 §4 and RFC 8707: signature, typ, iss, exp, and an aud that
-	// names this resource.
-	claims, err := ks.Verify(token, VerifyOptions{Issuer: issuer, Audience: resource, Now: rs.cfg.Now, Leeway: rs.cfg.Leeway})
-	if err != nil {
-		return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired, or not meant for this resource", "")
+	// A token verified before for the same issuer and resource skips the
+	// signature check until it expires; revocation and scope are checked
+	// on every request.
+	cacheKey := issuer + "\x00" + resource + "\x00" + token
+	claims, ok := rs.cache.get(cacheKey, rs.cfg.Now())
+	if !ok {
+		ks, err := rs.cfg.Keys.KeySet(r.Context())
+		if err != nil {
+			rs.cfg.Logger.Warn("signing keys unavailable", "error", err.Error())
+			return nil, &Failure{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+				Description: "tokens cannot be verified right now; retry shortly",
+				Challenge:   Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL})}
+		}
+		// RFC 9068 §4 and RFC 8707: signature, typ, iss, exp, and an aud
+		// that names this resource.
+		claims, err = ks.Verify(token, VerifyOptions{Issuer: issuer, Audience: resource, Now: rs.cfg.Now, Leeway: rs.cfg.Leeway})
+		if err != nil {
+			return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired, or not meant for this resource", "")
+		}
+		rs.cache.put(cacheKey, claims, rs.cfg.Leeway)
 	}
 	if rs.cfg.Active != nil {
 		active, err := rs.cfg.Active(r.Context(), claims.ID)
