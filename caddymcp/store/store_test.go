@@ -2,11 +2,11 @@ package store_test
 
 import (
 	"bytes"
-	"fmt"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
