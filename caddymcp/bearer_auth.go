@@ -106,8 +106,13 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 		return err
 	}
 	app.addResource(b.Resource)
+	base := ""
+	if app.Issuer != "" {
+		base = originOf(app.Issuer)
+	}
 	b.resource, err = oauth.NewResource(oauth.ResourceConfig{
 		Resource:              b.Resource,
+		BaseOrigin:            base,
 		AuthorizationServers:  servers,
 		Scopes:                scopes,
 		ResourceName:          b.ResourceName,

@@ -46,7 +46,7 @@ const denyPoll = 2 * time.Second
 // newPooledStore wraps an opened store.
 func newPooledStore(s store.Store, describe string, random io.Reader) *pooledStore {
 	p := &pooledStore{Store: s, describe: describe, random: random, stop: make(chan struct{})}
-	p.deny = oauth.NewDenyList(s.RevokedAccessTokens, nil)
+	p.deny = oauth.NewDenyList(s.RevokedAccessTokens, nil, time.Minute)
 	return p
 }
 

@@ -85,3 +85,42 @@ func TestKeyEncryptionAtRest(t *testing.T) {
 		_ = q.Destruct()
 	}
 }
+
+// TestDenyListFirstLoad: tokens revoked before a store is opened are
+// refused from the first request on.
+func TestDenyListFirstLoad(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "d.db")
+	p := newPooled(t, path)
+	if _, err := p.prepare(ctx, keyPolicy{rotateAfter: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	u, err := p.UpsertUser(ctx, &store.User{ID: "u", Provider: "p", Subject: "s", CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &store.Grant{ID: "g", ClientID: "c", UserID: u.ID, CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := p.CreateGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	for _, jti := range []string{"live", "revoked"} {
+		if err := p.RecordAccessToken(ctx, &store.AccessToken{JTI: jti, GrantID: "g", ClientID: "c", UserID: u.ID,
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.RevokeAccessToken(ctx, "revoked", now); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Destruct()
+	q := newPooled(t, path)
+	if _, err := q.prepare(ctx, keyPolicy{rotateAfter: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	for jti, want := range map[string]bool{"live": true, "revoked": false} {
+		if got, err := q.tokenActive(ctx, jti); err != nil || got != want {
+			t.Errorf("%s: active %v (%v), want %v", jti, got, err, want)
+		}
+	}
+}

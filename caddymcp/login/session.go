@@ -40,6 +40,22 @@ func (s *Server) CurrentUser(r *http.Request) (*oauth.User, error) {
 	return &oauth.User{ID: u.ID, Name: u.Name, Email: u.Email, Scopes: scopes}, nil
 }
 
+// UserScopes applies the access policy to a user as they are now: whether
+// they may still use the server, and the scopes they may grant (nil: all).
+// The authorization server asks at every refresh, so that a policy change
+// reaches issued grants.
+func (s *Server) UserScopes(ctx context.Context, userID string) ([]string, bool, error) {
+	u, err := s.cfg.Store.GetUser(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("reading a user: %w", err)
+	}
+	allowed, scopes := s.policy.scopes(u)
+	return scopes, allowed, nil
+}
+
 // session returns the user of r's session and the scopes the policy
 // grants them, or nil.
 func (s *Server) session(r *http.Request) (*store.User, []string, error) {

@@ -368,9 +368,12 @@ func validChallenge(c string) bool {
 	return true
 }
 
-// grantableScope returns requested ∩ scopes_supported ∩ the client's
-// registered scope ∩ userScopes (nil: no user limit), in the order
-// requested. An empty request means every scope the client may have.
+// grantableScope returns requested ∩ scopes_supported ∩ the scopes of a
+// configured client ∩ userScopes (nil: no user limit), in the order
+// requested. An empty request means the client's registered scope, or
+// every scope. The scope a client gave at dynamic registration is only
+// that default, not a cap: MCP clients register with the scope of their
+// first challenge and must be able to step up later.
 func (s *Server) grantableScope(requested string, client *store.Client, userScopes []string) string {
 	want := strings.Fields(requested)
 	if len(want) == 0 {
@@ -380,7 +383,7 @@ func (s *Server) grantableScope(requested string, client *store.Client, userScop
 		}
 	}
 	var clientScopes []string
-	if client.Scope != "" {
+	if _, static := s.static[client.ID]; static && client.Scope != "" {
 		clientScopes = strings.Fields(client.Scope)
 	}
 	var out []string

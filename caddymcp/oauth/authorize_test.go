@@ -342,11 +342,11 @@ func TestAuthorizeScope(t *testing.T) {
 		{"duplicates dropped", "", nil, ptr("booking:read booking:read"), "booking:read", false},
 		{"none requested: everything", "", nil, nil, strings.Join(oauth.DefaultScopes, " "), false},
 		{"none requested: the client's", "order:read booking:read", nil, nil, "order:read booking:read", false},
-		{"cut to the client's", "booking:read order:read", nil, ptr("booking:read booking:write"), "booking:read", false},
+		{"registered scope is no cap", "booking:read order:read", nil, ptr("booking:read booking:write"), "booking:read booking:write", false},
 		{"cut to the user's", "", []string{"booking:read", "form:read"}, ptr("booking:read booking:write form:read"), "booking:read form:read", false},
-		{"all three", "booking:read booking:write order:read", []string{"booking:write", "order:read", "form:read"},
-			ptr("booking:read booking:write order:read form:read"), "booking:write order:read", false},
-		{"nothing left for the client", "order:read", nil, ptr("booking:read"), "invalid_scope", true},
+		{"requested and the user's", "booking:read booking:write order:read", []string{"booking:write", "order:read", "form:read"},
+			ptr("booking:read booking:write order:read form:read"), "booking:write order:read form:read", false},
+		{"step-up beyond the registered scope", "order:read", nil, ptr("booking:read"), "booking:read", false},
 		{"only unknown", "", nil, ptr("admin"), "invalid_scope", true},
 		{"nothing left for the user", "", []string{"product:read"}, ptr("booking:read"), "access_denied", true},
 		{"user may grant nothing", "", []string{}, ptr("booking:read"), "access_denied", true},
@@ -680,4 +680,20 @@ func TestAuthorizeKeepsRegisteredQuery(t *testing.T) {
 		!strings.Contains(loc, "error=unsupported_response_type") {
 		t.Fatalf("redirect = %d %q, want the registered query kept as it is", w.Code, loc)
 	}
+}
+
+// TestStaticClientScopeIsACap: a configured client's scopes bound what it
+// may receive, unlike a dynamically registered client's.
+func TestStaticClientScopeIsACap(t *testing.T) {
+	t.Parallel()
+	capped := oauth.StaticClient{ID: "capped", RedirectURIs: []string{flowRedirect}, Scopes: []string{"booking:read", "order:read"}}
+	f := newFlow(t, func(c *oauth.Config) { c.StaticClients = []oauth.StaticClient{capped} })
+	sc := testClient{ID: capped.ID, RedirectURI: flowRedirect, Method: "none"}
+	code, verifier := f.authorizeCode(sc, url.Values{"scope": {"booking:read booking:write"}})
+	if tb := wantToken(t, f.exchange(sc, code, verifier, nil)); tb.Scope != "booking:read" {
+		t.Errorf("scope = %q, want booking:read", tb.Scope)
+	}
+	_, challenge := newPKCE(t)
+	w := f.get(oauth.AuthorizePath, authQuery(sc, challenge, url.Values{"scope": {"form:write"}}))
+	wantAuthError(t, w, http.StatusFound, flowRedirect, "invalid_scope", "xyz-state")
 }

@@ -22,8 +22,8 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, methods strin
 		h.Add("Vary", "Origin")
 	}
 	h.Set("Access-Control-Allow-Methods", methods)
-	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
-	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+	h.Set("Access-Control-Allow-Headers", CORSAllowHeaders)
+	h.Set("Access-Control-Expose-Headers", CORSExposeHeaders)
 	h.Set("Access-Control-Max-Age", "86400")
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusNoContent)

@@ -10,8 +10,12 @@ import (
 
 // denyOverlap re-reads revocations this far back on every refresh, so a
 // revocation committed late with an earlier timestamp (or by an instance
-// whose clock lags) is still picked up.
-const denyOverlap = 30 * time.Second
+// whose clock lags) is still picked up; every denyFullEvery refreshes the
+// whole live list is read again, which heals any larger skew.
+const (
+	denyOverlap   = 30 * time.Second
+	denyFullEvery = 30
+)
 
 // DenyList is the in-memory set of revoked access tokens that a resource
 // server checks on every request instead of the database. Refresh brings
@@ -19,19 +23,27 @@ const denyOverlap = 30 * time.Second
 type DenyList struct {
 	source func(ctx context.Context, since, now time.Time) ([]store.RevokedToken, error)
 	now    func() time.Time
+	keep   time.Duration
 
-	mu     sync.RWMutex
-	jtis   map[string]time.Time // jti → token expiry
-	since  time.Time            // the newest revocation seen
-	loaded bool
+	mu       sync.RWMutex
+	jtis     map[string]time.Time // jti → when the entry may go
+	since    time.Time            // the newest revocation seen
+	loaded   bool
+	refreshs int
 }
 
-// NewDenyList returns an empty list fed by source (store.RevokedAccessTokens).
-func NewDenyList(source func(ctx context.Context, since, now time.Time) ([]store.RevokedToken, error), now func() time.Time) *DenyList {
+// epoch stands for "every revocation": a zero time would be stored as
+// NULL, which matches nothing.
+var epoch = time.Unix(0, 0).UTC()
+
+// NewDenyList returns an empty list fed by source
+// (store.RevokedAccessTokens). Entries stay until their token's expiry
+// plus keep, which must cover the leeway verifiers allow on exp.
+func NewDenyList(source func(ctx context.Context, since, now time.Time) ([]store.RevokedToken, error), now func() time.Time, keep time.Duration) *DenyList {
 	if now == nil {
 		now = time.Now
 	}
-	return &DenyList{source: source, now: now, jtis: map[string]time.Time{}}
+	return &DenyList{source: source, now: now, keep: keep, jtis: map[string]time.Time{}}
 }
 
 // Refresh reads the revocations made since the last refresh (all live
@@ -39,29 +51,30 @@ func NewDenyList(source func(ctx context.Context, since, now time.Time) ([]store
 func (d *DenyList) Refresh(ctx context.Context) error {
 	d.mu.RLock()
 	since := d.since.Add(-denyOverlap)
-	if !d.loaded {
-		since = time.Time{}
+	if !d.loaded || d.refreshs%denyFullEvery == 0 {
+		since = epoch
 	}
 	d.mu.RUnlock()
 	now := d.now()
-	revoked, err := d.source(ctx, since, now)
+	revoked, err := d.source(ctx, since, now.Add(-d.keep))
 	if err != nil {
 		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, t := range revoked {
-		d.jtis[t.JTI] = t.ExpiresAt
+		d.jtis[t.JTI] = t.ExpiresAt.Add(d.keep)
 		if t.RevokedAt.After(d.since) {
 			d.since = t.RevokedAt
 		}
 	}
-	for jti, exp := range d.jtis {
-		if !exp.After(now) {
+	for jti, until := range d.jtis {
+		if !until.After(now) {
 			delete(d.jtis, jti)
 		}
 	}
 	d.loaded = true
+	d.refreshs++
 	return nil
 }
 

@@ -28,12 +28,12 @@ func TestDenyList(t *testing.T) {
 		}
 		return out, nil
 	}
-	d := oauth.NewDenyList(src, func() time.Time { return now })
+	d := oauth.NewDenyList(src, func() time.Time { return now }, 30*time.Second)
 	rows = append(rows, store.RevokedToken{JTI: "a", ExpiresAt: t0.Add(time.Hour), RevokedAt: t0.Add(-time.Hour)})
 	if err := d.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if !d.Revoked("a") || d.Revoked("b") || !sinces[0].IsZero() {
+	if !d.Revoked("a") || d.Revoked("b") || !sinces[0].Equal(time.Unix(0, 0)) {
 		t.Fatalf("first load: a %v, b %v, since %v", d.Revoked("a"), d.Revoked("b"), sinces[0])
 	}
 	// A later revocation arrives on the next refresh, which only asks for
@@ -52,7 +52,11 @@ func TestDenyList(t *testing.T) {
 		t.Fatal("a failed refresh lost entries")
 	}
 	fail = false
-	// Expired entries leave.
+	// An expired entry stays for the verifiers' leeway, then leaves.
+	now = t0.Add(2*time.Minute + 10*time.Second)
+	if err := d.Refresh(context.Background()); err != nil || !d.Revoked("b") {
+		t.Fatal("a revoked token left the list inside the leeway")
+	}
 	now = t0.Add(3 * time.Minute)
 	if err := d.Refresh(context.Background()); err != nil {
 		t.Fatal(err)

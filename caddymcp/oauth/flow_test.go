@@ -69,6 +69,26 @@ type testUsers struct {
 	mu     sync.Mutex
 	user   *oauth.User
 	logins int
+	// policy, when set, answers UserScopes; otherwise every user is
+	// allowed without a limit.
+	policy func(userID string) ([]string, bool)
+}
+
+func (u *testUsers) UserScopes(_ context.Context, userID string) ([]string, bool, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.policy == nil {
+		return nil, true, nil
+	}
+	scopes, ok := u.policy(userID)
+	return scopes, ok, nil
+}
+
+// SetPolicy replaces the access policy.
+func (u *testUsers) SetPolicy(p func(userID string) ([]string, bool)) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.policy = p
 }
 
 func (u *testUsers) CurrentUser(*http.Request) (*oauth.User, error) {

@@ -192,8 +192,10 @@ func WriteError(w http.ResponseWriter, status int, code, description string) {
 // CORS headers shared by the public endpoints (metadata, JWKS). Browser
 // clients such as MCP Inspector fetch them cross-origin.
 const (
-	corsAllowHeaders  = "Authorization, Content-Type, MCP-Protocol-Version, Mcp-Session-Id, Mcp-Method, Mcp-Name, Last-Event-ID, DPoP"
-	corsExposeHeaders = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version, DPoP-Nonce"
+	// CORSAllowHeaders are the request headers browser clients may send.
+	CORSAllowHeaders = "Authorization, Content-Type, MCP-Protocol-Version, Mcp-Session-Id, Mcp-Method, Mcp-Name, Last-Event-ID, DPoP"
+	// CORSExposeHeaders are the response headers browser clients may read.
+	CORSExposeHeaders = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version, DPoP-Nonce"
 )
 
 // setCORS allows any origin to read a public, credential-free response.
@@ -201,8 +203,8 @@ func setCORS(w http.ResponseWriter, methods string) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", methods)
-	h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
-	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+	h.Set("Access-Control-Allow-Headers", CORSAllowHeaders)
+	h.Set("Access-Control-Expose-Headers", CORSExposeHeaders)
 	h.Set("Access-Control-Max-Age", "86400")
 }
 

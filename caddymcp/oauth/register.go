@@ -91,7 +91,10 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "counting clients", err)
 		return
 	} else if n >= reg.MaxClients {
-		WriteError(w, http.StatusForbidden, "access_denied", "this server accepts no more client registrations")
+		// RFC 7591 has no code for a full registry; the client can do
+		// nothing but try later.
+		w.Header().Set("Retry-After", "3600")
+		WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "this server accepts no more client registrations at the moment")
 		return
 	}
 

@@ -354,7 +354,11 @@ func TestRegisterAccessControl(t *testing.T) {
 		for range 2 {
 			decodeRegistration(t, f.serve(registerRequest(body)))
 		}
-		wantOAuthError(t, f.serve(registerRequest(body)), http.StatusForbidden, "access_denied")
+		w := f.serve(registerRequest(body))
+		wantOAuthError(t, w, http.StatusBadRequest, "invalid_client_metadata")
+		if w.Header().Get("Retry-After") == "" {
+			t.Error("no Retry-After on a full registry")
+		}
 		if n, _ := f.store.CountClients(context.Background()); n != 2 {
 			t.Errorf("%d clients stored, want 2", n)
 		}

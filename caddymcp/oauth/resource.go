@@ -16,9 +16,13 @@ import (
 // route guarded by bearer tokens).
 type ResourceConfig struct {
 	// Resource is the resource identifier: an absolute URL, or a path
-	// ("/mcp") taken relative to each request's origin. Empty means the
-	// origin itself.
+	// ("/mcp") taken relative to BaseOrigin, else to each request's
+	// origin. Empty means the origin itself.
 	Resource string
+	// BaseOrigin is the public origin ("https://host[:port]") a path
+	// Resource is relative to, e.g. the issuer's when Caddy sits behind a
+	// proxy that terminates TLS. Empty: the request's origin.
+	BaseOrigin string
 	// AuthorizationServers are the issuers whose tokens the resource
 	// accepts. Empty means the request's origin, the default issuer of a
 	// co-located authorization server.
@@ -81,6 +85,12 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 		r.rootOrigin = u.Scheme + "://" + u.Host
 		r.path = strings.TrimSuffix(u.EscapedPath(), "/")
 	}
+	if cfg.BaseOrigin != "" {
+		if u, err := url.Parse(cfg.BaseOrigin); err != nil || ValidateResource(cfg.BaseOrigin) != nil || (u.Path != "" && u.Path != "/") {
+			return nil, fmt.Errorf("base origin %q must be an origin such as https://mcp.example.com", cfg.BaseOrigin)
+		}
+		r.cfg.BaseOrigin = strings.TrimSuffix(cfg.BaseOrigin, "/")
+	}
 	for _, as := range cfg.AuthorizationServers {
 		if err := ValidateIssuer(as); err != nil {
 			return nil, err
@@ -125,8 +135,11 @@ func (rs *Resource) IsMetadataPath(path string) bool {
 func (rs *Resource) identity(r *http.Request) (resource, metadataURL string, err error) {
 	origin := rs.rootOrigin
 	if !rs.absolute {
-		if origin, err = RequestOrigin(r); err != nil {
-			return "", "", err
+		origin = rs.cfg.BaseOrigin
+		if origin == "" {
+			if origin, err = RequestOrigin(r); err != nil {
+				return "", "", err
+			}
 		}
 		resource = origin + rs.path
 	} else {
@@ -217,11 +230,15 @@ func (f *Failure) Write(w http.ResponseWriter) {
 	WriteError(w, f.Status, f.Code, f.Description)
 }
 
-// SetHeaders sets WWW-Authenticate and the CORS header that lets browser
-// clients read it.
+// SetHeaders sets WWW-Authenticate and the CORS headers that let browser
+// clients read it (the refusal carries no credentials, so any origin may).
 func (f *Failure) SetHeaders(w http.ResponseWriter) {
-	w.Header().Set("WWW-Authenticate", f.Challenge)
-	w.Header().Set("Access-Control-Expose-Headers", corsExposeHeaders)
+	h := w.Header()
+	h.Set("WWW-Authenticate", f.Challenge)
+	if h.Get("Access-Control-Allow-Origin") == "" {
+		h.Set("Access-Control-Allow-Origin", "*")
+	}
+	h.Set("Access-Control-Expose-Headers", CORSExposeHeaders)
 }
 
 // Missing-token body of the seed design, kept verbatim for clients that

@@ -68,6 +68,10 @@ type Authenticator interface {
 	// Login answers r by sending the user to log in, after which the
 	// user's browser comes back to r's URL.
 	Login(w http.ResponseWriter, r *http.Request)
+	// UserScopes applies the current access policy to a user: whether
+	// they may still use the server, and the scopes they may grant (nil:
+	// no limit). It is asked at every refresh.
+	UserScopes(ctx context.Context, userID string) (scopes []string, allowed bool, err error)
 }
 
 // Config configures the authorization server.

@@ -169,6 +169,22 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 			}
 			scope = strings.Join(strings.Fields(req), " ")
 		}
+		// The access policy as it is now: a user no longer allowed loses
+		// the grant, and narrowed scopes apply to the new tokens.
+		allowed, userScopes, err := t.userPolicy(r, old.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if !allowed {
+			return nil, errUserNotAllowed
+		}
+		if userScopes != nil {
+			scope = t.s.grantableScope(scope, t.client, userScopes)
+			old.Scope = t.s.grantableScope(old.Scope, t.client, userScopes)
+			if scope == "" {
+				return nil, errUserNotAllowed
+			}
+		}
 		if res, ok := form["resource"]; ok {
 			if canon, err := canonicalResource(res); err != nil || canon != old.Resource {
 				return nil, badRequest("invalid_target", "resource differs from the one authorized")
@@ -195,6 +211,15 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 	})
 	var oe *oauthError
 	switch {
+	case errors.Is(err, errUserNotAllowed):
+		// The grant is over: revoke it, so its access tokens stop too.
+		if old, gerr := t.s.cfg.Store.GetRefreshToken(r.Context(), token, t.now); gerr == nil {
+			if rerr := t.s.cfg.Store.RevokeGrant(r.Context(), old.GrantID, t.now); rerr == nil {
+				t.s.revoked(r.Context())
+				t.s.audit("grant_revoked", "reason", "access policy", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID)
+			}
+		}
+		badRequest("invalid_grant", "the user may no longer use this server").write(w)
 	case err == nil:
 		t.s.audit("token_refreshed", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "scope", resp.Scope)
 		writeTokenResponse(w, resp)
@@ -207,6 +232,20 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 	default:
 		t.s.internalError(w, r, "refreshing a token", err)
 	}
+}
+
+// errUserNotAllowed means the access policy no longer lets the grant's
+// user in.
+var errUserNotAllowed = errors.New("user no longer allowed")
+
+// userPolicy asks the Authenticator about a grant's user; without one,
+// nothing limits the grant.
+func (t *tokenIssuer) userPolicy(r *http.Request, userID string) (bool, []string, error) {
+	if t.s.cfg.Users == nil {
+		return true, nil, nil
+	}
+	scopes, allowed, err := t.s.cfg.Users.UserScopes(r.Context(), userID)
+	return allowed, scopes, err
 }
 
 // replayedRefresh answers a rotated refresh token presented again: within
@@ -279,10 +318,11 @@ func (t *tokenIssuer) issue(grantID, userID, scope, resource string, grantCreate
 // grantExpiry is when a new grant ends: with its refresh token, or with
 // its only access token.
 func (t *tokenIssuer) grantExpiry(out *store.Issue) time.Time {
-	if out.Refreshed != nil {
-		return t.now.Add(t.s.cfg.RefreshLifetime)
+	end := out.Access.ExpiresAt
+	if out.Refreshed != nil && t.now.Add(t.s.cfg.RefreshLifetime).After(end) {
+		end = t.now.Add(t.s.cfg.RefreshLifetime)
 	}
-	return out.Access.ExpiresAt
+	return end
 }
 
 func writeTokenResponse(w http.ResponseWriter, resp *tokenResponse) {

@@ -967,3 +967,35 @@ func TestStoreMethodUnavailable(t *testing.T) {
 		wantOAuthError(t, f.refresh(c, next.RefreshToken, nil), http.StatusBadRequest, "invalid_grant")
 	})
 }
+
+// TestRefreshFollowsThePolicy: a refresh applies the access policy as it
+// is now — narrowed scopes shrink the new tokens, and a user no longer
+// allowed loses the grant with all its tokens.
+func TestRefreshFollowsThePolicy(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t)
+	c := f.register("none", nil)
+	tb := f.tokens(c, nil)
+	if tb.Scope != "booking:read booking:write" {
+		t.Fatalf("initial scope %q", tb.Scope)
+	}
+	f.users.SetPolicy(func(string) ([]string, bool) { return []string{"booking:read"}, true })
+	next := wantToken(t, f.refresh(c, tb.RefreshToken, nil))
+	if next.Scope != "booking:read" || f.verify(next.AccessToken).Scope != "booking:read" {
+		t.Fatalf("narrowed policy: scope %q", next.Scope)
+	}
+	// The narrowed scope sticks: widening the policy again does not
+	// widen this grant.
+	f.users.SetPolicy(nil)
+	again := wantToken(t, f.refresh(c, next.RefreshToken, nil))
+	if again.Scope != "booking:read" {
+		t.Fatalf("after widening the policy: scope %q", again.Scope)
+	}
+	f.users.SetPolicy(func(string) ([]string, bool) { return nil, false })
+	wantOAuthError(t, f.refresh(c, again.RefreshToken, nil), http.StatusBadRequest, "invalid_grant")
+	if f.active(again.AccessToken) {
+		t.Error("the access token of a user no longer allowed is still active")
+	}
+	f.users.SetPolicy(nil)
+	wantOAuthError(t, f.refresh(c, again.RefreshToken, nil), http.StatusBadRequest, "invalid_grant")
+}

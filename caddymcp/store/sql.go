@@ -482,10 +482,18 @@ func (s *sqlStore) RefreshGrant(ctx context.Context, token string, now time.Time
 		if err != nil {
 			return err
 		}
+		// The grant lives as long as the newest of its tokens.
+		var until time.Time
 		if out.Refreshed != nil {
+			until = out.Refreshed.ExpiresAt
+		}
+		if out.Access != nil && out.Access.ExpiresAt.After(until) {
+			until = out.Access.ExpiresAt
+		}
+		if !until.IsZero() {
 			_, err = q.exec(ctx, `UPDATE grants SET updated_at = $2,
 				expires_at = CASE WHEN expires_at < $3 THEN $3 ELSE expires_at END WHERE id = $1`,
-				prev.GrantID, ts(now), ts(out.Refreshed.ExpiresAt))
+				prev.GrantID, ts(now), ts(until))
 		}
 		return err
 	})

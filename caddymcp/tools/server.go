@@ -125,13 +125,27 @@ func (s *Server) Close() error {
 // needs a verified principal on its context (set by mcp_bearer): without
 // one it gets 401 and never data.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		writeJSONError(w, http.StatusForbidden, "forbidden", "requests from this Origin are not allowed")
+		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+		h.Set("Access-Control-Expose-Headers", oauth.CORSExposeHeaders)
+		if oauth.IsPreflight(r) {
+			// Preflights carry no credentials and are answered here.
+			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", oauth.CORSAllowHeaders)
+			h.Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
 	p, ok := oauth.PrincipalFrom(r.Context())
 	if !ok {
 		writeJSONError(w, http.StatusUnauthorized, "unauthorized", "this endpoint needs a verified access token")
-		return
-	}
-	if !s.originAllowed(r) {
-		writeJSONError(w, http.StatusForbidden, "forbidden", "requests from this Origin are not allowed")
 		return
 	}
 	if r.URL.Path != s.cfg.Path {

@@ -215,6 +215,17 @@ func TestGuards(t *testing.T) {
 		if list, _ := e.call("products_list", map[string]any{}, []string{"product:read"}); len(list["products"].([]any)) != 0 {
 			t.Fatal("the refused call created a product")
 		}
+		// A browser preflight is answered without a token, and responses
+		// let the allowed origin read them.
+		w = e.request("OPTIONS", "/mcp", "", nil, map[string]string{"Origin": "http://localhost:6274", "Access-Control-Request-Method": "POST"})
+		if w.Code != 204 || w.Header().Get("Access-Control-Allow-Origin") != "http://localhost:6274" ||
+			!strings.Contains(w.Header().Get("Access-Control-Allow-Headers"), "Authorization") {
+			t.Errorf("preflight: %d %v", w.Code, w.Header())
+		}
+		w = e.request("POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, allScopes, map[string]string{"Origin": "http://localhost:6274"})
+		if w.Header().Get("Access-Control-Allow-Origin") != "http://localhost:6274" || !strings.Contains(w.Header().Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+			t.Errorf("CORS on a response: %v", w.Header())
+		}
 		// Origins: foreign ones are refused, loopback and own pass.
 		for origin, want := range map[string]int{"https://evil.example": 403, "http://localhost:6274": 200, "https://mcp.example.com": 200} {
 			w := e.request("POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, allScopes, map[string]string{"Origin": origin})
