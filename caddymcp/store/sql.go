@@ -437,7 +437,7 @@ func scanRefresh(r row) (*RefreshToken, error) {
 
 // activeRefresh is the condition for a usable refresh token at $2.
 const activeRefresh = `revoked_at IS NULL AND expires_at > $2
-	AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)`
+	AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`
 
 func (s *sqlStore) GetRefreshToken(ctx context.Context, token string, now time.Time) (*RefreshToken, error) {
 	t, err := scanRefresh(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
@@ -509,7 +509,7 @@ func (s *sqlStore) RefreshGrant(ctx context.Context, token string, now time.Time
 	// Tell a replay of an already rotated token from an unknown one.
 	t, err := scanRefresh(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
 		WHERE token_hash = $1 AND rotated_at IS NOT NULL AND revoked_at IS NULL
-		AND grant_id IN (SELECT id FROM grants WHERE revoked_at IS NULL)`, h))
+		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`, h))
 	if err != nil {
 		return nil, fmt.Errorf("refreshing grant: %w", err)
 	}
