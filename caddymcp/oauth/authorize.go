@@ -167,7 +167,11 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, issuer s
 	// Consent: remembered per user, client and scopes.
 	consent, err := s.cfg.Store.GetConsent(r.Context(), user.ID, clientID)
 	switch {
-	case err == nil && prompt != "consent" && scopeCovers(consent.Scope, req.Scope):
+	case err == nil && prompt != "consent" && scopeCovers(consent.Scope, req.Scope) &&
+		consent.RedirectURI == req.RedirectURI && consent.Resource == req.Resource:
+		// Remembered only for the exact redirect URI and resource approved:
+		// a code never goes silently to another address, such as another
+		// loopback port where any local program may listen (RFC 8252 §8.6).
 		s.issueCode(w, r, issuer, req, user, "remembered")
 		return
 	case err != nil && !errors.Is(err, store.ErrNotFound):
@@ -261,11 +265,12 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request, issuer str
 	}
 	now := s.cfg.Now()
 	scope := req.Scope
-	if prev, err := s.cfg.Store.GetConsent(r.Context(), user.ID, req.ClientID); err == nil {
+	if prev, err := s.cfg.Store.GetConsent(r.Context(), user.ID, req.ClientID); err == nil &&
+		prev.RedirectURI == req.RedirectURI && prev.Resource == req.Resource {
 		scope = unionScope(prev.Scope, req.Scope)
 	}
 	if err := s.cfg.Store.SaveConsent(r.Context(), &store.Consent{UserID: user.ID, ClientID: req.ClientID,
-		Scope: scope, CreatedAt: now, UpdatedAt: now}); err != nil {
+		Scope: scope, RedirectURI: req.RedirectURI, Resource: req.Resource, CreatedAt: now, UpdatedAt: now}); err != nil {
 		s.errorPage(w, "saving consent", err)
 		return
 	}

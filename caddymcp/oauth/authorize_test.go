@@ -697,3 +697,31 @@ func TestStaticClientScopeIsACap(t *testing.T) {
 	w := f.get(oauth.AuthorizePath, authQuery(sc, challenge, url.Values{"scope": {"form:write"}}))
 	wantAuthError(t, w, http.StatusFound, flowRedirect, "invalid_scope", "xyz-state")
 }
+
+// TestRememberedConsentIsBound: a remembered consent issues codes
+// silently only to the exact redirect URI and resource approved; another
+// loopback port or resource asks the user again.
+func TestRememberedConsentIsBound(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t)
+	c := f.register("none", map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"}})
+	at := func(port string, resource string) url.Values {
+		v := url.Values{"redirect_uri": {"http://127.0.0.1:" + port + "/cb"}}
+		if resource != "" {
+			v.Set("resource", resource)
+		}
+		return v
+	}
+	_, challenge := newPKCE(t)
+	id, csrf := consentForm(t, f.get(oauth.AuthorizePath, authQuery(c, challenge, at("5000", ""))))
+	wantRedirect(t, f.decide(id, csrf, "approve"), http.StatusSeeOther, "http://127.0.0.1:5000/cb")
+	// Same port: remembered.
+	wantRedirect(t, f.get(oauth.AuthorizePath, authQuery(c, challenge, at("5000", ""))), http.StatusFound, "http://127.0.0.1:5000/cb")
+	// Another port or resource: the consent page again, no code.
+	for name, q := range map[string]url.Values{"other port": at("6000", ""), "other resource": at("5000", flowRootResource)} {
+		w := f.get(oauth.AuthorizePath, authQuery(c, challenge, q))
+		if w.Code != http.StatusOK || w.Header().Get("Location") != "" {
+			t.Errorf("%s: %d %q, want the consent page", name, w.Code, w.Header().Get("Location"))
+		}
+	}
+}

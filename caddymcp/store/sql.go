@@ -647,7 +647,7 @@ func scanConsent(r row) (*Consent, error) {
 		c                Consent
 		created, updated time.Time
 	)
-	if err := r.Scan(&c.UserID, &c.ClientID, &c.Scope, &created, &updated); err != nil {
+	if err := r.Scan(&c.UserID, &c.ClientID, &c.Scope, &c.RedirectURI, &c.Resource, &created, &updated); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = created.UTC(), updated.UTC()
@@ -655,10 +655,11 @@ func scanConsent(r row) (*Consent, error) {
 }
 
 func (s *sqlStore) SaveConsent(ctx context.Context, c *Consent) error {
-	_, err := s.db.exec(ctx, `INSERT INTO consents (user_id, client_id, scope, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, updated_at = excluded.updated_at`,
-		c.UserID, c.ClientID, c.Scope, ts(c.CreatedAt), ts(c.UpdatedAt))
+	_, err := s.db.exec(ctx, `INSERT INTO consents (user_id, client_id, scope, redirect_uri, resource, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scope = excluded.scope, redirect_uri = excluded.redirect_uri,
+			resource = excluded.resource, updated_at = excluded.updated_at`,
+		c.UserID, c.ClientID, c.Scope, c.RedirectURI, c.Resource, ts(c.CreatedAt), ts(c.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("saving consent: %w", err)
 	}
@@ -666,7 +667,7 @@ func (s *sqlStore) SaveConsent(ctx context.Context, c *Consent) error {
 }
 
 func (s *sqlStore) GetConsent(ctx context.Context, userID, clientID string) (*Consent, error) {
-	c, err := scanConsent(s.db.queryRow(ctx, `SELECT user_id, client_id, scope, created_at, updated_at
+	c, err := scanConsent(s.db.queryRow(ctx, `SELECT user_id, client_id, scope, redirect_uri, resource, created_at, updated_at
 		FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID))
 	if err != nil {
 		return nil, fmt.Errorf("getting consent: %w", err)
@@ -675,7 +676,7 @@ func (s *sqlStore) GetConsent(ctx context.Context, userID, clientID string) (*Co
 }
 
 func (s *sqlStore) ListConsentsByUser(ctx context.Context, userID string) ([]Consent, error) {
-	rs, err := s.db.query(ctx, `SELECT user_id, client_id, scope, created_at, updated_at
+	rs, err := s.db.query(ctx, `SELECT user_id, client_id, scope, redirect_uri, resource, created_at, updated_at
 		FROM consents WHERE user_id = $1 ORDER BY client_id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("listing consents: %w", err)

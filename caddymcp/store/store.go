@@ -220,6 +220,8 @@ type Consent struct {
 	UserID, ClientID string
 	// Scope is space-separated.
 	Scope string
+	// RedirectURI and Resource are those the consent was given for.
+	RedirectURI, Resource string
 	// CreatedAt and UpdatedAt.
 	CreatedAt, UpdatedAt time.Time
 }

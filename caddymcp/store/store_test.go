@@ -795,12 +795,12 @@ func TestConsents(t *testing.T) {
 		u := newUser(t, s)
 		must(t, s.SaveConsent(ctx(), &store.Consent{UserID: u.ID, ClientID: "c1", Scope: "booking:read", CreatedAt: t0, UpdatedAt: t0}))
 		must(t, s.SaveConsent(ctx(), &store.Consent{UserID: u.ID, ClientID: "c1", Scope: "booking:read booking:write",
-			CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour)}))
+			RedirectURI: "http://127.0.0.1:5000/cb", Resource: "https://h/mcp", CreatedAt: t0.Add(time.Hour), UpdatedAt: t0.Add(time.Hour)}))
 		must(t, s.SaveConsent(ctx(), &store.Consent{UserID: u.ID, ClientID: "c2", Scope: "form:read", CreatedAt: t0, UpdatedAt: t0}))
 		got, err := s.GetConsent(ctx(), u.ID, "c1")
 		must(t, err)
-		if got.Scope != "booking:read booking:write" {
-			t.Fatalf("GetConsent scope = %q", got.Scope)
+		if got.Scope != "booking:read booking:write" || got.RedirectURI != "http://127.0.0.1:5000/cb" || got.Resource != "https://h/mcp" {
+			t.Fatalf("GetConsent = %+v", got)
 		}
 		sameTime(t, "CreatedAt", got.CreatedAt, t0)
 		sameTime(t, "UpdatedAt", got.UpdatedAt, t0.Add(time.Hour))
