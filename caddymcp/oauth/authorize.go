@@ -84,7 +84,16 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, issuer s
 		req.State = state
 	}
 	fail := func(code, description string) {
-		s.redirectError(w, r, issuer, req, code, description)
+		// RFC 9700 §4.11.2: redirect errors only to a redirect URI the
+		// server trusts — a configured client's, or one the signed-in user
+		// has approved — so that open registration cannot turn this host
+		// into an open redirector. Otherwise the user sees the error.
+		if s.trustedRedirect(r, client) {
+			s.redirectError(w, r, issuer, req, code, description)
+			return
+		}
+		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Authorization failed",
+			Message: "The application's request could not be completed (" + code + "): " + description + "."})
 	}
 	if !ok || len(state) > maxStateLen {
 		fail("invalid_request", "state is repeated or too long")
@@ -305,6 +314,23 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, issuer string
 	s.audit("code_issued", "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope,
 		"resource", req.Resource, "grant_id", grantID, "consent", how)
 	s.redirect(w, r, req.RedirectURI, map[string]string{"code": code, "state": req.State, "iss": issuer})
+}
+
+// trustedRedirect reports whether errors may be redirected to the
+// client: it is configured, or the signed-in user has approved it.
+func (s *Server) trustedRedirect(r *http.Request, client *store.Client) bool {
+	if _, static := s.static[client.ID]; static {
+		return true
+	}
+	if s.cfg.Users == nil || s.cfg.Store == nil {
+		return false
+	}
+	user, err := s.cfg.Users.CurrentUser(r)
+	if err != nil || user == nil {
+		return false
+	}
+	_, err = s.cfg.Store.GetConsent(r.Context(), user.ID, client.ID)
+	return err == nil
 }
 
 // redirectError sends an error to the client's redirect URI, with state

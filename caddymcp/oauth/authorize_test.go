@@ -229,6 +229,7 @@ func TestAuthorizeErrorRedirects(t *testing.T) {
 	t.Parallel()
 	f := newFlow(t)
 	c := f.register("none", nil)
+	f.authorizeCode(c, nil) // the user approves the client once: its redirect URI is trusted
 	_, challenge := newPKCE(t)
 	tests := []struct {
 		name    string
@@ -358,6 +359,9 @@ func TestAuthorizeScope(t *testing.T) {
 				md["scope"] = tt.clientScope
 			}
 			c := f.register("none", md)
+			if tt.wantErr {
+				f.authorizeCode(c, nil) // trusted, so that errors are redirected
+			}
 			u := *alice
 			u.Scopes = tt.userScopes
 			f.users.SignIn(&u)
@@ -438,15 +442,23 @@ func TestAuthorizeLogin(t *testing.T) {
 		f.users.SignIn(nil)
 		defer f.users.SignIn(alice)
 		before := f.users.Logins()
+		// Nobody is signed in, so nothing vouches for the dynamically
+		// registered client's redirect URI: the error is shown, not sent.
 		w := f.get(oauth.AuthorizePath, authQuery(c, challenge, url.Values{"prompt": {"none"}}))
-		wantAuthError(t, w, http.StatusFound, c.RedirectURI, "login_required", "xyz-state")
+		wantPage(t, w, http.StatusBadRequest)
+		if w.Header().Get("Location") != "" || !strings.Contains(w.Body.String(), "login_required") {
+			t.Errorf("prompt=none without a user: Location %q", w.Header().Get("Location"))
+		}
 		if f.users.Logins() != before {
 			t.Error("Login was called despite prompt=none")
 		}
 	})
 	t.Run("prompt=none without consent", func(t *testing.T) {
 		w := f.get(oauth.AuthorizePath, authQuery(c, challenge, url.Values{"prompt": {"none"}}))
-		wantAuthError(t, w, http.StatusFound, c.RedirectURI, "consent_required", "xyz-state")
+		wantPage(t, w, http.StatusBadRequest)
+		if w.Header().Get("Location") != "" || !strings.Contains(w.Body.String(), "consent_required") {
+			t.Errorf("prompt=none without consent: Location %q", w.Header().Get("Location"))
+		}
 	})
 	t.Run("prompt=none with consent", func(t *testing.T) {
 		f.authorizeCode(c, nil) // approves
@@ -674,6 +686,12 @@ func TestAuthorizeKeepsRegisteredQuery(t *testing.T) {
 	f := newFlow(t)
 	c := f.register("none", map[string]any{"redirect_uris": []string{"https://app.example.com/cb?tenant=x&flag"}})
 	_, challenge := newPKCE(t)
+	// The user approves the client once, which makes it trusted.
+	id, csrf := consentForm(t, f.get(oauth.AuthorizePath, authQuery(c, challenge, nil)))
+	if w := f.decide(id, csrf, "approve"); w.Code != http.StatusSeeOther ||
+		!strings.HasPrefix(w.Header().Get("Location"), "https://app.example.com/cb?tenant=x&flag&code=") {
+		t.Fatalf("approval: %d %q", w.Code, w.Header().Get("Location"))
+	}
 	w := f.get(oauth.AuthorizePath, authQuery(c, challenge, url.Values{"response_type": {"token"}}))
 	loc := w.Header().Get("Location")
 	if w.Code != http.StatusFound || !strings.HasPrefix(loc, "https://app.example.com/cb?tenant=x&flag&") ||
@@ -724,4 +742,26 @@ func TestRememberedConsentIsBound(t *testing.T) {
 			t.Errorf("%s: %d %q, want the consent page", name, w.Code, w.Header().Get("Location"))
 		}
 	}
+}
+
+// TestUntrustedClientErrorsAreShown: errors for a dynamically registered
+// client nobody has approved are shown to the user instead of being
+// redirected, so open registration cannot make this host an open
+// redirector (RFC 9700 §4.11.2); a configured client's errors redirect.
+func TestUntrustedClientErrorsAreShown(t *testing.T) {
+	t.Parallel()
+	static := oauth.StaticClient{ID: "configured", RedirectURIs: []string{flowRedirect}}
+	f := newFlow(t, func(c *oauth.Config) { c.StaticClients = []oauth.StaticClient{static} })
+	evil := f.register("none", map[string]any{"redirect_uris": []string{"https://evil.example/phish"}})
+	_, challenge := newPKCE(t)
+	for _, user := range []*oauth.User{nil, alice} {
+		f.users.SignIn(user)
+		w := f.get(oauth.AuthorizePath, authQuery(evil, challenge, url.Values{"response_type": {"token"}}))
+		if w.Code != http.StatusBadRequest || w.Header().Get("Location") != "" {
+			t.Errorf("signed in %v: %d, Location %q", user != nil, w.Code, w.Header().Get("Location"))
+		}
+	}
+	sc := testClient{ID: static.ID, RedirectURI: flowRedirect, Method: "none"}
+	w := f.get(oauth.AuthorizePath, authQuery(sc, challenge, url.Values{"response_type": {"token"}}))
+	wantAuthError(t, w, http.StatusFound, flowRedirect, "unsupported_response_type", "xyz-state")
 }
