@@ -23,7 +23,8 @@ type introspection struct {
 }
 
 // serveIntrospect answers token introspection (RFC 7662). Only clients
-// with a secret may call it, so that it cannot be used to probe tokens.
+// with a secret may call it, and a registered client only about its own
+// tokens, so that it cannot be used to probe stolen ones.
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, issuer string) {
 	form, client, ok := s.clientRequest(w, r, nil)
 	if !ok {
@@ -44,6 +45,11 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, issuer 
 	if err != nil {
 		s.internalError(w, r, "introspecting a token", err)
 		return
+	}
+	// A dynamically registered client learns only about its own tokens;
+	// configured clients (resource servers) may introspect any token.
+	if _, static := s.static[client.ID]; !static && resp.ClientID != client.ID {
+		resp = introspection{Active: false}
 	}
 	writeJSON(w, http.StatusOK, resp, "no-store")
 }

@@ -179,7 +179,7 @@ func TestIntrospect(t *testing.T) {
 	t.Run("active access token", func(t *testing.T) {
 		tb := f.tokens(c, nil)
 		claims := f.verify(tb.AccessToken)
-		for _, rs := range []testClient{basic, post, static} {
+		for _, rs := range []testClient{static} {
 			var got map[string]any
 			if err := json.Unmarshal([]byte(f.introspect(rs, tb.AccessToken)), &got); err != nil {
 				t.Fatal(err)
@@ -193,11 +193,22 @@ func TestIntrospect(t *testing.T) {
 				t.Errorf("introspection as %s:\n got %v\nwant %v", rs.ID, got, want)
 			}
 		}
+		// A registered client learns nothing about another client's token,
+		// but may introspect its own.
+		for _, other := range []testClient{basic, post} {
+			if got := f.introspect(other, tb.AccessToken); got != inactive {
+				t.Errorf("%s introspecting another client's token: %s", other.ID, got)
+			}
+		}
+		own := f.tokens(basic, nil)
+		if got := f.introspect(basic, own.AccessToken); !strings.Contains(got, `"active":true`) {
+			t.Errorf("a client introspecting its own token: %s", got)
+		}
 	})
 	t.Run("refresh token", func(t *testing.T) {
 		tb := f.tokens(c, nil)
 		var got map[string]any
-		if err := json.Unmarshal([]byte(f.introspect(basic, tb.RefreshToken)), &got); err != nil {
+		if err := json.Unmarshal([]byte(f.introspect(static, tb.RefreshToken)), &got); err != nil {
 			t.Fatal(err)
 		}
 		if got["active"] != true || got["token_type"] != "refresh_token" || got["client_id"] != c.ID ||
@@ -209,7 +220,7 @@ func TestIntrospect(t *testing.T) {
 		}
 		// Once rotated it is no longer active.
 		wantToken(t, f.refresh(c, tb.RefreshToken, nil))
-		if got := f.introspect(basic, tb.RefreshToken); got != inactive {
+		if got := f.introspect(static, tb.RefreshToken); got != inactive {
 			t.Errorf("rotated refresh token: %s", got)
 		}
 	})
@@ -273,9 +284,9 @@ func TestIntrospect(t *testing.T) {
 		}
 	})
 	t.Run("expired access token", func(t *testing.T) {
-		g := newFlow(t)
+		g := newFlow(t, func(c *oauth.Config) { c.StaticClients = []oauth.StaticClient{staticSecretClient} })
 		gc := g.register("none", nil)
-		rs := g.register("client_secret_basic", nil)
+		rs := static
 		tb := g.tokens(gc, nil)
 		g.clock.Advance(oauth.DefaultAccessTokenLifetime - time.Second)
 		if got := g.introspect(rs, tb.AccessToken); !strings.Contains(got, `"active":true`) {
