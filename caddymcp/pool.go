@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -30,8 +31,8 @@ type pooledStore struct {
 	describe string // prefix for errors that do not say which store
 	random   io.Reader
 
-	mu   sync.Mutex
-	keys *oauth.KeySet // non-nil once migrated and keyed
+	mu   sync.Mutex                   // serializes preparation and key maintenance
+	keys atomic.Pointer[oauth.KeySet] // set once migrated and keyed
 
 	deny     *oauth.DenyList
 	pollOnce sync.Once
@@ -103,10 +104,14 @@ const (
 // prepare migrates the schema and loads (or creates) the signing keys,
 // once; later calls return the cached keys. A failure is not cached.
 func (p *pooledStore) prepare(ctx context.Context, pol keyPolicy) (*oauth.KeySet, error) {
+	// Requests read the key set without waiting for maintenance.
+	if ks := p.keys.Load(); ks != nil {
+		return ks, nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.keys != nil {
-		return p.keys, nil
+	if ks := p.keys.Load(); ks != nil {
+		return ks, nil
 	}
 	if _, err := p.Migrate(ctx); err != nil {
 		return nil, err
@@ -136,7 +141,8 @@ func (p *pooledStore) maintain(ctx context.Context, pol keyPolicy) error {
 	return err
 }
 
-// reload reads every key from the store; p.mu must be held.
+// reload reads every key from the store and publishes the new set; p.mu
+// must be held (it serializes writers; readers never wait).
 func (p *pooledStore) reload(ctx context.Context, pol keyPolicy) (*oauth.KeySet, error) {
 	all, err := p.SigningKeys(ctx)
 	if err != nil {
@@ -151,7 +157,7 @@ func (p *pooledStore) reload(ctx context.Context, pol keyPolicy) (*oauth.KeySet,
 	if err != nil {
 		return nil, fmt.Errorf("loading signing keys: %w", err)
 	}
-	p.keys = ks
+	p.keys.Store(ks)
 	return ks, nil
 }
 
