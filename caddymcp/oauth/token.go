@@ -157,6 +157,14 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 		badRequest("invalid_request", "refresh_token is missing").write(w)
 		return
 	}
+	// The access policy is read before the rotation's transaction: the
+	// callback below runs inside it and must not use the store again (it
+	// would need a second connection from the pool).
+	policy, err := t.prefetchPolicy(r, token)
+	if err != nil {
+		t.s.internalError(w, r, "reading the access policy", err)
+		return
+	}
 	var resp *tokenResponse
 	old, err := t.s.cfg.Store.RefreshGrant(r.Context(), token, t.now, func(old *store.RefreshToken, g *store.Grant) (*store.Issue, error) {
 		if old.ClientID != t.client.ID {
@@ -171,13 +179,10 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 		}
 		// The access policy as it is now: a user no longer allowed loses
 		// the grant, and narrowed scopes apply to the new tokens.
-		allowed, userScopes, err := t.userPolicy(r, old.UserID)
-		if err != nil {
-			return nil, err
-		}
-		if !allowed {
+		if policy.userID != old.UserID || !policy.allowed {
 			return nil, errUserNotAllowed
 		}
+		userScopes := policy.scopes
 		if userScopes != nil {
 			scope = t.s.grantableScope(scope, t.client, userScopes)
 			old.Scope = t.s.grantableScope(old.Scope, t.client, userScopes)
@@ -238,14 +243,33 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 // user in.
 var errUserNotAllowed = errors.New("user no longer allowed")
 
-// userPolicy asks the Authenticator about a grant's user; without one,
-// nothing limits the grant.
-func (t *tokenIssuer) userPolicy(r *http.Request, userID string) (bool, []string, error) {
-	if t.s.cfg.Users == nil {
-		return true, nil, nil
+// userPolicy is what the access policy says about a refresh token's user.
+type userPolicy struct {
+	userID  string
+	allowed bool
+	scopes  []string // nil: no limit
+}
+
+// prefetchPolicy reads the user of a live refresh token and asks the
+// Authenticator about them; without an Authenticator nothing limits the
+// grant. An unknown token yields no user, which the rotation refuses
+// anyway.
+func (t *tokenIssuer) prefetchPolicy(r *http.Request, token string) (userPolicy, error) {
+	rt, err := t.s.cfg.Store.GetRefreshToken(r.Context(), token, t.now)
+	if errors.Is(err, store.ErrNotFound) {
+		return userPolicy{}, nil
 	}
-	scopes, allowed, err := t.s.cfg.Users.UserScopes(r.Context(), userID)
-	return allowed, scopes, err
+	if err != nil {
+		return userPolicy{}, err
+	}
+	if t.s.cfg.Users == nil {
+		return userPolicy{userID: rt.UserID, allowed: true}, nil
+	}
+	scopes, allowed, err := t.s.cfg.Users.UserScopes(r.Context(), rt.UserID)
+	if err != nil {
+		return userPolicy{}, err
+	}
+	return userPolicy{userID: rt.UserID, allowed: allowed, scopes: scopes}, nil
 }
 
 // replayedRefresh answers a rotated refresh token presented again: within

@@ -266,7 +266,9 @@ type Codes interface {
 	CreateCode(ctx context.Context, code string, c *AuthCode) error
 	// RedeemCode consumes the code and stores what issue returns (a
 	// grant, an access-token record, a refresh token) in one transaction.
-	// issue is called with the unconsumed code; if it returns an error,
+	// issue runs inside that transaction and must not call the store (it
+	// would wait for a second connection, which may never come). It is
+	// called with the unconsumed code; if it returns an error,
 	// nothing changes and the code stays usable. Exactly one of any number
 	// of concurrent callers succeeds. An unknown or expired code gives
 	// ErrNotFound; a consumed code gives its record with ErrAlreadyUsed
@@ -314,7 +316,8 @@ type Grants interface {
 	// RefreshGrant rotates a refresh token: in one transaction it marks
 	// the token used, calls issue with it and its grant, and stores the
 	// new refresh token, the access-token record and the sealed response
-	// (on the old token, as Successor). If issue fails nothing changes.
+	// (on the old token, as Successor). issue runs inside the transaction
+	// and must not call the store. If issue fails nothing changes.
 	// Exactly one of concurrent callers succeeds. An unknown, expired or
 	// revoked token gives ErrNotFound; a token already rotated gives its
 	// record (with Successor and RotatedAt) and ErrAlreadyUsed.
