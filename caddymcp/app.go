@@ -39,8 +39,7 @@ type App struct {
 	// the value is not otherwise protected in Caddy's config.
 	Database string `json:"database,omitempty"`
 
-	// MaxConns caps the PostgreSQL connection pool. Default: pgx's
-	// default, the greater of 4 and the number of CPUs.
+	// MaxConns caps the PostgreSQL connection pool. Default: 16.
 	MaxConns int `json:"max_conns,omitempty"`
 
 	// EmbeddedPath is the file of the embedded store, used when Database

@@ -19,10 +19,14 @@ import (
 // every process that shares a PostgreSQL database ("caddymcp" in ASCII).
 const advisoryLockKey int64 = 0x63616464796d6370
 
-// PostgresOptions tune the PostgreSQL pool. Zero values keep pgx's
-// defaults.
+// DefaultMaxConns is the pool size when none is configured: enough to
+// keep a 2-core server busy while each connection waits on a round trip
+// (pgx's own default, max(4, CPUs), leaves the token endpoint waiting).
+const DefaultMaxConns = 16
+
+// PostgresOptions tune the PostgreSQL pool.
 type PostgresOptions struct {
-	// MaxConns caps the pool size.
+	// MaxConns caps the pool size. Default: DefaultMaxConns.
 	MaxConns int32
 	// ConnectTimeout bounds each connection attempt. Default: 10s.
 	ConnectTimeout time.Duration
@@ -56,6 +60,7 @@ func parsePostgresConfig(dsn string, opts PostgresOptions) (*pgxpool.Config, err
 		}
 		return nil, errors.New("invalid database URL")
 	}
+	cfg.MaxConns = DefaultMaxConns
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
