@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testoidc"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
 	"github.com/caddymcp/caddymcp/migrations"
 )
@@ -498,5 +501,61 @@ func TestMigrateCommand(t *testing.T) {
 	out, err := bad.run("mcp-migrate", "--timeout", "5s")
 	if err == nil || strings.Contains(out, "Secr3tPw") || !strings.Contains(out, "PostgreSQL store") {
 		t.Errorf("mcp-migrate against nothing: %v\n%s", err, out)
+	}
+}
+
+// withLogin replaces the example's bare mcp_oauth line with one that signs
+// users in through a local OpenID provider (standing in for Google) and
+// lets one address in with two scopes.
+func withLogin(t *testing.T, example, issuer string) string {
+	t.Helper()
+	const line = "\n\tmcp_oauth\n"
+	if !strings.Contains(example, line) {
+		t.Fatalf("Caddyfile.example no longer has a bare mcp_oauth line")
+	}
+	block := "\n\tmcp_oauth {\n\t\tlogin oidc test {\n\t\t\tissuer " + issuer +
+		"\n\t\t\tclient_id caddymcp-e2e\n\t\t\tclient_secret {env.CADDYMCP_E2E_OP_SECRET}\n\t\t}\n" +
+		"\t\tallow email ada@example.com {\n\t\t\tscopes booking:read product:read\n\t\t}\n\t}\n"
+	return strings.Replace(example, line, block, 1)
+}
+
+// TestFullFlowOverHTTPS runs the whole authorization flow against the real
+// binary over HTTPS, with Caddyfile.example changed only in its upstream
+// login: registration, sign-in, consent, token, MCP calls with mcp-go's
+// client, a refused write (no scope), refresh and revocation.
+func TestFullFlowOverHTTPS(t *testing.T) {
+	op := testoidc.Start(t, "caddymcp-e2e", "op-secret", testoidc.User{Subject: "ada-1", Email: "ada@example.com", EmailVerified: true, Name: "Ada"})
+	in := newInstance(t, withLogin(t, exampleText(t), op.Issuer), "CADDYMCP_E2E_OP_SECRET=op-secret")
+	in.start()
+	base := in.base()
+	roots := x509.NewCertPool()
+	pem, err := os.ReadFile(filepath.Join(in.dir, "data", "caddy", "pki", "authorities", "local", "root.crt"))
+	if err != nil || !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("local CA: %v", err)
+	}
+	b := testflow.NewBrowser(t, roots)
+	const redirect = "http://127.0.0.1:9/callback"
+	clientID := b.Register(base, "E2E client", redirect)
+	q := testflow.NewRequest(base, clientID, redirect, "booking:read product:read product:write", base+"/mcp")
+	page := b.ConsentPage(q)
+	if !strings.Contains(page, "E2E client") || strings.Contains(page, "Manage your products") {
+		t.Fatalf("consent page (product:write must not be offered):\n%s", page)
+	}
+	tokens := b.Redeem(q, b.Approve(q, page))
+	if tokens.Scope != "booking:read product:read" {
+		t.Fatalf("granted scope %q", tokens.Scope)
+	}
+	testflow.MCPClientCalls(t, base+"/mcp", tokens.AccessToken, b.Client)
+
+	refreshed := b.Exchange(base, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tokens.RefreshToken}, "client_id": {clientID}})
+	res, _ := b.PostForm(base+"/oauth/revoke", url.Values{"token": {refreshed.RefreshToken}, "client_id": {clientID}})
+	if res.StatusCode != 200 {
+		t.Fatalf("revoke: %d", res.StatusCode)
+	}
+	req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	req.Header.Set("Authorization", "Bearer "+refreshed.AccessToken)
+	req.Header.Set("Content-Type", "application/json")
+	if res, _ := b.Do(req); res.StatusCode != 401 {
+		t.Fatalf("revoked token: %d", res.StatusCode)
 	}
 }
