@@ -9,6 +9,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -80,6 +81,12 @@ type App struct {
 	// token lives. Default: 30 days; at least 2 days.
 	KeyRotation caddy.Duration `json:"key_rotation,omitempty"`
 
+	// SigningAlgorithm is the algorithm of access-token signing keys:
+	// ES256 (default), RS256 or EdDSA. Changing it makes a key of the new
+	// algorithm at the next key maintenance (within 5 minutes), published
+	// 15 minutes before it signs.
+	SigningAlgorithm string `json:"signing_algorithm,omitempty"`
+
 	// KeyEncryptionKey encrypts the private signing keys in the database
 	// (AES-256-GCM under a key derived from it). Keys created without it
 	// stay readable; once keys are encrypted, the secret is required to
@@ -126,7 +133,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	a.keys = keyPolicy{kek: kek, rotateAfter: time.Duration(a.KeyRotation)}
+	if a.SigningAlgorithm == "" {
+		a.SigningAlgorithm = oauth.AlgES256
+	}
+	a.keys = keyPolicy{kek: kek, rotateAfter: time.Duration(a.KeyRotation), alg: a.SigningAlgorithm}
 	if a.Scopes == nil {
 		a.Scopes = oauth.DefaultScopes
 	}
@@ -169,6 +179,9 @@ func (a *App) Validate() error {
 	}
 	if a.StartTimeout < 0 || a.SweepInterval < 0 || a.ClientRetention < 0 {
 		return errors.New("start_timeout, sweep_interval and client_retention must not be negative")
+	}
+	if !slices.Contains(oauth.Algorithms, a.SigningAlgorithm) {
+		return fmt.Errorf("signing_algorithm %q: use ES256, RS256 or EdDSA", a.SigningAlgorithm)
 	}
 	if time.Duration(a.KeyRotation) < 2*retiredKeyGrace {
 		return errors.New("key_rotation must be at least 48h")

@@ -28,6 +28,7 @@ import (
 //		client_retention <duration>
 //		key_rotation   <duration>
 //		key_encryption_key <secret>
+//		signing_algorithm ES256|RS256|EdDSA
 //	}
 //
 // Every subdirective is optional, and so is the block: without a
@@ -62,6 +63,7 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"client_retention":   func() error { return durationArg(d, &a.ClientRetention) },
 		"key_rotation":       func() error { return durationArg(d, &a.KeyRotation) },
 		"key_encryption_key": func() error { return oneArg(d, &a.KeyEncryptionKey) },
+		"signing_algorithm":  func() error { return oneArg(d, &a.SigningAlgorithm) },
 	})
 	if err != nil {
 		return err

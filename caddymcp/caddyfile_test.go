@@ -31,7 +31,8 @@ func TestParseGlobalOption(t *testing.T) {
 			client_retention 90d
 			key_rotation 7d
 			key_encryption_key {env.CADDYMCP_KEK}
-		}`, want: &App{SweepInterval: caddy.Duration(5 * time.Minute), ClientRetention: caddy.Duration(90 * 24 * time.Hour),
+			signing_algorithm EdDSA
+		}`, want: &App{SigningAlgorithm: "EdDSA", SweepInterval: caddy.Duration(5 * time.Minute), ClientRetention: caddy.Duration(90 * 24 * time.Hour),
 			KeyRotation: caddy.Duration(7 * 24 * time.Hour), KeyEncryptionKey: "{env.CADDYMCP_KEK}", Database: "{env.CADDYMCP_DATABASE_URL}", MaxConns: 20, Issuer: "https://mcp.example.com",
 			Scopes: []string{"a:read", "a:write"}, StartTimeout: caddy.Duration(time.Minute)}},
 		{name: "embedded path", input: "caddymcp {\n embedded_path /var/lib/caddymcp.db\n}", want: &App{EmbeddedPath: "/var/lib/caddymcp.db"}},

@@ -216,6 +216,7 @@ func TestStartFailures(t *testing.T) {
 		{"literal bad URL", "", map[string]any{"database": "postgres://u:S3cr3t-In-URL@host:nope/db"}, "invalid database URL", []string{"S3cr3t-In-URL"}},
 		{"bad issuer", "", map[string]any{"issuer": "http://example.com"}, "must use https", nil},
 		{"short key rotation", "", map[string]any{"key_rotation": "1h"}, "at least 48h", nil},
+		{"unknown algorithm", "", map[string]any{"signing_algorithm": "HS256"}, "use ES256, RS256 or EdDSA", nil},
 		{"unset key encryption secret", "", map[string]any{"key_encryption_key": "{env.CADDYMCP_BAD_DSN}"}, "key_encryption_key", nil},
 		{"unwritable embedded path", "", map[string]any{"embedded_path": "/proc/caddymcp/x.db"}, "/proc/caddymcp/x.db", nil},
 	}

@@ -91,6 +91,17 @@ type keyPolicy struct {
 	kek string
 	// rotateAfter is the age at which a new key is made.
 	rotateAfter time.Duration
+	// alg is the algorithm of new keys; a key of another one is replaced
+	// at the next maintenance.
+	alg string
+}
+
+// algorithm is the configured algorithm, ES256 by default.
+func (pol keyPolicy) algorithm() string {
+	if pol.alg == "" {
+		return oauth.AlgES256
+	}
+	return pol.alg
 }
 
 // keyActivationDelay is how long a new key is published before it
@@ -132,13 +143,34 @@ func (p *pooledStore) maintain(ctx context.Context, pol keyPolicy) error {
 		return err
 	}
 	now := time.Now()
-	if _, err := p.RotateSigningKey(ctx, now.Add(-pol.rotateAfter), p.generator(pol, now.Add(keyActivationDelay))); err != nil {
+	due := now.Add(-pol.rotateAfter)
+	if newest, err := p.newestKeyAlgorithm(ctx); err != nil {
+		return err
+	} else if newest != pol.algorithm() {
+		due = now.Add(time.Hour) // the configured algorithm changed: rotate now
+	}
+	if _, err := p.RotateSigningKey(ctx, due, p.generator(pol, now.Add(keyActivationDelay))); err != nil {
 		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	_, err := p.reload(ctx, pol)
 	return err
+}
+
+// newestKeyAlgorithm is the algorithm of the newest unretired key, which
+// signs now or soon.
+func (p *pooledStore) newestKeyAlgorithm(ctx context.Context) (string, error) {
+	all, err := p.SigningKeys(ctx) // newest first
+	if err != nil {
+		return "", err
+	}
+	for _, k := range all {
+		if k.RetiredAt.IsZero() {
+			return k.Algorithm, nil
+		}
+	}
+	return "", nil
 }
 
 // reload reads every key from the store and publishes the new set; p.mu
@@ -165,7 +197,7 @@ func (p *pooledStore) reload(ctx context.Context, pol keyPolicy) (*oauth.KeySet,
 // the key-encryption secret when there is one.
 func (p *pooledStore) generator(pol keyPolicy, at time.Time) func() (*store.SigningKey, error) {
 	return func() (*store.SigningKey, error) {
-		k, err := oauth.GenerateSigningKey(p.random, at)
+		k, err := oauth.GenerateKey(pol.algorithm(), p.random, at)
 		if err != nil || pol.kek == "" {
 			return k, err
 		}

@@ -124,3 +124,29 @@ func TestDenyListFirstLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestSigningAlgorithmChange: configuring another algorithm makes a key
+// of it at the next maintenance, published ahead, while the old key signs
+// until the new one starts.
+func TestSigningAlgorithmChange(t *testing.T) {
+	ctx := context.Background()
+	p := newPooled(t, filepath.Join(t.TempDir(), "alg.db"))
+	pol := keyPolicy{rotateAfter: 30 * 24 * time.Hour, alg: "ES256"}
+	ks, err := p.prepare(ctx, pol)
+	if err != nil || ks.SigningAlgorithm() != "ES256" {
+		t.Fatalf("first key: %v", err)
+	}
+	pol.alg = "EdDSA"
+	for range 2 { // a second maintenance must not rotate again
+		if err := p.maintain(ctx, pol); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ks, _ = p.prepare(ctx, pol)
+	if len(ks.PublicKeys()) != 2 || ks.SigningAlgorithm() != "ES256" {
+		t.Fatalf("%d keys, signing with %s", len(ks.PublicKeys()), ks.SigningAlgorithm())
+	}
+	if alg, _ := p.newestKeyAlgorithm(ctx); alg != "EdDSA" {
+		t.Fatalf("newest key: %s", alg)
+	}
+}

@@ -22,7 +22,7 @@ type AccessClaims struct {
 
 // Sign signs an access token with the key set's signing key.
 func (ks *KeySet) Sign(c *AccessClaims) (string, error) {
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+	tok := jwt.NewWithClaims(signingMethod(ks.alg), c)
 	tok.Header["typ"] = AccessTokenType
 	tok.Header["kid"] = ks.kid
 	s, err := tok.SignedString(ks.signer)
@@ -47,11 +47,12 @@ type VerifyOptions struct {
 	Leeway time.Duration
 }
 
-// Verify checks an access token's signature (ES256 with a key of this
-// set, by kid), its typ, and its iss, aud, exp, nbf and iat claims.
+// Verify checks an access token's signature (with the key of this set
+// its kid names, in that key's algorithm), its typ, and its iss, aud,
+// exp, nbf and iat claims.
 func (ks *KeySet) Verify(raw string, o VerifyOptions) (*AccessClaims, error) {
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{AlgES256}),
+		jwt.WithValidMethods(Algorithms),
 		jwt.WithIssuer(o.Issuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
@@ -69,11 +70,16 @@ func (ks *KeySet) Verify(raw string, o VerifyOptions) (*AccessClaims, error) {
 			return nil, errors.New("not an access token (typ)")
 		}
 		kid, _ := t.Header["kid"].(string)
-		key, ok := ks.PublicKey(kid)
+		v, ok := ks.byKid[kid]
 		if !ok {
 			return nil, errors.New("unknown signing key")
 		}
-		return key, nil
+		// The key fixes the algorithm: a token naming another one (say
+		// HS256 with the public key as secret) is refused.
+		if t.Method.Alg() != v.alg {
+			return nil, errors.New("algorithm does not match the key")
+		}
+		return v.key, nil
 	}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
@@ -82,4 +88,15 @@ func (ks *KeySet) Verify(raw string, o VerifyOptions) (*AccessClaims, error) {
 		return nil, fmt.Errorf("%w: missing sub, client_id or jti", ErrInvalidToken)
 	}
 	return claims, nil
+}
+
+// signingMethod maps an algorithm name to golang-jwt's method.
+func signingMethod(alg string) jwt.SigningMethod {
+	switch alg {
+	case AlgRS256:
+		return jwt.SigningMethodRS256
+	case AlgEdDSA:
+		return jwt.SigningMethodEdDSA
+	}
+	return jwt.SigningMethodES256
 }

@@ -3,8 +3,11 @@ package oauth
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -12,79 +15,138 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
-// AlgES256 is the JWS algorithm of caddymcp's signing keys: ECDSA on
-// P-256 with SHA-256 (RFC 7518 §3.4).
-const AlgES256 = "ES256"
+// Signing algorithms of access tokens (RFC 7518 §3, RFC 8037).
+const (
+	// AlgES256 is ECDSA on P-256 with SHA-256, the default.
+	AlgES256 = "ES256"
+	// AlgRS256 is RSASSA-PKCS1-v1_5 with SHA-256, on a 3072-bit key.
+	AlgRS256 = "RS256"
+	// AlgEdDSA is EdDSA on Ed25519.
+	AlgEdDSA = "EdDSA"
+)
 
-// GenerateSigningKey makes a new ES256 key whose id is its RFC 7638
-// thumbprint, reading randomness from random.
+// Algorithms lists the supported signing algorithms.
+var Algorithms = []string{AlgES256, AlgRS256, AlgEdDSA}
+
+// rsaBits is the size of generated RSA keys.
+const rsaBits = 3072
+
+// GenerateSigningKey makes a new ES256 key; see GenerateKey.
 func GenerateSigningKey(random io.Reader, now time.Time) (*store.SigningKey, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), random)
+	return GenerateKey(AlgES256, random, now)
+}
+
+// GenerateKey makes a new signing key for alg whose id is its RFC 7638
+// thumbprint, reading randomness from random.
+func GenerateKey(alg string, random io.Reader, now time.Time) (*store.SigningKey, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case AlgES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), random)
+	case AlgRS256:
+		priv, err = rsa.GenerateKey(random, rsaBits)
+	case AlgEdDSA:
+		_, priv, err = ed25519.GenerateKey(random)
+	default:
+		return nil, fmt.Errorf("unsupported signing algorithm %q (use ES256, RS256 or EdDSA)", alg)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("generating ES256 key: %w", err)
+		return nil, fmt.Errorf("generating %s key: %w", alg, err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return nil, fmt.Errorf("encoding ES256 key: %w", err)
+		return nil, fmt.Errorf("encoding %s key: %w", alg, err)
 	}
-	jwk, err := publicJWK(&priv.PublicKey, "")
+	jwk, err := publicJWK(priv.Public(), alg, "")
 	if err != nil {
 		return nil, err
 	}
-	return &store.SigningKey{ID: jwk.thumbprint(), Algorithm: AlgES256, PrivateKey: der, CreatedAt: now}, nil
+	return &store.SigningKey{ID: jwk.thumbprint(), Algorithm: alg, PrivateKey: der, CreatedAt: now}, nil
 }
 
-// JWK is a public JSON Web Key (RFC 7517 §4) of an EC P-256 key.
+// JWK is a public JSON Web Key (RFC 7517 §4): EC P-256, RSA or OKP
+// Ed25519.
 type JWK struct {
-	// Kty is the key type, "EC".
+	// Kty is the key type: "EC", "RSA" or "OKP".
 	Kty string `json:"kty"`
-	// Crv is the curve, "P-256".
-	Crv string `json:"crv"`
-	// X and Y are the base64url coordinates.
-	X string `json:"x"`
-	Y string `json:"y"`
+	// Crv is the curve of EC and OKP keys: "P-256" or "Ed25519".
+	Crv string `json:"crv,omitempty"`
+	// X and Y are the base64url coordinates of an EC key; X alone is an
+	// OKP key's public key.
+	X string `json:"x,omitempty"`
+	Y string `json:"y,omitempty"`
+	// N and E are the base64url modulus and exponent of an RSA key.
+	N string `json:"n,omitempty"`
+	E string `json:"e,omitempty"`
 	// Kid is the key id.
 	Kid string `json:"kid,omitempty"`
 	// Use is "sig".
 	Use string `json:"use,omitempty"`
-	// Alg is "ES256".
+	// Alg is the signing algorithm.
 	Alg string `json:"alg,omitempty"`
 }
 
 // thumbprint is the RFC 7638 SHA-256 thumbprint: the hash of the required
 // members in lexicographic order with no whitespace.
 func (k JWK) thumbprint() string {
-	canon := `{"crv":"` + k.Crv + `","kty":"` + k.Kty + `","x":"` + k.X + `","y":"` + k.Y + `"}`
+	var canon string
+	switch k.Kty {
+	case "EC":
+		canon = `{"crv":"` + k.Crv + `","kty":"EC","x":"` + k.X + `","y":"` + k.Y + `"}`
+	case "RSA":
+		canon = `{"e":"` + k.E + `","kty":"RSA","n":"` + k.N + `"}`
+	case "OKP":
+		canon = `{"crv":"` + k.Crv + `","kty":"OKP","x":"` + k.X + `"}`
+	}
 	sum := sha256.Sum256([]byte(canon))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-func publicJWK(pub *ecdsa.PublicKey, kid string) (JWK, error) {
-	raw, err := pub.Bytes() // 0x04 || X || Y
-	if err != nil || len(raw) != 65 || pub.Curve != elliptic.P256() {
-		return JWK{}, errors.New("signing key is not a P-256 key")
+func publicJWK(pub crypto.PublicKey, alg, kid string) (JWK, error) {
+	b64 := base64.RawURLEncoding.EncodeToString
+	switch key := pub.(type) {
+	case *ecdsa.PublicKey:
+		raw, err := key.Bytes() // 0x04 || X || Y
+		if err != nil || len(raw) != 65 || key.Curve != elliptic.P256() || alg != AlgES256 {
+			return JWK{}, errors.New("signing key is not a P-256 key for ES256")
+		}
+		return JWK{Kty: "EC", Crv: "P-256", X: b64(raw[1:33]), Y: b64(raw[33:65]), Kid: kid, Use: "sig", Alg: alg}, nil
+	case *rsa.PublicKey:
+		if key.N.BitLen() < 2048 || alg != AlgRS256 {
+			return JWK{}, errors.New("signing key is not an RSA key of at least 2048 bits for RS256")
+		}
+		return JWK{Kty: "RSA", N: b64(key.N.Bytes()), E: b64(big.NewInt(int64(key.E)).Bytes()), Kid: kid, Use: "sig", Alg: alg}, nil
+	case ed25519.PublicKey:
+		if alg != AlgEdDSA {
+			return JWK{}, errors.New("signing key is not an Ed25519 key for EdDSA")
+		}
+		return JWK{Kty: "OKP", Crv: "Ed25519", X: b64(key), Kid: kid, Use: "sig", Alg: alg}, nil
 	}
-	return JWK{
-		Kty: "EC", Crv: "P-256",
-		X:   base64.RawURLEncoding.EncodeToString(raw[1:33]),
-		Y:   base64.RawURLEncoding.EncodeToString(raw[33:65]),
-		Kid: kid, Use: "sig", Alg: AlgES256,
-	}, nil
+	return JWK{}, errors.New("unsupported signing key type")
+}
+
+// verifier is a published key and the one algorithm it may verify.
+type verifier struct {
+	key crypto.PublicKey
+	alg string
 }
 
 // KeySet holds the key that signs new tokens and the public keys that
 // still verify tokens. It is immutable.
 type KeySet struct {
-	signer  *ecdsa.PrivateKey
+	signer  crypto.Signer
+	alg     string
 	kid     string
 	public  []JWK
-	byKid   map[string]*ecdsa.PublicKey
+	byKid   map[string]verifier
 	jwksDoc []byte
 }
 
@@ -92,19 +154,16 @@ type KeySet struct {
 // signs; it and every key retired less than keepRetired ago are published
 // for verification.
 func NewKeySet(keys []store.SigningKey, now time.Time, keepRetired time.Duration) (*KeySet, error) {
-	ks := &KeySet{byKid: map[string]*ecdsa.PublicKey{}}
+	ks := &KeySet{byKid: map[string]verifier{}}
 	var signerCreated time.Time
 	for _, k := range keys {
-		if k.Algorithm != AlgES256 {
-			return nil, fmt.Errorf("signing key %s: unsupported algorithm %q", k.ID, k.Algorithm)
-		}
 		parsed, err := x509.ParsePKCS8PrivateKey(k.PrivateKey)
 		if err != nil {
 			return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
 		}
-		priv, ok := parsed.(*ecdsa.PrivateKey)
+		priv, ok := parsed.(crypto.Signer)
 		if !ok {
-			return nil, fmt.Errorf("signing key %s: not an ECDSA key", k.ID)
+			return nil, fmt.Errorf("signing key %s: not a signing key", k.ID)
 		}
 		// A key may be retired, or start signing, at a future time: it is
 		// published ahead so that every verifier knows it in time.
@@ -112,14 +171,14 @@ func NewKeySet(keys []store.SigningKey, now time.Time, keepRetired time.Duration
 		if retired && now.Sub(k.RetiredAt) >= keepRetired {
 			continue
 		}
-		jwk, err := publicJWK(&priv.PublicKey, k.ID)
+		jwk, err := publicJWK(priv.Public(), k.Algorithm, k.ID)
 		if err != nil {
-			return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
+			return nil, fmt.Errorf("signing key %s (%s): %w", k.ID, k.Algorithm, err)
 		}
 		ks.public = append(ks.public, jwk)
-		ks.byKid[k.ID] = &priv.PublicKey
+		ks.byKid[k.ID] = verifier{key: priv.Public(), alg: k.Algorithm}
 		if !retired && !k.CreatedAt.After(now) && (ks.signer == nil || k.CreatedAt.After(signerCreated)) {
-			ks.signer, ks.kid, signerCreated = priv, k.ID, k.CreatedAt
+			ks.signer, ks.alg, ks.kid, signerCreated = priv, k.Algorithm, k.ID, k.CreatedAt
 		}
 	}
 	if ks.signer == nil {
@@ -179,10 +238,13 @@ type JWKS struct {
 // SigningKeyID returns the id of the key that signs new tokens.
 func (ks *KeySet) SigningKeyID() string { return ks.kid }
 
+// SigningAlgorithm returns the algorithm of the key that signs new tokens.
+func (ks *KeySet) SigningAlgorithm() string { return ks.alg }
+
 // PublicKey returns the verification key with the given id.
-func (ks *KeySet) PublicKey(kid string) (*ecdsa.PublicKey, bool) {
-	k, ok := ks.byKid[kid]
-	return k, ok
+func (ks *KeySet) PublicKey(kid string) (crypto.PublicKey, bool) {
+	v, ok := ks.byKid[kid]
+	return v.key, ok
 }
 
 // PublicKeys returns the published keys.

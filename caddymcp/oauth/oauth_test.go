@@ -2,7 +2,6 @@ package oauth_test
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -221,8 +220,7 @@ func TestJWKS(t *testing.T) {
 	if _, ok := ks.PublicKey(old.ID); ok {
 		t.Error("a long-retired key still verifies")
 	}
-	var pub *ecdsa.PublicKey
-	if pub, _ = ks.PublicKey(k1.ID); pub == nil {
+	if pub, _ := ks.PublicKey(k1.ID); pub == nil {
 		t.Error("older active key is not published")
 	}
 

@@ -1,0 +1,97 @@
+package oauth_test
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// TestAlgorithms signs and verifies with each selectable algorithm, and
+// checks the published key and its RFC 7638 thumbprint.
+func TestAlgorithms(t *testing.T) {
+	for _, tt := range []struct {
+		alg, kty string
+		members  []string // the RFC 7638 required members
+	}{
+		{oauth.AlgES256, "EC", []string{"crv", "kty", "x", "y"}},
+		{oauth.AlgRS256, "RSA", []string{"e", "kty", "n"}},
+		{oauth.AlgEdDSA, "OKP", []string{"crv", "kty", "x"}},
+	} {
+		t.Run(tt.alg, func(t *testing.T) {
+			k, err := oauth.GenerateKey(tt.alg, rand.Reader, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ks, err := oauth.NewKeySet([]store.SigningKey{*k}, t0, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ks.SigningAlgorithm() != tt.alg {
+				t.Errorf("SigningAlgorithm = %s", ks.SigningAlgorithm())
+			}
+			jwks := ks.PublicKeys()
+			raw, _ := json.Marshal(jwks[0])
+			var m map[string]string
+			_ = json.Unmarshal(raw, &m)
+			if m["kty"] != tt.kty || m["alg"] != tt.alg || m["kid"] != k.ID || m["d"] != "" || m["p"] != "" {
+				t.Fatalf("JWK %s", raw)
+			}
+			canon := map[string]string{}
+			for _, name := range tt.members {
+				canon[name] = m[name]
+			}
+			c, _ := json.Marshal(canon) // encoding/json sorts map keys
+			sum := sha256.Sum256(c)
+			if k.ID != base64.RawURLEncoding.EncodeToString(sum[:]) {
+				t.Errorf("kid %s is not the RFC 7638 thumbprint", k.ID)
+			}
+			tok, err := ks.Sign(validClaims())
+			if err != nil {
+				t.Fatal(err)
+			}
+			header, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+			if !strings.Contains(string(header), `"alg":"`+tt.alg+`"`) {
+				t.Errorf("header %s", header)
+			}
+			if _, err := ks.Verify(tok, oauth.VerifyOptions{Issuer: "https://mcp.example.com", Now: func() time.Time { return t0 }}); err != nil {
+				t.Errorf("Verify: %v", err)
+			}
+		})
+	}
+	if _, err := oauth.GenerateKey("HS256", rand.Reader, t0); err == nil {
+		t.Error("HS256 keys can be generated")
+	}
+}
+
+// TestAlgorithmFixedByKey: a token whose header names another algorithm
+// than its key's is refused, even when its signature is valid for that
+// algorithm.
+func TestAlgorithmFixedByKey(t *testing.T) {
+	rsaKey, _ := oauth.GenerateKey(oauth.AlgRS256, rand.Reader, t0)
+	ecKey, _ := oauth.GenerateKey(oauth.AlgES256, rand.Reader, t0.Add(-time.Minute))
+	ks, err := oauth.NewKeySet([]store.SigningKey{*rsaKey, *ecKey}, t0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecOnly, _ := oauth.NewKeySet([]store.SigningKey{*ecKey}, t0, time.Hour)
+	// An ES256 token signed by the EC key but naming the RSA key's kid.
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, validClaims())
+	tok.Header["typ"] = "at+jwt"
+	tok.Header["kid"] = rsaKey.ID
+	s, err := tok.SignedString(oauth.SignerOf(ecOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ks.Verify(s, oauth.VerifyOptions{Issuer: "https://mcp.example.com", Now: func() time.Time { return t0 }}); err == nil {
+		t.Fatal("a token naming another key's kid with its own algorithm verified")
+	}
+}
