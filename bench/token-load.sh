@@ -11,7 +11,7 @@
 #   PG_FSYNC    on (default): PostgreSQL flushes every commit to disk, as in
 #               production; off: the faster setting the test suite uses
 #   CADDYMCP_BENCH_PG_MAXCONNS  PostgreSQL pool size (default: the product's
-#               default, pgx's max(4, number of CPUs))
+#               default, 16)
 #   CADDYMCP_BENCH_USER_POLICY  store (default): every refresh reads the user
 #               from the store for the access policy, as the login server
 #               does; none: no policy lookup

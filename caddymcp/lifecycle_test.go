@@ -19,7 +19,7 @@ import (
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -92,12 +92,12 @@ func kidOf(t *testing.T, base string) string {
 	return doc.Keys[0].Kid
 }
 
-func load(t *testing.T, cfg []byte) error {
+func load(t testing.TB, cfg []byte) error {
 	t.Helper()
 	return caddy.Load(cfg, true)
 }
 
-func stopCaddy(t *testing.T) {
+func stopCaddy(t testing.TB) {
 	t.Helper()
 	if err := caddy.Stop(); err != nil {
 		t.Errorf("stopping: %v", err)

@@ -241,11 +241,13 @@ func (s *Server) handler(t *Tool) server.ToolHandlerFunc {
 			}
 			return nil, errors.New("the tool failed")
 		}
+		// Encoded once: the same JSON is the structured content and, for
+		// clients that only read text, the text content.
 		text, err := json.Marshal(out)
 		if err != nil {
 			return nil, err
 		}
-		return mcp.NewToolResultStructured(out, string(text)), nil
+		return mcp.NewToolResultStructured(json.RawMessage(text), string(text)), nil
 	}
 }
 
