@@ -98,16 +98,7 @@ func (s *Server) addBookings() {
 		})
 	add(s, toolSpec{name: "bookings_get", family: "booking", action: "get", scope: "booking:read", title: "Get a booking",
 		description: "Returns one booking by id.", readOnly: true, idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *idIn) (BookingView, error) {
-			if err := required("id", in.ID); err != nil {
-				return BookingView{}, err
-			}
-			b, err := shop.GetBooking(ctx, in.ID)
-			if err != nil {
-				return BookingView{}, err
-			}
-			return viewBooking(b), nil
-		})
+		getByID(shop.GetBooking, viewBooking))
 	add(s, toolSpec{name: "bookings_create", family: "booking", action: "create", scope: "booking:write", title: "Create a booking",
 		description: "Books a resource for a time range; a resource is never double-booked."},
 		func(ctx context.Context, p *oauth.Principal, in *bookingCreateIn) (BookingView, error) {

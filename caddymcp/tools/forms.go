@@ -98,16 +98,7 @@ func (s *Server) addForms() {
 		})
 	add(s, toolSpec{name: "forms_get", family: "form", action: "get", scope: "form:read", title: "Get a form",
 		description: "Returns one form with its fields.", readOnly: true, idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *idIn) (FormView, error) {
-			if err := required("id", in.ID); err != nil {
-				return FormView{}, err
-			}
-			f, err := shop.GetForm(ctx, in.ID)
-			if err != nil {
-				return FormView{}, err
-			}
-			return viewForm(f), nil
-		})
+		getByID(shop.GetForm, viewForm))
 	add(s, toolSpec{name: "forms_create", family: "form", action: "create", scope: "form:write", title: "Create a form",
 		description: "Creates a form with text, email, number, date and choice fields."},
 		func(ctx context.Context, p *oauth.Principal, in *formCreateIn) (FormView, error) {

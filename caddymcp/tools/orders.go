@@ -79,16 +79,7 @@ func (s *Server) addOrders() {
 		})
 	add(s, toolSpec{name: "orders_get", family: "order", action: "get", scope: "order:read", title: "Get an order",
 		description: "Returns one order with its items.", readOnly: true, idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *idIn) (OrderView, error) {
-			if err := required("id", in.ID); err != nil {
-				return OrderView{}, err
-			}
-			o, err := shop.GetOrder(ctx, in.ID)
-			if err != nil {
-				return OrderView{}, err
-			}
-			return viewOrder(o), nil
-		})
+		getByID(shop.GetOrder, viewOrder))
 	add(s, toolSpec{name: "orders_create", family: "order", action: "create", scope: "order:write", title: "Create an order",
 		description: "Creates a pending order: prices and the total are computed from the products, and their stock is reserved at once."},
 		func(ctx context.Context, p *oauth.Principal, in *orderCreateIn) (OrderView, error) {

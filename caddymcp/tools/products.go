@@ -100,16 +100,7 @@ func (s *Server) addProducts() {
 		})
 	add(s, toolSpec{name: "products_get", family: "product", action: "get", scope: "product:read", title: "Get a product",
 		description: "Returns one product by id.", readOnly: true, idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *idIn) (ProductView, error) {
-			if err := required("id", in.ID); err != nil {
-				return ProductView{}, err
-			}
-			pr, err := shop.GetProduct(ctx, in.ID)
-			if err != nil {
-				return ProductView{}, err
-			}
-			return viewProduct(pr), nil
-		})
+		getByID(shop.GetProduct, viewProduct))
 	add(s, toolSpec{name: "products_create", family: "product", action: "create", scope: "product:write", title: "Create a product",
 		description: "Creates a product with a price in minor units and an initial stock."},
 		func(ctx context.Context, p *oauth.Principal, in *productCreateIn) (ProductView, error) {

@@ -121,6 +121,22 @@ func jsonKind(goKind string) string {
 	return "another type"
 }
 
+// getByID is the run function of a "get" tool: it fetches one record by
+// its id argument and returns its view.
+func getByID[R, V any](get func(context.Context, string) (*R, error), view func(*R) V) func(context.Context, *oauth.Principal, *idIn) (V, error) {
+	return func(ctx context.Context, _ *oauth.Principal, in *idIn) (V, error) {
+		var zero V
+		if err := required("id", in.ID); err != nil {
+			return zero, err
+		}
+		r, err := get(ctx, in.ID)
+		if err != nil {
+			return zero, err
+		}
+		return view(r), nil
+	}
+}
+
 // required checks that a string argument is present.
 func required(field, v string) error {
 	if strings.TrimSpace(v) == "" {
