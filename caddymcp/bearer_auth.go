@@ -1,6 +1,7 @@
 package caddymcp
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -22,10 +23,12 @@ import (
 // body; a malformed Authorization header gets `400 invalid_request`.
 // CORS preflight requests pass through unauthenticated.
 //
-// Tokens are JWT access tokens of the caddymcp authorization server of
-// this Caddy (RFC 9068): the signature with its keys, `typ` at+jwt, `iss`,
-// `exp`, an `aud` that names this resource (RFC 8707), and a `jti` that is
-// not on the revocation deny-list. The deny-list lives in memory and is
+// Tokens are JWT access tokens (RFC 9068) of the caddymcp authorization
+// server of this Caddy, or of the external issuers configured in Issuers:
+// the signature with the issuer's keys (in the algorithm the key fixes,
+// never none or HMAC), `typ` at+jwt, the exact `iss`, `exp` and `nbf`, an
+// `aud` that names this resource (RFC 8707), and, for local tokens, a
+// `jti` that is not on the revocation deny-list. The deny-list lives in memory and is
 // refreshed from the database every 2 seconds (and at once after a
 // revocation in this instance), so no request waits on the database and a
 // revocation anywhere reaches every instance within seconds; while the
@@ -34,8 +37,8 @@ import (
 // `403 insufficient_scope` with the scopes to ask for (MCP step-up).
 //
 // On success it sets `{http.auth.user.id}` (the token's sub) and
-// `{http.auth.user.client_id}`, `{http.auth.user.scope}` and
-// `{http.auth.user.aud}`, like Caddy's authentication handler, puts the
+// `{http.auth.user.client_id}`, `{http.auth.user.scope}`,
+// `{http.auth.user.aud}` and `{http.auth.user.iss}`, like Caddy's authentication handler, puts the
 // principal on the request for mcp_tools, and removes the Authorization
 // header, so that the token is never passed on to an upstream.
 //
@@ -50,10 +53,20 @@ type BearerAuth struct {
 	// `/mcp` for `mcp_bearer /mcp*`; otherwise the site's origin.
 	Resource string `json:"resource,omitempty"`
 
-	// AuthorizationServers are the issuers whose tokens are accepted,
-	// published as authorization_servers. Default: the caddymcp app's
-	// issuer, or else the request's origin (the co-located mcp_oauth).
+	// AuthorizationServers are issuers of this Caddy's own caddymcp
+	// authorization server (mcp_oauth) whose tokens are accepted, verified
+	// with its signing keys, and published as authorization_servers.
+	// Default, unless Issuers are configured: the caddymcp app's issuer,
+	// or else the request's origin (the co-located mcp_oauth).
 	AuthorizationServers []string `json:"authorization_servers,omitempty"`
+
+	// Issuers are external authorization servers (Keycloak, Auth0, Entra
+	// ID, Okta, another Caddy…) whose JWT access tokens are accepted,
+	// verified with the keys each publishes. They are published in
+	// authorization_servers after AuthorizationServers. With Issuers and
+	// no AuthorizationServers, tokens of the local mcp_oauth are not
+	// accepted.
+	Issuers []ExternalIssuer `json:"issuers,omitempty"`
 
 	// Scopes are published as scopes_supported and in the challenge's
 	// scope parameter. Default: the caddymcp app's scopes.
@@ -77,6 +90,33 @@ type BearerAuth struct {
 	resource *oauth.Resource
 }
 
+// ExternalIssuer is an external authorization server whose tokens
+// mcp_bearer accepts.
+type ExternalIssuer struct {
+	// Issuer is the exact iss of its tokens, as its own metadata gives it
+	// (Auth0's end with a slash), e.g.
+	// `https://sso.example.com/realms/mcp`. Required.
+	Issuer string `json:"issuer"`
+
+	// JWKSURL is the URL of its public keys. Default: the jwks_uri of its
+	// metadata, read from `/.well-known/oauth-authorization-server`
+	// (RFC 8414), else `/.well-known/openid-configuration`. Keys are
+	// fetched on the first token, kept in memory, refreshed hourly and
+	// when a token names an unknown key id (at most every 30 seconds);
+	// while the server is unreachable the last keys stay in use.
+	JWKSURL string `json:"jwks_url,omitempty"`
+
+	// Audiences are accepted as the token's aud besides the resource
+	// identifier: an API identifier (Auth0) or application id URI
+	// (Entra ID) when the server cannot put the resource URL there.
+	Audiences []string `json:"audiences,omitempty"`
+
+	// AcceptJWTType also accepts tokens whose typ is "JWT" or missing
+	// instead of RFC 9068's "at+jwt", as Keycloak and Entra ID issue.
+	// Only enable it with an audience no ID token of that server carries.
+	AcceptJWTType bool `json:"accept_jwt_type,omitempty"`
+}
+
 // CaddyModule returns the Caddy module information.
 func (*BearerAuth) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
@@ -92,8 +132,22 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 		return err
 	}
 	servers := b.AuthorizationServers
-	if len(servers) == 0 && app.Issuer != "" {
+	if len(servers) == 0 && len(b.Issuers) == 0 && app.Issuer != "" {
 		servers = []string{app.Issuer}
+	}
+	var remote []*oauth.RemoteIssuer
+	for _, ext := range b.Issuers {
+		ri, err := oauth.NewRemoteIssuer(oauth.RemoteIssuerConfig{
+			Issuer:        ext.Issuer,
+			JWKSURL:       ext.JWKSURL,
+			Audiences:     ext.Audiences,
+			AcceptJWTType: ext.AcceptJWTType,
+			Logger:        ctx.Slogger(),
+		})
+		if err != nil {
+			return fmt.Errorf("issuer %q: %w", ext.Issuer, err)
+		}
+		remote = append(remote, ri)
 	}
 	scopes := b.Scopes
 	if scopes == nil {
@@ -114,6 +168,7 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 		Resource:              b.Resource,
 		BaseOrigin:            base,
 		AuthorizationServers:  servers,
+		Remote:                remote,
 		Scopes:                scopes,
 		ResourceName:          b.ResourceName,
 		ResourceDocumentation: b.ResourceDocumentation,
@@ -149,6 +204,7 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		repl.Set("http.auth.user.client_id", p.ClientID)
 		repl.Set("http.auth.user.scope", strings.Join(p.Scopes, " "))
 		repl.Set("http.auth.user.aud", strings.Join(p.Audience, " "))
+		repl.Set("http.auth.user.iss", p.Issuer)
 	}
 	// No token passthrough: upstreams get identity, never the token.
 	r.Header.Del("Authorization")

@@ -205,6 +205,11 @@ func (o *OAuthServer) parseClient(d *caddyfile.Dispenser) error {
 //	mcp_bearer [<matcher>] {
 //		resource               <url|path>
 //		authorization_server   <issuer...>
+//		issuer                 <issuer> {
+//			jwks_url        <url>
+//			audience        <aud...>
+//			accept_jwt_type
+//		}
 //		scope                  <scope...>
 //		scope_match            any|all
 //		scopes                 <scope...>
@@ -212,8 +217,11 @@ func (o *OAuthServer) parseClient(d *caddyfile.Dispenser) error {
 //		resource_documentation <url>
 //	}
 //
-// scope lists the scopes a request needs (any one of them, or all with
-// scope_match all); scopes lists those published as scopes_supported.
+// authorization_server names issuers of this Caddy's own mcp_oauth;
+// issuer (repeatable) adds an external authorization server whose tokens
+// are verified with the keys it publishes. scope lists the scopes a
+// request needs (any one of them, or all with scope_match all); scopes
+// lists those published as scopes_supported.
 // The resource defaults to the path of a path matcher (`/mcp` for
 // `mcp_bearer /mcp*`), else the site's origin. The route also matches the
 // resource's two metadata URLs, so they are served without a token.
@@ -262,9 +270,33 @@ func (b *BearerAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"scopes":                 func() error { return scopesArg(d, &b.Scopes) },
 		"scope":                  func() error { return scopesArg(d, &b.Require) },
 		"scope_match":            func() error { return scopeMatchArg(d, &b.RequireAll) },
+		"issuer":                 func() error { return b.parseIssuer(d) },
 		"resource_name":          func() error { return oneArg(d, &b.ResourceName) },
 		"resource_documentation": func() error { return oneArg(d, &b.ResourceDocumentation) },
 	})
+}
+
+// parseIssuer reads an `issuer <url> { … }` block of mcp_bearer.
+func (b *BearerAuth) parseIssuer(d *caddyfile.Dispenser) error {
+	var ext ExternalIssuer
+	if err := oneArg(d, &ext.Issuer); err != nil {
+		return err
+	}
+	for _, other := range b.Issuers {
+		if other.Issuer == ext.Issuer {
+			return d.Errf("issuer '%s' is declared twice", ext.Issuer)
+		}
+	}
+	err := parseBlock(d, map[string]func() error{
+		"jwks_url":        func() error { return oneArg(d, &ext.JWKSURL) },
+		"audience":        func() error { return listArg(d, &ext.Audiences) },
+		"accept_jwt_type": func() error { ext.AcceptJWTType = true; return noArgs(d) },
+	})
+	if err != nil {
+		return err
+	}
+	b.Issuers = append(b.Issuers, ext)
+	return nil
 }
 
 // parseTools sets up mcp_tools. Syntax:

@@ -1,8 +1,10 @@
 package oauth
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -51,43 +53,81 @@ type VerifyOptions struct {
 // its kid names, in that key's algorithm), its typ, and its iss, aud,
 // exp, nbf and iat claims.
 func (ks *KeySet) Verify(raw string, o VerifyOptions) (*AccessClaims, error) {
-	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(Algorithms),
-		jwt.WithIssuer(o.Issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(o.Leeway),
-	}
+	var aud []string
 	if o.Audience != "" {
-		opts = append(opts, jwt.WithAudience(o.Audience))
-	}
-	if o.Now != nil {
-		opts = append(opts, jwt.WithTimeFunc(o.Now))
+		aud = []string{o.Audience}
 	}
 	claims := new(AccessClaims)
-	_, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
-		if typ, _ := t.Header["typ"].(string); typ != AccessTokenType && typ != "application/"+AccessTokenType {
-			return nil, errors.New("not an access token (typ)")
-		}
-		kid, _ := t.Header["kid"].(string)
-		v, ok := ks.byKid[kid]
-		if !ok {
-			return nil, errors.New("unknown signing key")
-		}
-		// The key fixes the algorithm: a token naming another one (say
-		// HS256 with the public key as secret) is refused.
-		if t.Method.Alg() != v.alg {
-			return nil, errors.New("algorithm does not match the key")
-		}
-		return v.key, nil
-	}, opts...)
+	err := parseJWT(raw, claims, jwtRules{issuer: o.Issuer, audiences: aud, now: o.Now, leeway: o.Leeway,
+		key: func(kid, alg string) (crypto.PublicKey, error) {
+			v, ok := ks.byKid[kid]
+			if !ok {
+				return nil, errors.New("unknown signing key")
+			}
+			// The key fixes the algorithm: a token naming another one
+			// (say HS256 with the public key as secret) is refused.
+			if alg != v.alg {
+				return nil, errors.New("algorithm does not match the key")
+			}
+			return v.key, nil
+		}})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+		return nil, err
 	}
 	if claims.Subject == "" || claims.ClientID == "" || claims.ID == "" {
 		return nil, fmt.Errorf("%w: missing sub, client_id or jti", ErrInvalidToken)
 	}
 	return claims, nil
+}
+
+// jwtRules say what a valid access token looks like to parseJWT.
+type jwtRules struct {
+	issuer    string
+	audiences []string // any one of them; none: aud is not checked
+	// anyType also accepts typ "JWT" or no typ, as identity providers
+	// that predate RFC 9068 issue.
+	anyType bool
+	now     func() time.Time
+	leeway  time.Duration
+	// key returns the public key for a kid and the token's alg, or an
+	// error when that pair is not acceptable.
+	key func(kid, alg string) (crypto.PublicKey, error)
+}
+
+// asymmetricAlgorithms are the only algorithms a token may name: never
+// "none", never HMAC (RFC 8725 §3.1).
+var asymmetricAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// parseJWT verifies raw into claims under rules (RFC 9068 §4).
+func parseJWT(raw string, claims jwt.Claims, rules jwtRules) error {
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(asymmetricAlgorithms),
+		jwt.WithIssuer(rules.issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(rules.leeway),
+	}
+	if len(rules.audiences) > 0 {
+		opts = append(opts, jwt.WithAudience(rules.audiences...))
+	}
+	if rules.now != nil {
+		opts = append(opts, jwt.WithTimeFunc(rules.now))
+	}
+	_, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		typ, present := t.Header["typ"].(string)
+		switch {
+		case strings.EqualFold(typ, AccessTokenType) || strings.EqualFold(typ, "application/"+AccessTokenType):
+		case rules.anyType && (!present || strings.EqualFold(typ, "JWT")):
+		default:
+			return nil, errors.New("not an access token (typ)")
+		}
+		kid, _ := t.Header["kid"].(string)
+		return rules.key(kid, t.Method.Alg())
+	}, opts...)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	}
+	return nil
 }
 
 // signingMethod maps an algorithm name to golang-jwt's method.

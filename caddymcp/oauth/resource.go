@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,10 +25,15 @@ type ResourceConfig struct {
 	// Resource is relative to, e.g. the issuer's when Caddy sits behind a
 	// proxy that terminates TLS. Empty: the request's origin.
 	BaseOrigin string
-	// AuthorizationServers are the issuers whose tokens the resource
-	// accepts. Empty means the request's origin, the default issuer of a
-	// co-located authorization server.
+	// AuthorizationServers are the issuers whose tokens Keys verifies (a
+	// co-located authorization server), published in this order. Empty,
+	// with no Remote either: the request's origin, the default issuer of
+	// a co-located authorization server.
 	AuthorizationServers []string
+	// Remote are external authorization servers whose tokens are verified
+	// with the keys they publish. Their issuers are accepted, and
+	// published after AuthorizationServers.
+	Remote []*RemoteIssuer
 	// Scopes are published as scopes_supported.
 	Scopes []string
 	// ResourceName is the human-readable name (resource_name).
@@ -58,6 +65,7 @@ type ResourceConfig struct {
 type Resource struct {
 	cache      *verifiedCache
 	cfg        ResourceConfig
+	remote     map[string]*RemoteIssuer // by issuer
 	absolute   bool   // cfg.Resource is an absolute URL
 	path       string // the resource's path, "" for the origin
 	wellKnown  string // PRMPath + path
@@ -94,6 +102,17 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 	for _, as := range cfg.AuthorizationServers {
 		if err := ValidateIssuer(as); err != nil {
 			return nil, err
+		}
+	}
+	r.remote = map[string]*RemoteIssuer{}
+	r.cfg.AuthorizationServers = slices.Clone(cfg.AuthorizationServers)
+	for _, ri := range cfg.Remote {
+		if _, dup := r.remote[ri.Issuer()]; dup {
+			return nil, fmt.Errorf("issuer %q is configured twice", ri.Issuer())
+		}
+		r.remote[ri.Issuer()] = ri
+		if !slices.Contains(r.cfg.AuthorizationServers, ri.Issuer()) {
+			r.cfg.AuthorizationServers = append(r.cfg.AuthorizationServers, ri.Issuer())
 		}
 	}
 	if cfg.ResourceDocumentation != "" {
@@ -272,37 +291,32 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 			Challenge: Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL, Scope: scope})}
 	case err != nil:
 		return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
-	case rs.cfg.Keys == nil:
-		return nil, refuse(http.StatusUnauthorized, "invalid_token", "this resource cannot verify tokens", "")
 	}
-	issuer := ""
-	if len(rs.cfg.AuthorizationServers) > 0 {
-		issuer = rs.cfg.AuthorizationServers[0]
-	} else if issuer, err = RequestOrigin(r); err != nil {
-		return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
+	// With no configured issuer, the request's origin is the issuer.
+	origin := ""
+	if len(rs.cfg.AuthorizationServers) == 0 {
+		if origin, err = RequestOrigin(r); err != nil {
+			return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
+		}
 	}
-	// A token verified before for the same issuer and resource skips the
-	// signature check until it expires; revocation and scope are checked
-	// on every request.
-	cacheKey := issuer + "\x00" + resource + "\x00" + token
+	// A token verified before for the same origin and resource skips the signature check until it expires; revocation and scope
+	// are checked on every request.
+	cacheKey := origin + "\x00" + resource + "\x00" + token
 	claims, ok := rs.cache.get(cacheKey, rs.cfg.Now())
 	if !ok {
-		ks, err := rs.cfg.Keys.KeySet(r.Context())
-		if err != nil {
+		claims, err = rs.verify(r.Context(), token, origin, resource)
+		switch {
+		case errors.Is(err, ErrKeysUnavailable):
 			rs.cfg.Logger.Warn("signing keys unavailable", "error", err.Error())
 			return nil, &Failure{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 				Description: "tokens cannot be verified right now; retry shortly",
 				Challenge:   Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL})}
-		}
-		// RFC 9068 §4 and RFC 8707: signature, typ, iss, exp, and an aud
-		// that names this resource.
-		claims, err = ks.Verify(token, VerifyOptions{Issuer: issuer, Audience: resource, Now: rs.cfg.Now, Leeway: rs.cfg.Leeway})
-		if err != nil {
+		case err != nil:
 			return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired, or not meant for this resource", "")
 		}
 		rs.cache.put(cacheKey, claims, rs.cfg.Leeway)
 	}
-	if rs.cfg.Active != nil {
+	if rs.cfg.Active != nil && claims.ID != "" {
 		active, err := rs.cfg.Active(r.Context(), claims.ID)
 		switch {
 		case err != nil:
@@ -325,6 +339,54 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 		return nil, refuse(http.StatusForbidden, "insufficient_scope", "the access token lacks the scope this request needs", need)
 	}
 	return p, nil
+}
+
+// verify checks a token with the keys of the issuer it names, if this
+// resource accepts that issuer: a remote issuer's keys, or the local keys
+// for the issuers of the co-located authorization server (origin, when
+// none is configured).
+func (rs *Resource) verify(ctx context.Context, token, origin, resource string) (*AccessClaims, error) {
+	iss, err := unverifiedIssuer(token)
+	if err != nil {
+		return nil, err
+	}
+	if ri := rs.remote[iss]; ri != nil {
+		return ri.Verify(ctx, token, resource, rs.cfg.Leeway)
+	}
+	local := iss == origin
+	if origin == "" {
+		local = slices.Contains(rs.cfg.AuthorizationServers, iss)
+	}
+	if !local || rs.cfg.Keys == nil {
+		return nil, fmt.Errorf("%w: issuer %q is not accepted here", ErrInvalidToken, iss)
+	}
+	ks, err := rs.cfg.Keys.KeySet(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKeysUnavailable, err)
+	}
+	// RFC 9068 §4 and RFC 8707: signature, typ, iss, exp, and an aud that
+	// names this resource.
+	return ks.Verify(token, VerifyOptions{Issuer: iss, Audience: resource, Now: rs.cfg.Now, Leeway: rs.cfg.Leeway})
+}
+
+// unverifiedIssuer reads the iss claim of a JWT without verifying it, to
+// choose the keys that will.
+func unverifiedIssuer(token string) (string, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("%w: not a JWT", ErrInvalidToken)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", fmt.Errorf("%w: payload is not base64url", ErrInvalidToken)
+	}
+	var c struct {
+		Iss string `json:"iss"`
+	}
+	if err := json.Unmarshal(payload, &c); err != nil || c.Iss == "" {
+		return "", fmt.Errorf("%w: no iss", ErrInvalidToken)
+	}
+	return c.Iss, nil
 }
 
 // scopeSufficient applies the route's scope requirement.

@@ -1,0 +1,154 @@
+package caddymcp
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// TestBearerExternalIssuer runs mcp_bearer in Caddy with an external
+// issuer block: the issuer's keys are discovered from its metadata, its
+// tokens pass with the identity placeholders set, and the resource's
+// metadata names it as the authorization server.
+func TestBearerExternalIssuer(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idp *httptest.Server
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": idp.URL, "jwks_uri": idp.URL + "/certs"})
+	})
+	mux.HandleFunc("/certs", func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := key.PublicKey.Bytes()
+		b64 := base64.RawURLEncoding.EncodeToString
+		_ = json.NewEncoder(w).Encode(map[string]any{"keys": []map[string]string{{
+			"kty": "EC", "crv": "P-256", "kid": "kc-1", "use": "sig", "x": b64(raw[1:33]), "y": b64(raw[33:]),
+		}}})
+	})
+	idp = httptest.NewServer(mux)
+	defer idp.Close()
+
+	port := freePort(t)
+	site := fmt.Sprintf("http://127.0.0.1:%d", port)
+	caddyfile := fmt.Sprintf(`{
+	admin off
+	log {
+		level ERROR
+	}
+}
+%s {
+	mcp_bearer /mcp* {
+		issuer %s {
+			audience account
+			accept_jwt_type
+		}
+		scope product:read
+	}
+	respond /mcp* "user={http.auth.user.id} client={http.auth.user.client_id} iss={http.auth.user.iss} auth={header.Authorization}"
+}
+`, site, idp.URL)
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := load(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer stopCaddy(t)
+
+	sign := func(mod func(jwt.MapClaims)) string {
+		c := jwt.MapClaims{"iss": idp.URL, "sub": "kc-user", "aud": "account", "azp": "claude",
+			"scope": "openid product:read", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+		if mod != nil {
+			mod(c)
+		}
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+		tok.Header["typ"], tok.Header["kid"] = "JWT", "kc-1"
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	call := func(token string) (int, string, string) {
+		req, _ := http.NewRequest("POST", site+"/mcp", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body), res.Header.Get("WWW-Authenticate")
+	}
+
+	code, body, _ := call(sign(nil))
+	if want := "user=kc-user client=claude iss=" + idp.URL + " auth="; code != 200 || body != want {
+		t.Fatalf("valid token: %d %q, want %q", code, body, want)
+	}
+	code, _, chal := call(sign(func(c jwt.MapClaims) { c["scope"] = "openid" }))
+	if code != 403 || !strings.Contains(chal, `error="insufficient_scope"`) || !strings.Contains(chal, `scope="openid product:read"`) {
+		t.Fatalf("missing scope: %d %q", code, chal)
+	}
+	code, _, chal = call(sign(func(c jwt.MapClaims) { c["aud"] = "other" }))
+	if code != 401 || !strings.Contains(chal, `error="invalid_token"`) {
+		t.Fatalf("wrong audience: %d %q", code, chal)
+	}
+	code, _, chal = call("")
+	if code != 401 || !strings.Contains(chal, `resource_metadata="`+site+`/.well-known/oauth-protected-resource/mcp"`) {
+		t.Fatalf("no token: %d %q", code, chal)
+	}
+	var prm struct {
+		AuthorizationServers []string `json:"authorization_servers"`
+	}
+	if code := getJSON(t, site+"/.well-known/oauth-protected-resource/mcp", &prm); code != 200 ||
+		len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != idp.URL {
+		t.Fatalf("metadata: %d %v", code, prm.AuthorizationServers)
+	}
+}
+
+// TestBearerExternalIssuerValidation checks that a bad issuer block
+// fails at provisioning with a message naming it.
+func TestBearerExternalIssuerValidation(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	for block, want := range map[string]string{
+		"issuer http://idp.example.com":                                        `issuer "http://idp.example.com"`,
+		"issuer https://idp.example.com {\n\t\t\tjwks_url ftp://x/keys\n\t\t}": "jwks_url",
+	} {
+		caddyfile := "{\n\tadmin off\n}\nhttp://localhost:9 {\n\tmcp_bearer /mcp* {\n\t\t" + block + "\n\t}\n\trespond ok\n}\n"
+		cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validateErr(cfg); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to name %q", block, err, want)
+		}
+	}
+}
+
+// validateErr provisions a JSON config as `caddy validate` does.
+func validateErr(cfgJSON []byte) error {
+	var cfg caddy.Config
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		return err
+	}
+	return caddy.Validate(&cfg)
+}
