@@ -247,7 +247,11 @@ func TestRemoteIssuerTokens(t *testing.T) {
 			return e.idp.sign(t, "rsa", "RS256", "JWT", e.claims(nil))
 		}, 401, "", "", ""},
 		{"Keycloak-style typ JWT with accept_jwt_type, azp", func(c *oauth.RemoteIssuerConfig) { c.AcceptJWTType = true }, func(e *remoteEnv) string {
-			return e.idp.sign(t, "rsa", "RS256", "JWT", e.claims(func(c jwt.MapClaims) { delete(c, "client_id"); c["azp"] = "kc-client"; c["scope"] = "openid product:read" }))
+			return e.idp.sign(t, "rsa", "RS256", "JWT", e.claims(func(c jwt.MapClaims) {
+				delete(c, "client_id")
+				c["azp"] = "kc-client"
+				c["scope"] = "openid product:read"
+			}))
 		}, 0, "user-7", "kc-client", "openid product:read"},
 		{"no typ with accept_jwt_type", func(c *oauth.RemoteIssuerConfig) { c.AcceptJWTType = true }, func(e *remoteEnv) string {
 			return e.idp.sign(t, "rsa", "RS256", "", e.claims(nil))

@@ -66,10 +66,10 @@ type Resource struct {
 	cache      *verifiedCache
 	cfg        ResourceConfig
 	remote     map[string]*RemoteIssuer // by issuer
-	absolute   bool   // cfg.Resource is an absolute URL
-	path       string // the resource's path, "" for the origin
-	wellKnown  string // PRMPath + path
-	rootOrigin string // origin of an absolute resource
+	absolute   bool                     // cfg.Resource is an absolute URL
+	path       string                   // the resource's path, "" for the origin
+	wellKnown  string                   // PRMPath + path
+	rootOrigin string                   // origin of an absolute resource
 }
 
 // NewResource checks cfg and returns a resource.
