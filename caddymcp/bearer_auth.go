@@ -1,14 +1,20 @@
 package caddymcp
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
 // BearerAuth protects a route with OAuth bearer tokens
@@ -79,6 +85,14 @@ type BearerAuth struct {
 	// ResourceDocumentation is a URL of documentation for developers
 	// (resource_documentation).
 	ResourceDocumentation string `json:"resource_documentation,omitempty"`
+
+	// LegacyTokens also accepts the opaque access tokens of the system
+	// that predates OAuth, kept hashed in the database with a user, scopes
+	// and an expiry, and created, listed and revoked with `caddy
+	// mcp-token`. A token found is remembered for 5 seconds, so a
+	// revocation takes effect within that time; an unknown one costs a
+	// database query. Default: off.
+	LegacyTokens bool `json:"legacy_tokens,omitempty"`
 
 	// Require lists the scopes a request needs: any one of them, or all
 	// with RequireAll. Default: none (any valid token).
@@ -174,6 +188,7 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 		ResourceDocumentation: b.ResourceDocumentation,
 		Keys:                  app,
 		Active:                app.store.tokenActive,
+		Legacy:                legacyLookup(b.LegacyTokens, app.store),
 		Required:              b.Require,
 		RequireAll:            b.RequireAll,
 		Logger:                ctx.Slogger(),
@@ -209,6 +224,29 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	// No token passthrough: upstreams get identity, never the token.
 	r.Header.Del("Authorization")
 	return next.ServeHTTP(w, r.WithContext(oauth.WithPrincipal(r.Context(), p)))
+}
+
+// legacyLookup returns the lookup of legacy tokens in st, or nil when
+// they are not accepted.
+func legacyLookup(enabled bool, st store.LegacyTokens) func(context.Context, string) (*oauth.AccessClaims, error) {
+	if !enabled {
+		return nil
+	}
+	return func(ctx context.Context, token string) (*oauth.AccessClaims, error) {
+		lt, err := st.GetLegacyToken(ctx, token, time.Now())
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%w: unknown legacy token", oauth.ErrInvalidToken)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &oauth.AccessClaims{
+			RegisteredClaims: jwt.RegisteredClaims{Subject: lt.UserID, ExpiresAt: jwt.NewNumericDate(lt.ExpiresAt),
+				IssuedAt: jwt.NewNumericDate(lt.CreatedAt)},
+			ClientID: "legacy:" + lt.ID,
+			Scope:    lt.Scope,
+		}, nil
+	}
 }
 
 // Interface guards

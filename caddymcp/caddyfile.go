@@ -215,6 +215,7 @@ func (o *OAuthServer) parseClient(d *caddyfile.Dispenser) error {
 //		scopes                 <scope...>
 //		resource_name          <name>
 //		resource_documentation <url>
+//		legacy_tokens
 //	}
 //
 // authorization_server names issuers of this Caddy's own mcp_oauth;
@@ -271,6 +272,7 @@ func (b *BearerAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"scope":                  func() error { return scopesArg(d, &b.Require) },
 		"scope_match":            func() error { return scopeMatchArg(d, &b.RequireAll) },
 		"issuer":                 func() error { return b.parseIssuer(d) },
+		"legacy_tokens":          func() error { b.LegacyTokens = true; return noArgs(d) },
 		"resource_name":          func() error { return oneArg(d, &b.ResourceName) },
 		"resource_documentation": func() error { return oneArg(d, &b.ResourceDocumentation) },
 	})

@@ -34,12 +34,11 @@ caddymcp/caddymcp.db in Caddy's data directory.
 Migrations are forward-only and run under a lock, so this is safe while
 Caddy instances are running or starting.`,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.Flags().String("database-env", "CADDYMCP_DATABASE_URL", "Environment variable holding the PostgreSQL URL")
-			cmd.Flags().String("embedded-path", "", "File of the embedded store (when no PostgreSQL URL is set)")
-			cmd.Flags().Duration("timeout", time.Minute, "How long to wait for the database")
+			storeFlags(cmd)
 			cmd.RunE = caddycmd.WrapCommandFuncForCobra(cmdMigrate)
 		},
 	})
+	registerTokenCommand()
 }
 
 func cmdMigrate(fl caddycmd.Flags) (int, error) {
@@ -47,26 +46,9 @@ func cmdMigrate(fl caddycmd.Flags) (int, error) {
 	if timeout <= 0 {
 		return caddy.ExitCodeFailedStartup, errors.New("--timeout must be positive")
 	}
-	var (
-		s        store.Store
-		describe string
-	)
-	if dsn := os.Getenv(fl.String("database-env")); dsn != "" {
-		pg, err := store.OpenPostgres(dsn, store.PostgresOptions{MaxConns: 2})
-		if err != nil {
-			return caddy.ExitCodeFailedStartup, err
-		}
-		s, describe = pg, "PostgreSQL store"
-	} else {
-		path := fl.String("embedded-path")
-		if path == "" {
-			path = filepath.Join(caddy.AppDataDir(), "caddymcp", "caddymcp.db")
-		}
-		e, err := store.OpenEmbedded(path)
-		if err != nil {
-			return caddy.ExitCodeFailedStartup, err
-		}
-		s, describe = e, "embedded store "+e.Path()
+	s, describe, err := openStoreFromFlags(fl)
+	if err != nil {
+		return caddy.ExitCodeFailedStartup, err
 	}
 	defer s.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -77,4 +59,33 @@ func cmdMigrate(fl caddycmd.Flags) (int, error) {
 	}
 	fmt.Printf("%s: schema version %d\n", describe, v)
 	return caddy.ExitCodeSuccess, nil
+}
+
+// openStoreFromFlags opens the store the command's flags name: PostgreSQL
+// when the variable named by --database-env is set, else the embedded
+// store at --embedded-path (default: the one in Caddy's data directory).
+func openStoreFromFlags(fl caddycmd.Flags) (store.Store, string, error) {
+	if dsn := os.Getenv(fl.String("database-env")); dsn != "" {
+		pg, err := store.OpenPostgres(dsn, store.PostgresOptions{MaxConns: 2})
+		if err != nil {
+			return nil, "", err
+		}
+		return pg, "PostgreSQL store", nil
+	}
+	path := fl.String("embedded-path")
+	if path == "" {
+		path = filepath.Join(caddy.AppDataDir(), "caddymcp", "caddymcp.db")
+	}
+	e, err := store.OpenEmbedded(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return e, "embedded store " + e.Path(), nil
+}
+
+// storeFlags adds the flags that choose the store.
+func storeFlags(cmd *cobra.Command) {
+	cmd.PersistentFlags().String("database-env", "CADDYMCP_DATABASE_URL", "Environment variable holding the PostgreSQL URL")
+	cmd.PersistentFlags().String("embedded-path", "", "File of the embedded store (when no PostgreSQL URL is set)")
+	cmd.PersistentFlags().Duration("timeout", time.Minute, "How long to wait for the database")
 }

@@ -47,6 +47,13 @@ type ResourceConfig struct {
 	// is accepted on its signature alone, so that issued tokens keep
 	// working through an outage. nil: no revocation check.
 	Active func(ctx context.Context, jti string) (bool, error)
+	// Legacy looks up an opaque (non-JWT) access token of the system that
+	// predates OAuth. It returns the token's claims (Subject, ClientID,
+	// Scope, ExpiresAt), an error wrapping ErrInvalidToken for an unknown,
+	// expired or revoked token, or another error when the lookup failed.
+	// A found token is remembered for LegacyCacheTTL. nil: opaque tokens
+	// are refused.
+	Legacy func(ctx context.Context, token string) (*AccessClaims, error)
 	// Required are the scopes a request needs; by default any one of
 	// them (RequireAll: every one). Empty: any valid token.
 	Required []string
@@ -59,6 +66,11 @@ type ResourceConfig struct {
 	// Logger receives warnings. Default: discard.
 	Logger *slog.Logger
 }
+
+// LegacyCacheTTL is how long a legacy token found in the database is
+// accepted without looking it up again, and so the longest a revocation
+// of one takes to apply.
+const LegacyCacheTTL = 5 * time.Second
 
 // Resource is the resource-server side of MCP authorization: it serves
 // Protected Resource Metadata (RFC 9728) and challenges requests.
@@ -303,6 +315,26 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	// are checked on every request.
 	cacheKey := origin + "\x00" + resource + "\x00" + token
 	claims, ok := rs.cache.get(cacheKey, rs.cfg.Now())
+	if !ok && rs.cfg.Legacy != nil && strings.Count(token, ".") != 2 {
+		claims, err = rs.cfg.Legacy(r.Context(), token)
+		switch {
+		case errors.Is(err, ErrInvalidToken):
+			return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", "")
+		case err != nil:
+			rs.cfg.Logger.Warn("legacy token lookup failed", "error", err.Error())
+			return nil, &Failure{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+				Description: "tokens cannot be verified right now; retry shortly",
+				Challenge:   Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL})}
+		}
+		// Remembered briefly, so that a revocation takes effect within
+		// LegacyCacheTTL without a query per request.
+		until := rs.cfg.Now().Add(LegacyCacheTTL)
+		if claims.ExpiresAt != nil && claims.ExpiresAt.Before(until) {
+			until = claims.ExpiresAt.Time
+		}
+		rs.cache.putUntil(cacheKey, claims, until)
+		ok = true
+	}
 	if !ok {
 		claims, err = rs.verify(r.Context(), token, origin, resource)
 		switch {

@@ -45,6 +45,11 @@ func (c *verifiedCache) put(key string, claims *AccessClaims, leeway time.Durati
 	if claims.ExpiresAt == nil {
 		return
 	}
+	c.putUntil(key, claims, claims.ExpiresAt.Add(leeway))
+}
+
+// putUntil caches claims until a given time.
+func (c *verifiedCache) putUntil(key string, claims *AccessClaims, until time.Time) {
 	k := sha256.Sum256([]byte(key))
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -58,5 +63,5 @@ func (c *verifiedCache) put(key string, claims *AccessClaims, leeway time.Durati
 			drop--
 		}
 	}
-	c.m[k] = cachedClaims{claims: claims, until: claims.ExpiresAt.Add(leeway)}
+	c.m[k] = cachedClaims{claims: claims, until: until}
 }

@@ -391,6 +391,42 @@ type Keys interface {
 	RotateSigningKey(ctx context.Context, olderThan time.Time, generate func() (*SigningKey, error)) (bool, error)
 }
 
+// LegacyToken is an opaque access token of the system that predates
+// OAuth, kept for a transition period. The token itself is stored only as
+// a hash.
+type LegacyToken struct {
+	// ID is a public handle for listing and revoking, never the token.
+	ID string
+	// UserID is the user the token speaks for (the sub of the principal).
+	UserID string
+	// Scope is the space-separated granted scope.
+	Scope string
+	// Name describes the token (what or who uses it).
+	Name string
+	// CreatedAt is when the token was created.
+	CreatedAt time.Time
+	// ExpiresAt is when the token stops working.
+	ExpiresAt time.Time
+	// RevokedAt is when the token was revoked; zero if it was not.
+	RevokedAt time.Time
+}
+
+// LegacyTokens stores legacy opaque access tokens.
+type LegacyTokens interface {
+	// CreateLegacyToken stores t under the hash of token; ErrConflict if
+	// its ID or token exists.
+	CreateLegacyToken(ctx context.Context, token string, t *LegacyToken) error
+	// GetLegacyToken returns the token if it is neither expired at now
+	// nor revoked, else ErrNotFound.
+	GetLegacyToken(ctx context.Context, token string, now time.Time) (*LegacyToken, error)
+	// ListLegacyTokens returns the tokens of a user (every token if
+	// userID is empty), revoked and expired ones included, newest first.
+	ListLegacyTokens(ctx context.Context, userID string) ([]LegacyToken, error)
+	// RevokeLegacyToken revokes the token with this ID at now; ErrNotFound
+	// if there is no such unrevoked token.
+	RevokeLegacyToken(ctx context.Context, id string, now time.Time) error
+}
+
 // Store is everything a caddymcp store provides.
 type Store interface {
 	Clients
@@ -401,6 +437,7 @@ type Store interface {
 	Sessions
 	Consents
 	Keys
+	LegacyTokens
 	// Shop is the back office: products, bookings, orders and forms.
 	Shop
 

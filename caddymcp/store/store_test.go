@@ -486,7 +486,7 @@ func TestSecretsStoredHashed(t *testing.T) {
 		conn, err := pgx.Connect(ctx(), dsn)
 		must(t, err)
 		defer conn.Close(ctx())
-		for table, col := range map[string]string{"authorization_codes": "code_hash", "refresh_tokens": "token_hash", "sessions": "id_hash"} {
+		for table, col := range map[string]string{"authorization_codes": "code_hash", "refresh_tokens": "token_hash", "sessions": "id_hash", "legacy_tokens": "token_hash"} {
 			for _, sec := range secrets {
 				var plain int
 				must(t, conn.QueryRow(ctx(), "SELECT COUNT(*) FROM "+table+" WHERE position($1::bytea in "+col+") > 0", []byte(sec)).Scan(&plain))
@@ -496,7 +496,7 @@ func TestSecretsStoredHashed(t *testing.T) {
 			}
 			var total int
 			must(t, conn.QueryRow(ctx(), "SELECT COUNT(*) FROM "+table+" WHERE "+col+" = ANY($1)",
-				[][]byte{store.Hash(secrets[0]), store.Hash(secrets[1]), store.Hash(secrets[2])}).Scan(&total))
+				[][]byte{store.Hash(secrets[0]), store.Hash(secrets[1]), store.Hash(secrets[2]), store.Hash(secrets[3])}).Scan(&total))
 			if total != 1 {
 				t.Errorf("%s: %d rows keyed by a secret's hash, want 1", table, total)
 			}
@@ -510,13 +510,15 @@ func writeSecrets(t *testing.T, s store.Store) []string {
 	t.Helper()
 	u := newUser(t, s)
 	g := newGrant(t, s, u, "c1")
-	code, refresh, session := "CODE-"+randID(t), "REFRESH-"+randID(t), "SESSION-"+randID(t)
+	code, refresh, session, legacy := "CODE-"+randID(t), "REFRESH-"+randID(t), "SESSION-"+randID(t), "LEGACY-"+randID(t)
 	must(t, s.CreateCode(ctx(), code, newCode(u)))
 	must(t, s.CreateRefreshToken(ctx(), refresh, &store.RefreshToken{GrantID: g.ID, ClientID: "c1", UserID: u.ID,
 		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
 	must(t, s.CreateSession(ctx(), session, &store.Session{UserID: u.ID, CreatedAt: t0, LastSeenAt: t0,
 		IdleExpiresAt: t0.Add(time.Hour), ExpiresAt: t0.Add(time.Hour)}))
-	return []string{code, refresh, session}
+	must(t, s.CreateLegacyToken(ctx(), legacy, &store.LegacyToken{ID: "lt-" + randID(t), UserID: u.ID,
+		CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	return []string{code, refresh, session, legacy}
 }
 
 func TestGrantsAndAccessTokens(t *testing.T) {

@@ -1,0 +1,49 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+func TestLegacyTokens(t *testing.T) {
+	forEach(t, func(t *testing.T, s store.Store, reopen func() store.Store) {
+		tok := "mcpat_" + randID(t)
+		lt := &store.LegacyToken{ID: "lt-" + randID(t), UserID: "alice@example.com", Scope: "product:read order:read",
+			Name: "nightly export", CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour)}
+		must(t, s.CreateLegacyToken(ctx(), tok, lt))
+		wantErr(t, s.CreateLegacyToken(ctx(), tok, &store.LegacyToken{ID: "other-" + randID(t), UserID: "x", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}), store.ErrConflict)
+		wantErr(t, s.CreateLegacyToken(ctx(), "mcpat_other"+randID(t), lt), store.ErrConflict)
+
+		got, err := reopen().GetLegacyToken(ctx(), tok, t0.Add(time.Hour))
+		must(t, err)
+		if got.ID != lt.ID || got.UserID != lt.UserID || got.Scope != lt.Scope || got.Name != lt.Name || !got.RevokedAt.IsZero() {
+			t.Fatalf("GetLegacyToken = %+v", got)
+		}
+		sameTime(t, "ExpiresAt", got.ExpiresAt, lt.ExpiresAt)
+		_, err = s.GetLegacyToken(ctx(), tok, t0.Add(24*time.Hour))
+		wantErr(t, err, store.ErrNotFound) // expired
+		_, err = s.GetLegacyToken(ctx(), tok+"x", t0)
+		wantErr(t, err, store.ErrNotFound)
+
+		other := &store.LegacyToken{ID: "lt2-" + randID(t), UserID: "bob@example.com", CreatedAt: t0.Add(time.Second), ExpiresAt: t0.Add(time.Hour)}
+		must(t, s.CreateLegacyToken(ctx(), "mcpat_"+randID(t), other))
+		mine, err := s.ListLegacyTokens(ctx(), "alice@example.com")
+		must(t, err)
+		all, err := s.ListLegacyTokens(ctx(), "")
+		must(t, err)
+		if len(mine) != 1 || mine[0].ID != lt.ID || len(all) != 2 || all[0].ID != other.ID {
+			t.Fatalf("ListLegacyTokens: mine %d, all %d", len(mine), len(all))
+		}
+
+		must(t, s.RevokeLegacyToken(ctx(), lt.ID, t0.Add(time.Minute)))
+		wantErr(t, s.RevokeLegacyToken(ctx(), lt.ID, t0.Add(2*time.Minute)), store.ErrNotFound)
+		wantErr(t, s.RevokeLegacyToken(ctx(), "nope", t0), store.ErrNotFound)
+		_, err = s.GetLegacyToken(ctx(), tok, t0.Add(time.Hour))
+		wantErr(t, err, store.ErrNotFound)
+		mine, err = s.ListLegacyTokens(ctx(), "alice@example.com")
+		must(t, err)
+		sameTime(t, "RevokedAt", mine[0].RevokedAt, t0.Add(time.Minute))
+	})
+}
