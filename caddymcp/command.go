@@ -39,6 +39,7 @@ Caddy instances are running or starting.`,
 		},
 	})
 	registerTokenCommand()
+	registerAdminCommands()
 }
 
 func cmdMigrate(fl caddycmd.Flags) (int, error) {

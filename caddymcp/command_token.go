@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -181,19 +180,16 @@ func listLegacyTokens(ctx context.Context, s store.LegacyTokens, user string, ou
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSER\tSCOPE\tNAME\tCREATED\tEXPIRES\tSTATUS")
 	now := time.Now()
-	for _, t := range list {
+	return table(out, []string{"ID", "USER", "SCOPE", "NAME", "CREATED", "EXPIRES", "STATUS"}, len(list), func(i int) []string {
+		t := list[i]
 		status := "active"
 		switch {
 		case !t.RevokedAt.IsZero():
-			status = "revoked " + t.RevokedAt.Format(time.RFC3339)
+			status = "revoked " + stamp(t.RevokedAt)
 		case !now.Before(t.ExpiresAt):
 			status = "expired"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserID, t.Scope, t.Name,
-			t.CreatedAt.Format(time.RFC3339), t.ExpiresAt.Format(time.RFC3339), status)
-	}
-	return tw.Flush()
+		return []string{t.ID, t.UserID, t.Scope, t.Name, stamp(t.CreatedAt), stamp(t.ExpiresAt), status}
+	})
 }

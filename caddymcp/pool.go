@@ -196,12 +196,19 @@ func (p *pooledStore) reload(ctx context.Context, pol keyPolicy) (*oauth.KeySet,
 // generator makes keys that start signing at the given time, sealed with
 // the key-encryption secret when there is one.
 func (p *pooledStore) generator(pol keyPolicy, at time.Time) func() (*store.SigningKey, error) {
+	return keyGenerator(pol, p.random, at)
+}
+
+// keyGenerator makes keys of pol's algorithm from random that start
+// signing at the given time, sealed with pol's key-encryption secret when
+// there is one.
+func keyGenerator(pol keyPolicy, random io.Reader, at time.Time) func() (*store.SigningKey, error) {
 	return func() (*store.SigningKey, error) {
-		k, err := oauth.GenerateKey(pol.algorithm(), p.random, at)
+		k, err := oauth.GenerateKey(pol.algorithm(), random, at)
 		if err != nil || pol.kek == "" {
 			return k, err
 		}
-		if k.PrivateKey, err = oauth.SealKey(pol.kek, k.PrivateKey, p.random); err != nil {
+		if k.PrivateKey, err = oauth.SealKey(pol.kek, k.PrivateKey, random); err != nil {
 			return nil, err
 		}
 		return k, nil

@@ -195,6 +195,10 @@ func NewKeySet(keys []store.SigningKey, now time.Time, keepRetired time.Duration
 // sealedKeyPrefix marks a private key encrypted with a key-encryption key.
 const sealedKeyPrefix = "caddymcp-sealed-v1:"
 
+// IsSealedKey reports whether a stored private key is encrypted with a
+// key-encryption key (see SealKey).
+func IsSealedKey(stored []byte) bool { return bytes.HasPrefix(stored, []byte(sealedKeyPrefix)) }
+
 // SealKey encrypts a private key for storage with AES-256-GCM under a key
 // derived from secret, so that a copy of the database alone does not
 // reveal it.

@@ -84,7 +84,20 @@ func (s *sqlStore) deleteClientsWhere(ctx context.Context, cond string, arg any)
 	var n int64
 	err := s.db.inTx(ctx, false, func(q querier) error {
 		sub := `(SELECT client_id FROM oauth_clients WHERE ` + cond + `)`
-		for _, table := range []string{"grants", "authorization_codes", "consents"} {
+		// Grants are revoked, not deleted: the revocation of their access
+		// tokens must reach every instance's deny-list (which reads
+		// revoked rows) before the rows go with the grants' expiry.
+		now := ts(time.Now())
+		grants := `(SELECT id FROM grants WHERE revoked_at IS NULL AND client_id IN ` + sub + `)`
+		for _, table := range []string{"access_tokens", "refresh_tokens"} {
+			if _, err := q.exec(ctx, `UPDATE `+table+` SET revoked_at = $2 WHERE revoked_at IS NULL AND grant_id IN `+grants, arg, now); err != nil {
+				return err
+			}
+		}
+		if _, err := q.exec(ctx, `UPDATE grants SET revoked_at = $2, updated_at = $2 WHERE revoked_at IS NULL AND client_id IN `+sub, arg, now); err != nil {
+			return err
+		}
+		for _, table := range []string{"authorization_codes", "consents"} {
 			if _, err := q.exec(ctx, `DELETE FROM `+table+` WHERE client_id IN `+sub, arg); err != nil {
 				return err
 			}
@@ -780,7 +793,9 @@ func (s *sqlStore) AddSigningKey(ctx context.Context, k *SigningKey) error {
 }
 
 func (s *sqlStore) RetireSigningKey(ctx context.Context, id string, now time.Time) error {
-	n, err := s.db.exec(ctx, `UPDATE signing_keys SET retired_at = COALESCE(retired_at, $2) WHERE kid = $1`, id, ts(now))
+	// The earlier of the two: retiring never postpones a retirement.
+	n, err := s.db.exec(ctx, `UPDATE signing_keys SET retired_at = CASE WHEN retired_at IS NULL OR retired_at > $2 THEN $2 ELSE retired_at END
+		WHERE kid = $1`, id, ts(now))
 	return affected("retiring signing key", n, err)
 }
 

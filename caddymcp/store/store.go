@@ -334,6 +334,10 @@ type Users interface {
 	UpsertUser(ctx context.Context, u *User) (*User, error)
 	// GetUser returns a user or ErrNotFound.
 	GetUser(ctx context.Context, id string) (*User, error)
+	// FindUsers returns up to limit users whose email equals email
+	// (ignoring case), or every user when email is empty, ordered by
+	// email and id.
+	FindUsers(ctx context.Context, email string, limit int) ([]User, error)
 }
 
 // Sessions stores login sessions.
@@ -380,7 +384,8 @@ type Keys interface {
 	// AddSigningKey stores a new key (for rotation); ErrConflict if its
 	// ID exists.
 	AddSigningKey(ctx context.Context, k *SigningKey) error
-	// RetireSigningKey marks a key retired at now; ErrNotFound if unknown.
+	// RetireSigningKey marks a key retired at now, or keeps an earlier
+	// retirement; ErrNotFound if unknown.
 	RetireSigningKey(ctx context.Context, id string, now time.Time) error
 	// RotateSigningKey adds a key from generate if the newest unretired
 	// key was created before olderThan (or there is none), and retires

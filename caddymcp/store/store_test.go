@@ -256,18 +256,29 @@ func TestClients(t *testing.T) {
 			t.Fatalf("ListClients page 2 = %+v", rest)
 		}
 
-		// Deleting a client takes its grants (and so tokens), codes and consents.
+		// Deleting a client revokes its grants and their tokens (so that
+		// every deny-list learns of it) and takes its codes and consents.
 		u := newUser(t, s)
 		g := newGrant(t, s, u, c.ID)
-		must(t, s.RecordAccessToken(ctx(), &store.AccessToken{JTI: "j-" + randID(t), GrantID: g.ID, ClientID: c.ID,
-			UserID: u.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+		jti := "j-" + randID(t)
+		must(t, s.RecordAccessToken(ctx(), &store.AccessToken{JTI: jti, GrantID: g.ID, ClientID: c.ID,
+			UserID: u.ID, CreatedAt: t0, ExpiresAt: time.Now().Add(time.Hour)}))
+		before := time.Now().Add(-time.Second)
 		must(t, s.CreateCode(ctx(), "code-"+randID(t), &store.AuthCode{GrantID: "g2", ClientID: c.ID, UserID: u.ID,
 			RedirectURI: "http://127.0.0.1/cb", CodeChallenge: "x", CodeChallengeMethod: "S256", CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}))
 		must(t, s.SaveConsent(ctx(), &store.Consent{UserID: u.ID, ClientID: c.ID, Scope: "a", CreatedAt: t0, UpdatedAt: t0}))
 		must(t, s.DeleteClient(ctx(), c.ID))
 		wantErr(t, s.DeleteClient(ctx(), c.ID), store.ErrNotFound)
-		_, err = s.GetGrant(ctx(), g.ID)
-		wantErr(t, err, store.ErrNotFound)
+		gone, err := s.GetGrant(ctx(), g.ID)
+		must(t, err)
+		if gone.RevokedAt.IsZero() {
+			t.Fatal("the deleted client's grant is not revoked")
+		}
+		revoked, err := s.RevokedAccessTokens(ctx(), before, time.Now())
+		must(t, err)
+		if len(revoked) != 1 || revoked[0].JTI != jti {
+			t.Fatalf("revoked access tokens after deleting the client = %+v", revoked)
+		}
 		_, err = s.GetConsent(ctx(), u.ID, c.ID)
 		wantErr(t, err, store.ErrNotFound)
 
@@ -865,7 +876,9 @@ func TestSigningKeys(t *testing.T) {
 		}
 		wantErr(t, s.AddSigningKey(ctx(), k), store.ErrConflict)
 		must(t, s.AddSigningKey(ctx(), &store.SigningKey{ID: "k2", Algorithm: "ES256", PrivateKey: []byte("x"), CreatedAt: t0.Add(time.Hour)}))
-		must(t, s.RetireSigningKey(ctx(), "k2", t0.Add(2*time.Hour)))
+		must(t, s.RetireSigningKey(ctx(), "k2", t0.Add(3*time.Hour)))
+		must(t, s.RetireSigningKey(ctx(), "k2", t0.Add(2*time.Hour))) // brought forward
+		must(t, s.RetireSigningKey(ctx(), "k2", t0.Add(4*time.Hour))) // never postponed
 		wantErr(t, s.RetireSigningKey(ctx(), "nope", t0), store.ErrNotFound)
 		k, err = s.EnsureSigningKey(ctx(), gen("never", t0))
 		must(t, err)
@@ -874,7 +887,7 @@ func TestSigningKeys(t *testing.T) {
 		}
 		all, err := s.SigningKeys(ctx())
 		must(t, err)
-		if len(all) != 2 || all[0].ID != "k2" || all[0].RetiredAt.IsZero() {
+		if len(all) != 2 || all[0].ID != "k2" || !all[0].RetiredAt.Equal(t0.Add(2*time.Hour)) {
 			t.Fatalf("SigningKeys = %+v", all)
 		}
 		// With every key retired, a new one is made.

@@ -52,3 +52,15 @@ func (s *sqlStore) RevokeLegacyToken(ctx context.Context, id string, now time.Ti
 	n, err := s.db.exec(ctx, `UPDATE legacy_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL`, id, ts(now))
 	return affected("revoking legacy token", n, err)
 }
+
+func (s *sqlStore) FindUsers(ctx context.Context, email string, limit int) ([]User, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rs, err := s.db.query(ctx, `SELECT `+userCols+` FROM users
+		WHERE $1 = '' OR LOWER(email) = LOWER($1) ORDER BY LOWER(email), id LIMIT $2`, email, int64(limit))
+	if err != nil {
+		return nil, fmt.Errorf("finding users: %w", err)
+	}
+	return collect(rs, "finding users", scanUser)
+}

@@ -47,3 +47,32 @@ func TestLegacyTokens(t *testing.T) {
 		sameTime(t, "RevokedAt", mine[0].RevokedAt, t0.Add(time.Minute))
 	})
 }
+
+func TestFindUsers(t *testing.T) {
+	forEach(t, func(t *testing.T, s store.Store, _ func() store.Store) {
+		for i, u := range []store.User{
+			{ID: "f1", Provider: "google", Subject: "g1", Email: "Ada@Example.com"},
+			{ID: "f2", Provider: "oidc", Subject: "o1", Email: "ada@example.com"},
+			{ID: "f3", Provider: "oidc", Subject: "o2", Email: "bob@example.com"},
+		} {
+			u.CreatedAt, u.UpdatedAt = t0.Add(time.Duration(i)*time.Second), t0
+			_, err := s.UpsertUser(ctx(), &u)
+			must(t, err)
+		}
+		ada, err := s.FindUsers(ctx(), "ADA@example.COM", 10)
+		must(t, err)
+		if len(ada) != 2 || ada[0].ID != "f1" || ada[1].ID != "f2" {
+			t.Fatalf("FindUsers(ada) = %+v", ada)
+		}
+		all, err := s.FindUsers(ctx(), "", 2)
+		must(t, err)
+		if len(all) != 2 {
+			t.Fatalf("FindUsers(all, 2) = %d users", len(all))
+		}
+		none, err := s.FindUsers(ctx(), "nobody@example.com", 10)
+		must(t, err)
+		if len(none) != 0 {
+			t.Fatalf("FindUsers(nobody) = %+v", none)
+		}
+	})
+}

@@ -1,0 +1,223 @@
+package caddymcp
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/pflag"
+
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// adminFlags parses args into a flag set that has the flags of every
+// admin subcommand.
+func adminFlags(t *testing.T, args ...string) caddycmd.Flags {
+	t.Helper()
+	fs := pflag.NewFlagSet("admin", pflag.ContinueOnError)
+	fs.Int("limit", 1000, "")
+	fs.String("user", "", "")
+	fs.String("email", "", "")
+	fs.String("algorithm", "", "")
+	fs.Bool("compromised", false, "")
+	fs.String("key-encryption-key-env", "", "")
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return caddycmd.Flags{FlagSet: fs}
+}
+
+func adminStore(t *testing.T) store.Store {
+	t.Helper()
+	s, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "admin.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if _, err := s.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestClientsCommands(t *testing.T) {
+	s, ctx := adminStore(t), context.Background()
+	now := time.Now()
+	for _, id := range []string{"c1", "c2", "c3"} {
+		if err := s.CreateClient(ctx, &store.Client{ID: id, Name: "Client " + id, RedirectURIs: []string{"http://127.0.0.1/cb"},
+			TokenEndpointAuthMethod: "none", CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out bytes.Buffer
+	if err := listClients(ctx, s, adminFlags(t, "--limit", "2"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 3 || !strings.Contains(lines[1], "Client c1") {
+		t.Fatalf("list --limit 2:\n%s", out.String())
+	}
+	out.Reset()
+	if err := listClients(ctx, s, adminFlags(t), &out); err != nil || strings.Count(out.String(), "http://127.0.0.1/cb") != 3 {
+		t.Fatalf("list: %v\n%s", err, out.String())
+	}
+}
+
+func TestResolveUser(t *testing.T) {
+	s, ctx := adminStore(t), context.Background()
+	for _, u := range []store.User{
+		{ID: "u1", Provider: "google", Subject: "1", Email: "ada@example.com"},
+		{ID: "u2", Provider: "google", Subject: "2", Email: "bob@example.com"},
+		{ID: "u3", Provider: "corp", Subject: "3", Email: "bob@example.com"},
+	} {
+		u.CreatedAt, u.UpdatedAt = time.Now(), time.Now()
+		if _, err := s.UpsertUser(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ref, want := range map[string]string{"u2": "u2", "ADA@example.com": "u1"} {
+		if u, err := resolveUser(ctx, s, ref); err != nil || u.ID != want {
+			t.Errorf("resolveUser(%q) = %v, %v; want %s", ref, u, err, want)
+		}
+	}
+	for ref, want := range map[string]string{"": "required", "nobody": "no user with id", "x@example.com": "no user with email",
+		"bob@example.com": "2 users have email"} {
+		if _, err := resolveUser(ctx, s, ref); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("resolveUser(%q) error %v, want %q", ref, err, want)
+		}
+	}
+}
+
+func TestRevokeGrantsCommand(t *testing.T) {
+	s, ctx := adminStore(t), context.Background()
+	now := time.Now()
+	if _, err := s.UpsertUser(ctx, &store.User{ID: "u1", Provider: "p", Subject: "s", Email: "ada@example.com", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"g1", "g2", "g3"} {
+		if err := s.CreateGrant(ctx, &store.Grant{ID: g, ClientID: "c", UserID: "u1", CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateSession(ctx, "sess-1", &store.Session{UserID: "u1", CreatedAt: now, LastSeenAt: now,
+		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	for args, want := range map[string]string{"": "give a grant id or --user", "g1 --user u1": "not both", "nope": `no grant "nope"`} {
+		if err := revokeGrants(ctx, s, adminFlags(t, strings.Fields(args)...), &out); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("revoke %q: error %v, want %q", args, err, want)
+		}
+	}
+	if err := revokeGrants(ctx, s, adminFlags(t, "g1"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if live, _ := s.ListGrantsByUser(ctx, "u1", time.Now()); len(live) != 2 {
+		t.Fatalf("after revoking g1: %d live grants", len(live))
+	}
+	out.Reset()
+	if err := revokeGrants(ctx, s, adminFlags(t, "--user", "ada@example.com"), &out); err != nil {
+		t.Fatal(err)
+	}
+	live, _ := s.ListGrantsByUser(ctx, "u1", time.Now())
+	sessions, _ := s.ListSessionsByUser(ctx, "u1", time.Now())
+	if len(live) != 0 || len(sessions) != 0 || !strings.Contains(out.String(), "revoked 2 grants and ended 1 sessions") {
+		t.Fatalf("after revoking all: %d grants, %d sessions; %q", len(live), len(sessions), out.String())
+	}
+}
+
+func TestRotateKeysCommand(t *testing.T) {
+	ctx := context.Background()
+	seed := func(t *testing.T, kek string) store.Store {
+		s := adminStore(t)
+		if _, err := s.EnsureSigningKey(ctx, keyGenerator(keyPolicy{kek: kek}, rand.Reader, time.Now().Add(-time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	keySet := func(t *testing.T, s store.Store, kek string, at time.Time) *oauth.KeySet {
+		t.Helper()
+		all, err := s.SigningKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range all {
+			if all[i].PrivateKey, err = oauth.OpenKey(kek, all[i].PrivateKey); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ks, err := oauth.NewKeySet(all, at, retiredKeyGrace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ks
+	}
+
+	t.Run("scheduled", func(t *testing.T) {
+		s := seed(t, "")
+		old := keySet(t, s, "", time.Now()).SigningKeyID()
+		var out bytes.Buffer
+		if err := rotateKeys(ctx, s, adminFlags(t, "--algorithm", "EdDSA"), &out); err != nil {
+			t.Fatal(err)
+		}
+		now := keySet(t, s, "", time.Now())
+		if now.SigningKeyID() != old || len(now.PublicKeys()) != 2 {
+			t.Fatalf("right after rotation: signer %s (old %s), %d published keys", now.SigningKeyID(), old, len(now.PublicKeys()))
+		}
+		later := keySet(t, s, "", time.Now().Add(keyActivationDelay+time.Second))
+		if later.SigningKeyID() == old || later.SigningAlgorithm() != oauth.AlgEdDSA || len(later.PublicKeys()) != 2 {
+			t.Fatalf("after activation: signer %s %s, %d keys", later.SigningKeyID(), later.SigningAlgorithm(), len(later.PublicKeys()))
+		}
+	})
+	t.Run("compromised", func(t *testing.T) {
+		s := seed(t, "")
+		old := keySet(t, s, "", time.Now()).SigningKeyID()
+		var out bytes.Buffer
+		// A scheduled rotation first: the key it made, not signing yet,
+		// and the old one, due to retire later, must both go.
+		if err := rotateKeys(ctx, s, adminFlags(t), &out); err != nil {
+			t.Fatal(err)
+		}
+		scheduled, _ := s.SigningKeys(ctx)
+		if err := rotateKeys(ctx, s, adminFlags(t, "--compromised"), &out); err != nil {
+			t.Fatal(err)
+		}
+		ks := keySet(t, s, "", time.Now().Add(time.Second))
+		if ks.SigningKeyID() == old || ks.SigningKeyID() == scheduled[0].ID || len(ks.PublicKeys()) != 1 {
+			t.Fatalf("signer %s (old %s, scheduled %s), %d published keys", ks.SigningKeyID(), old, scheduled[0].ID, len(ks.PublicKeys()))
+		}
+		if _, ok := ks.PublicKey(old); ok {
+			t.Fatal("the compromised key still verifies")
+		}
+		out.Reset()
+		keys, _ := s.SigningKeys(ctx)
+		if got := keyState(keys[len(keys)-1], time.Now()); got != "withdrawn" {
+			t.Fatalf("old key state %q", got)
+		}
+	})
+	t.Run("encrypted keys", func(t *testing.T) {
+		s := seed(t, "right-secret-0123456789")
+		var out bytes.Buffer
+		if err := rotateKeys(ctx, s, adminFlags(t), &out); err == nil || !strings.Contains(err.Error(), "--key-encryption-key-env") {
+			t.Fatalf("without the secret: %v", err)
+		}
+		t.Setenv("TEST_KEK", "wrong-secret-0123456789")
+		if err := rotateKeys(ctx, s, adminFlags(t, "--key-encryption-key-env", "TEST_KEK"), &out); err == nil || !strings.Contains(err.Error(), "wrong key-encryption secret") {
+			t.Fatalf("with a wrong secret: %v", err)
+		}
+		t.Setenv("TEST_KEK", "right-secret-0123456789")
+		if err := rotateKeys(ctx, s, adminFlags(t, "--key-encryption-key-env", "TEST_KEK"), &out); err != nil {
+			t.Fatal(err)
+		}
+		keys, _ := s.SigningKeys(ctx)
+		if len(keys) != 2 || !isSealed(keys[0]) || !isSealed(keys[1]) {
+			t.Fatalf("keys after rotation: %d, sealed %v", len(keys), keys[0].ID)
+		}
+		_ = keySet(t, s, "right-secret-0123456789", time.Now())
+	})
+}
