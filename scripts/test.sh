@@ -10,7 +10,13 @@
 #   GOTESTFLAGS                 extra flags appended to both go test runs
 #   CADDYMCP_SKIP_E2E=1         skip the end-to-end tests
 #
-# Full test logs are kept in .cache/test-logs/.
+# The end-to-end stage also runs real clients (the MCP TypeScript SDK in
+# headless Chromium, MCP Inspector's CLI, mcp-go) against the binary: it
+# installs Debian's chromium when missing and runs npm ci in
+# caddymcp/e2e/clients (scripts/lib/clients.sh).
+#
+# Full test logs are kept in .cache/test-logs/, screenshots and the clients'
+# HTTP trace in .cache/test-artifacts/.
 set -euo pipefail
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -28,6 +34,8 @@ ROOT=$PWD
 echo "$ROOT"
 # shellcheck source=scripts/lib/postgres.sh
 source scripts/lib/postgres.sh
+# shellcheck source=scripts/lib/clients.sh
+source scripts/lib/clients.sh
 
 if [[ ${CADDYMCP_SKIP_E2E:-} == 1 ]] && is_ci; then
 	die "CADDYMCP_SKIP_E2E=1 is not allowed when CI=true"
@@ -188,6 +196,25 @@ if [[ ${CADDYMCP_SKIP_E2E:-} == 1 ]]; then
 elif [[ ! -d caddymcp/e2e ]]; then
 	echo "no end-to-end tests yet (caddymcp/e2e does not exist)"
 else
+	# Real third-party clients (caddymcp/e2e/clients_test.go): Chromium and
+	# the npm packages. Without CI a missing tool skips those tests.
+	t0=$(now)
+	if clients_prepare "$WORK/clients-setup.log"; then
+		echo "real-client tools ready in $(elapsed "$t0")"
+	elif is_ci; then
+		[[ -f $WORK/clients-setup.log ]] && tail -n 50 "$WORK/clients-setup.log"
+		FAILED_STEPS+=("real-client tools (Chromium, npm ci)")
+	else
+		cat >&2 <<-'WARN'
+
+			!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+			!! WARNING: Chromium or the npm packages of caddymcp/e2e/clients are
+			!! missing (see above). The real-client tests will be skipped (with
+			!! CI=true they fail). Install Node.js 20+ and npm, and Debian's chromium.
+			!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+
+		WARN
+	fi
 	E2E_BIN=$ROOT/.cache/caddy-e2e
 	t0=$(now)
 	if scripts/build.sh "$E2E_BIN" >"$WORK/build-e2e.log" 2>&1; then

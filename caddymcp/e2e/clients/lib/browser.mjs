@@ -1,0 +1,158 @@
+// Headless Chromium (Debian's, driven by playwright-core) as the person
+// who signs in and approves, and the small local servers around it: the
+// client's redirect URI and a page of another origin that frames ours.
+
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+
+// Flags for Chromium on a machine without a network beyond loopback, run
+// as root.
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
+
+export async function launchBrowser(executablePath) {
+  const browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+  // Caddy's local CA is not in Chromium's trust store.
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 900, height: 1000 }, colorScheme: 'light' });
+  context.setDefaultTimeout(20_000);
+  return { browser, context };
+}
+
+function listen(server) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server.address().port));
+  });
+}
+
+// CallbackServer is the client's redirect URI: it records each
+// authorization response and lets the flow wait for it by state.
+export class CallbackServer {
+  constructor() {
+    this.waiters = new Map();
+    this.received = new Map();
+    this.server = http.createServer((req, res) => {
+      const u = new URL(req.url, 'http://127.0.0.1');
+      if (u.pathname !== '/callback') {
+        res.writeHead(404).end();
+        return;
+      }
+      const params = Object.fromEntries(u.searchParams);
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+      res.end('<!doctype html><html lang="en"><title>Signed in</title><main><h1>You may close this window.</h1></main></html>');
+      const key = params.state || '';
+      const w = this.waiters.get(key);
+      if (w) {
+        this.waiters.delete(key);
+        w(params);
+      } else {
+        this.received.set(key, params);
+      }
+    });
+  }
+
+  async start() {
+    this.port = await listen(this.server);
+    this.url = `http://127.0.0.1:${this.port}/callback`;
+    return this;
+  }
+
+  // wait resolves with the query parameters of the redirect carrying state.
+  wait(state, ms = 30_000) {
+    if (this.received.has(state)) {
+      const p = this.received.get(state);
+      this.received.delete(state);
+      return Promise.resolve(p);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(state);
+        reject(new Error(`no redirect to ${this.url} with state ${state} within ${ms} ms`));
+      }, ms);
+      this.waiters.set(state, (p) => {
+        clearTimeout(timer);
+        resolve(p);
+      });
+    });
+  }
+
+  close() {
+    this.server.close();
+  }
+}
+
+// FramingServer serves, over HTTPS with the Caddy host's own certificate
+// but on another port (so another origin of the same site), a page that
+// puts a given URL in an iframe, next to a frame of its own as a control.
+export class FramingServer {
+  constructor(certFile, keyFile) {
+    this.target = '';
+    this.server = https.createServer({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }, (req, res) => {
+      const u = new URL(req.url, 'https://localhost');
+      res.setHeader('Content-Type', 'text/html; charset=utf-8');
+      if (u.pathname === '/control') {
+        res.end('<!doctype html><html lang="en"><title>control</title><p id="control">framed page rendered</p></html>');
+        return;
+      }
+      const esc = this.target.replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+      res.end(`<!doctype html><html lang="en"><title>Another site framing the consent page</title>
+<h1>A page of another origin</h1>
+<iframe id="victim" title="consent page" src="${esc}" width="800" height="500"></iframe>
+<iframe id="control" title="control" src="/control" width="300" height="80"></iframe></html>`);
+    });
+  }
+
+  async start() {
+    this.port = await listen(this.server);
+    this.origin = `https://localhost:${this.port}`;
+    return this;
+  }
+
+  close() {
+    this.server.close();
+  }
+}
+
+// runAxe injects axe-core into the page (through the DevTools protocol,
+// which the page's CSP does not govern) and returns its results.
+export async function runAxe(page, tags) {
+  const source = fs.readFileSync(path.join(path.dirname(require.resolve('axe-core')), 'axe.min.js'), 'utf8');
+  await page.evaluate(source);
+  return page.evaluate(
+    (values) => globalThis.axe.run(document, { runOnly: { type: 'tag', values }, resultTypes: ['violations'] }),
+    tags,
+  );
+}
+
+// formatViolations renders axe violations for a failure message.
+export function formatViolations(violations) {
+  return violations
+    .map((v) => `${v.id} (${v.impact}): ${v.help}\n` + v.nodes.map((n) => `    ${n.target.join(' ')}: ${n.failureSummary}`).join('\n'))
+    .join('\n');
+}
+
+// tabTo presses Tab until the element matching selector has the focus and
+// returns how many presses it took, or -1.
+export async function tabTo(page, selector, max = 15) {
+  await page.evaluate(() => document.activeElement?.blur());
+  for (let i = 1; i <= max; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate((sel) => document.activeElement === document.querySelector(sel), selector)) return i;
+  }
+  return -1;
+}
