@@ -33,13 +33,14 @@ fi
 CADDY_VERSION=$(go list -m -f '{{.Version}}' github.com/caddyserver/caddy/v2)
 
 # Source files that end up in the binary: everything tracked or untracked (not
-# ignored) under caddymcp/ and migrations/, minus tests and test data.
+# ignored) under caddymcp/ and migrations/, minus tests, test data and the
+# end-to-end tests with their clients (never part of the binary).
 list_inputs() {
 	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 		git ls-files --cached --others --exclude-standard -- caddymcp migrations
 	else
 		find caddymcp migrations -type f 2>/dev/null || true
-	fi | grep -Ev '(^|/)\.cache/|_test\.go$|(^|/)testdata/' | LC_ALL=C sort -u
+	fi | grep -Ev '(^|/)\.cache/|_test\.go$|(^|/)testdata/|^caddymcp/e2e/' | LC_ALL=C sort -u
 }
 
 compute_hash() {
