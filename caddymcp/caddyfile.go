@@ -111,12 +111,23 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		}
 //		session_idle           <duration>
 //		session_lifetime       <duration>
+//		rate_limit             off
+//		rate_limit {
+//			register    <requests>/<window> [<burst>] | off
+//			token       <requests>/<window> [<burst>] | off
+//			authorize   <requests>/<window> [<burst>] | off
+//			login       <requests>/<window> [<burst>] | off
+//			ipv6_prefix <bits>
+//		}
 //	}
 //
 // Without a block it uses the caddymcp app's issuer and scopes, with open
 // dynamic registration. client, login and allow may be repeated. Access
 // is denied unless an allow rule matches; a rule's scopes (default: all)
-// bound what its users may grant.
+// bound what its users may grant. Requests are limited per client IP
+// address unless rate_limit says otherwise (defaults: register 10/m 20,
+// token 600/m 100, authorize 60/m 30, login 60/m 30); a window is s, m,
+// h or a duration such as 15m, and the burst defaults to the requests.
 func parseOAuthServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	o := new(OAuthServer)
 	err := o.UnmarshalCaddyfile(h.Dispenser)
@@ -146,6 +157,7 @@ func (o *OAuthServer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"allow":                  func() error { return o.parseAllow(d) },
 		"session_idle":           func() error { return durationArg(d, &o.SessionIdle) },
 		"session_lifetime":       func() error { return durationArg(d, &o.SessionLifetime) },
+		"rate_limit":             func() error { return o.parseRateLimit(d) },
 	})
 }
 
@@ -452,13 +464,14 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 }
 
 func intArg(d *caddyfile.Dispenser, dst *int) error {
+	name := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 0 {
-		return d.Errf("%s: '%s' is not a non-negative integer", d.Val(), s)
+		return d.Errf("%s: '%s' is not a non-negative integer", name, s)
 	}
 	*dst = n
 	return nil

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddymcp/caddymcp/caddymcp/login"
+	"github.com/caddymcp/caddymcp/caddymcp/ratelimit"
 )
 
 // LoginProvider is an upstream identity provider users sign in with.
@@ -59,8 +60,8 @@ type AccessRule struct {
 }
 
 // loginServer builds the login core from the configured providers and
-// rules; nil when no provider is configured.
-func (o *OAuthServer) loginServer(ctx caddy.Context, app *App) (*login.Server, error) {
+// rules, held to limit; nil when no provider is configured.
+func (o *OAuthServer) loginServer(ctx caddy.Context, app *App, limit *ratelimit.RequestLimiter) (*login.Server, error) {
 	if len(o.Login) == 0 {
 		if len(o.Allow) > 0 {
 			return nil, errors.New("allow rules need at least one login provider")
@@ -131,6 +132,7 @@ func (o *OAuthServer) loginServer(ctx caddy.Context, app *App) (*login.Server, e
 		BaseURL:         base,
 		SessionIdle:     durationOf(o.SessionIdle),
 		SessionLifetime: durationOf(o.SessionLifetime),
+		RateLimit:       limit,
 		Logger:          ctx.Slogger(),
 	})
 }

@@ -31,6 +31,10 @@ import (
 //   - `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect`
 //     (RFC 7662).
 //
+// Registration, the token endpoint, authorization and sign-in are rate
+// limited per client IP address (see RateLimits); over a limit a request
+// gets `429 Too Many Requests` with `Retry-After`.
+//
 // The signing key is created once, when the caddymcp app first starts,
 // and kept in the store, so restarts and reloads keep the same key id.
 // Audit events (client registered, consent, codes, tokens, reuse
@@ -101,6 +105,11 @@ type OAuthServer struct {
 	// SessionLifetime ends every login session this long after sign-in.
 	// Default: 7 days.
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+
+	// RateLimit limits how often one client IP address may register
+	// clients, request tokens, authorize and sign in. On by default; see
+	// RateLimits for the defaults.
+	RateLimit *RateLimits `json:"rate_limit,omitempty"`
 
 	server *oauth.Server
 	login  *login.Server
@@ -193,7 +202,11 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if o.login, err = o.loginServer(ctx, app); err != nil {
+	limits, err := o.rateLimiters()
+	if err != nil {
+		return err
+	}
+	if o.login, err = o.loginServer(ctx, app, limits.login); err != nil {
 		return err
 	}
 	var users oauth.Authenticator
@@ -216,6 +229,7 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 		RefreshIdle:         time.Duration(o.RefreshTokenIdle),
 		RefreshGrace:        time.Duration(o.RefreshGrace),
 		AllowedOrigins:      o.AllowedOrigins,
+		RateLimits:          limits.oauth,
 		OnRevoke:            func(ctx context.Context) { _ = app.store.deny.Refresh(ctx) },
 		Logger:              ctx.Slogger(),
 	})

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/ratelimit"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -179,6 +180,12 @@ type Config struct {
 	// HTTPClient makes the calls to the providers. Default: a client
 	// with a 10s timeout.
 	HTTPClient *http.Client
+	// RateLimit limits how often one client may start a login or come
+	// back from a provider (LoginPath, ProviderLoginPrefix and
+	// CallbackPrefix, counted together): a start writes to the store, a
+	// callback calls the provider. Over the limit a request gets a 429
+	// page with Retry-After. Default: no limit.
+	RateLimit *ratelimit.RequestLimiter
 	// Logger receives audit events and internal errors. Default: discard.
 	Logger *slog.Logger
 }
@@ -324,6 +331,9 @@ func (s *Server) Handles(path string) bool {
 // ServeHTTP answers the login endpoints; other paths get 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, name := s.route(r.URL.Path)
+	if (route == "picker" || route == "start" || route == "callback") && !s.allow(w, r) {
+		return
+	}
 	allow, ok := "GET, HEAD", r.Method == http.MethodGet || r.Method == http.MethodHead
 	if route == "logout" {
 		allow, ok = "POST", r.Method == http.MethodPost
@@ -354,6 +364,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.page(w, http.StatusNotFound, "Not found", "There is nothing at this address.")
 	}
+}
+
+// allow applies the rate limit to r, and answers r with a 429 page when
+// it is over the limit.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request) bool {
+	ok, wait := s.cfg.RateLimit.Allow(r)
+	if ok {
+		return true
+	}
+	s.log.Debug("rate limit exceeded", "path", r.URL.Path, "retry_after", wait.String())
+	retry := ratelimit.RetryAfter(wait)
+	w.Header().Set("Retry-After", retry)
+	s.page(w, http.StatusTooManyRequests, "Too many requests",
+		"Too many sign-in attempts came from your network. Wait "+retry+" seconds, then reload this page.")
+	return false
 }
 
 // randomToken returns n random bytes, base64url-encoded without padding.

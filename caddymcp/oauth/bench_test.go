@@ -248,6 +248,9 @@ func newBenchEnv(b *testing.B, backend string) *benchEnv {
 		Users:     benchUsers{st},
 		Resources: func() []string { return []string{"/mcp"} },
 		Logger:    slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		// No rate limits: every request comes from one address, and the
+		// benchmark measures the endpoint, not a limiter.
+		RateLimits: oauth.RateLimits{},
 	}
 	switch v := os.Getenv(benchPolicyEnv); v {
 	case "", "store":

@@ -195,7 +195,7 @@ const (
 	// CORSAllowHeaders are the request headers browser clients may send.
 	CORSAllowHeaders = "Authorization, Content-Type, MCP-Protocol-Version, Mcp-Session-Id, Mcp-Method, Mcp-Name, Last-Event-ID, DPoP"
 	// CORSExposeHeaders are the response headers browser clients may read.
-	CORSExposeHeaders = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version, DPoP-Nonce"
+	CORSExposeHeaders = "WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version, DPoP-Nonce, Retry-After"
 )
 
 // setCORS allows any origin to read a public, credential-free response.

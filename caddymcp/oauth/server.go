@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/ratelimit"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -115,6 +116,9 @@ type Config struct {
 	// AllowedOrigins restricts which browser origins may call the
 	// endpoints cross-origin. Empty means any ("*").
 	AllowedOrigins []string
+	// RateLimits limits how often one client may call the registration,
+	// token and authorization endpoints. Default: no limits.
+	RateLimits RateLimits
 	// OnRevoke is called after tokens were revoked (revocation, a
 	// replayed code, refresh-token reuse), so that deny-lists can catch up
 	// at once. Optional.
@@ -140,6 +144,21 @@ type Registration struct {
 	MaxRedirectURIs int
 	// SecretLifetime sets client_secret_expires_at; 0 means never.
 	SecretLifetime time.Duration
+}
+
+// RateLimits are per-client limits of the endpoints that cost a database
+// write or invite abuse; nil means no limit. A request over its limit gets
+// 429 Too Many Requests with Retry-After: the JSON endpoints with the
+// error too_many_requests, the authorization endpoint with an error
+// page. CORS preflights are never counted.
+type RateLimits struct {
+	// Register limits POST /oauth/register.
+	Register *ratelimit.RequestLimiter
+	// Token limits POST /oauth/token.
+	Token *ratelimit.RequestLimiter
+	// Authorize limits /oauth/authorize and /oauth/consent, counted
+	// together.
+	Authorize *ratelimit.RequestLimiter
 }
 
 // StaticClient is a client declared in the configuration.
@@ -280,6 +299,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "invalid_request", "no such endpoint")
 		return
 	}
+	if !s.allow(w, r, route) {
+		return
+	}
 	issuer, err := s.Issuer(r)
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, "invalid_request", err.Error())
@@ -303,6 +325,45 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "introspect":
 		s.serveIntrospect(w, r, issuer)
 	}
+}
+
+// allow applies the rate limit of route to r, and answers r with 429
+// when it is over the limit.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, route string) bool {
+	var limit *ratelimit.RequestLimiter
+	switch route {
+	case "register":
+		limit = s.cfg.RateLimits.Register
+	case "token":
+		limit = s.cfg.RateLimits.Token
+	case "authorize", "consent":
+		limit = s.cfg.RateLimits.Authorize
+	}
+	if limit == nil || r.Method == http.MethodOptions {
+		return true
+	}
+	ok, wait := limit.Allow(r)
+	if ok {
+		return true
+	}
+	s.log.Debug("rate limit exceeded", "endpoint", route, "retry_after", wait.String())
+	retry := ratelimit.RetryAfter(wait)
+	w.Header().Set("Retry-After", retry)
+	if route == "authorize" || route == "consent" {
+		writeErrorPage(w, http.StatusTooManyRequests, errorPage{Title: "Too many requests",
+			Message: "Too many requests came from your network. Wait " + retry + " seconds, then reload this page."})
+		return false
+	}
+	// Let browser clients read the answer, as they could read any other
+	// answer of these endpoints.
+	if r.Method == http.MethodPost {
+		s.preflight(w, r, "POST, OPTIONS")
+	}
+	// RFC 6749 has no code for this. too_many_requests is what MCP SDKs
+	// use for it; a client reads it as "try later", never as a reason to
+	// drop its registration (invalid_client) or its tokens (invalid_grant).
+	WriteError(w, http.StatusTooManyRequests, "too_many_requests", "too many requests from this client; retry after "+retry+" seconds")
+	return false
 }
 
 // ASMetadata is the authorization server metadata (RFC 8414 §2).
