@@ -40,6 +40,7 @@ Caddy instances are running or starting.`,
 	})
 	registerTokenCommand()
 	registerAdminCommands()
+	registerDoctorCommand()
 }
 
 func cmdMigrate(fl caddycmd.Flags) (int, error) {
