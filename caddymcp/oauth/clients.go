@@ -108,27 +108,27 @@ func checkRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || !u.IsAbs():
-		return fmt.Errorf("redirect URI %q is not an absolute URI", raw)
+		return fmt.Errorf("redirect URI %+q is not an absolute URI", raw)
 	case strings.Contains(raw, "#"):
-		return fmt.Errorf("redirect URI %q must not contain a fragment", raw)
+		return fmt.Errorf("redirect URI %+q must not contain a fragment", raw)
 	case u.User != nil:
-		return fmt.Errorf("redirect URI %q must not contain user information", raw)
+		return fmt.Errorf("redirect URI %+q must not contain user information", raw)
 	}
 	switch scheme := strings.ToLower(u.Scheme); scheme {
 	case "https":
 		if u.Host == "" {
-			return fmt.Errorf("redirect URI %q has no host", raw)
+			return fmt.Errorf("redirect URI %+q has no host", raw)
 		}
 	case "http":
 		if !IsLoopbackHost(u.Hostname()) {
-			return fmt.Errorf("redirect URI %q: http is allowed only for localhost, 127.0.0.1 and [::1]", raw)
+			return fmt.Errorf("redirect URI %+q: http is allowed only for localhost, 127.0.0.1 and [::1]", raw)
 		}
 	case "javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ws", "wss", "ftp", "mailto", "tel", "view-source":
-		return fmt.Errorf("redirect URI %q: the %s scheme is not allowed", raw, scheme)
+		return fmt.Errorf("redirect URI %+q: the %s scheme is not allowed", raw, scheme)
 	default:
 		// A private-use scheme of a native app, e.g. cursor://…
 		if u.Host == "" && u.Path == "" && u.Opaque == "" {
-			return fmt.Errorf("redirect URI %q is empty after its scheme", raw)
+			return fmt.Errorf("redirect URI %+q is empty after its scheme", raw)
 		}
 	}
 	return nil

@@ -57,11 +57,32 @@ func readForm(w http.ResponseWriter, r *http.Request) (map[string]string, *oauth
 	out := make(map[string]string, len(r.PostForm))
 	for k, vs := range r.PostForm {
 		if len(vs) > 1 {
+			// The name is echoed only when it is plain: error_description
+			// allows no quotes, backslashes, controls or non-ASCII
+			// (RFC 6749 §5.2).
+			if !plainParamName(k) {
+				return nil, badRequest("invalid_request", "a parameter is repeated")
+			}
 			return nil, badRequest("invalid_request", "parameter "+k+" is repeated")
 		}
 		out[k] = vs[0]
 	}
 	return out, nil
+}
+
+// plainParamName reports whether a parameter name is short and made of
+// letters, digits, '_', '-', '.' and ':' only.
+func plainParamName(k string) bool {
+	if k == "" || len(k) > 64 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_-.:", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // oauthError is an RFC 6749 §5.2 error response.

@@ -106,6 +106,9 @@ func parseJWT(raw string, claims jwt.Claims, rules jwtRules) error {
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(rules.leeway),
+		// One token, one encoding: no variants in the unused bits of
+		// the last base64url character (RFC 7515 §2, RFC 4648 §3.5).
+		jwt.WithStrictDecoding(),
 	}
 	if len(rules.audiences) > 0 {
 		opts = append(opts, jwt.WithAudience(rules.audiences...))

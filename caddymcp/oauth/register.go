@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -78,7 +80,9 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	var md clientMetadata
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&md); err != nil || dec.More() {
+	// Nothing but white space may follow the object: dec.More alone
+	// misses a stray ']' or '}'.
+	if err := dec.Decode(&md); err != nil || !endOfJSON(dec) {
 		WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is not a valid JSON object of client metadata")
 		return
 	}
@@ -137,6 +141,12 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, resp, "no-store")
 }
 
+// endOfJSON reports whether dec has nothing left but white space.
+func endOfJSON(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return err == io.EOF
+}
+
 // readLimited reads a body of at most maxBodyBytes.
 func readLimited(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	var buf bytes.Buffer
@@ -174,7 +184,7 @@ func (s *Server) checkMetadata(md *clientMetadata) *oauthError {
 	}
 	for _, g := range md.GrantTypes {
 		if g != "authorization_code" && g != "refresh_token" {
-			return meta("grant type " + g + " is not supported; use authorization_code and refresh_token")
+			return meta("grant type " + asciiQuote(g) + " is not supported; use authorization_code and refresh_token")
 		}
 	}
 	if !slices.Contains(md.GrantTypes, "authorization_code") {
@@ -235,6 +245,16 @@ func (s *Server) checkMetadata(md *clientMetadata) *oauthError {
 		return meta("application_type must be web or native")
 	}
 	return nil
+}
+
+// asciiQuote quotes a value of the request for an error description,
+// which must be ASCII text (RFC 7591 §3.2.2), shortened to 100 bytes.
+func asciiQuote(s string) string {
+	q := strconv.QuoteToASCII(s)
+	if len(q) > 100 {
+		q = q[:96] + `..."`
+	}
+	return q
 }
 
 // cleanText drops control and formatting characters (which could disguise

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -99,7 +100,9 @@ func decodeArgs(raw json.RawMessage, dst any) error {
 			return store.Invalid("arguments", "must be a JSON object")
 		}
 	}
-	if dec.More() {
+	// Nothing but white space may follow: dec.More misses a stray ']'
+	// or '}'.
+	if _, err := dec.Token(); err != io.EOF {
 		return store.Invalid("arguments", "must be one JSON object")
 	}
 	return nil
