@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -95,7 +96,8 @@ type App struct {
 	KeyEncryptionKey string `json:"key_encryption_key,omitempty"`
 
 	store    *pooledStore
-	storeKey string // set once a reference to store is held
+	storeKey string       // set once a reference to store is held
+	inflight atomic.Int64 // requests this config's handlers are serving
 	logger   *zap.Logger
 	ctx      context.Context // ends when this config is unloaded
 	keys     keyPolicy
@@ -201,7 +203,10 @@ func (a *App) Start() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.StartTimeout))
 	defer cancel()
-	if _, err := a.store.prepare(ctx, a.keys); err != nil {
+	// Not only prepare: a store kept across a reload has its keys loaded
+	// already, and a reload must pick up keys changed meanwhile (say by
+	// `caddy mcp-keys rotate --compromised`).
+	if err := a.store.maintain(ctx, a.keys); err != nil {
 		if a.store.describe != "" {
 			return fmt.Errorf("%s: %w", a.store.describe, err)
 		}
@@ -259,17 +264,54 @@ func (a *App) sweep() {
 }
 
 // Stop does nothing: the store outlives this config and is released in
-// Cleanup, after the HTTP servers have drained.
+// Cleanup, once this config's requests have finished.
 func (a *App) Stop() error { return nil }
 
-// Cleanup releases this config's reference to the shared store.
+// drainTimeout bounds how long Cleanup waits for requests in flight
+// before it releases the store.
+const drainTimeout = time.Minute
+
+// Cleanup releases this config's reference to the shared store. On a
+// reload Caddy cleans the old config up while its servers still finish
+// requests in flight; if any are, the store (whose pool a reload to
+// another database closes) is released once they end.
 func (a *App) Cleanup() error {
 	if a.storeKey == "" {
 		return nil
 	}
-	_, err := stores.Delete(a.storeKey)
+	key := a.storeKey
 	a.storeKey = ""
-	return err
+	if a.inflight.Load() == 0 {
+		_, err := stores.Delete(key)
+		return err
+	}
+	go func() {
+		deadline := time.Now().Add(drainTimeout)
+		for a.inflight.Load() > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if _, err := stores.Delete(key); err != nil {
+			a.logger.Warn("releasing the store", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// enter marks the start of a request a handler of this config serves; the
+// function it returns marks its end. It first waits until the store is
+// migrated and keyed, since Caddy may start serving before this app's
+// Start has finished; the error means it could not be. A handler built
+// without an app (in tests) has nothing to wait for.
+func (a *App) enter(ctx context.Context) (func(), error) {
+	if a == nil || a.store == nil {
+		return func() {}, nil
+	}
+	a.inflight.Add(1)
+	if _, err := a.store.prepare(ctx, a.keys); err != nil {
+		a.inflight.Add(-1)
+		return nil, err
+	}
+	return func() { a.inflight.Add(-1) }, nil
 }
 
 // Store returns the app's store.

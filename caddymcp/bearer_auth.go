@@ -102,6 +102,7 @@ type BearerAuth struct {
 	RequireAll bool `json:"require_all,omitempty"`
 
 	resource *oauth.Resource
+	app      *App
 }
 
 // ExternalIssuer is an external authorization server whose tokens
@@ -142,6 +143,7 @@ func (*BearerAuth) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the resource.
 func (b *BearerAuth) Provision(ctx caddy.Context) error {
 	app, err := loadApp(ctx)
+	b.app = app
 	if err != nil {
 		return err
 	}
@@ -202,6 +204,12 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		b.resource.ServeMetadata(w, r)
 		return nil
 	}
+	done, err := b.app.enter(r.Context())
+	if err != nil {
+		serveUnavailable(w)
+		return nil
+	}
+	defer done()
 	p, f := b.resource.Check(r)
 	if f != nil {
 		if hasErrorRoutes(r) {

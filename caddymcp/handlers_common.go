@@ -59,3 +59,12 @@ func hasErrorRoutes(r *http.Request) bool {
 	srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	return ok && srv != nil && srv.Errors != nil && len(srv.Errors.Routes) > 0
 }
+
+// serveUnavailable answers a request that arrived before the store could
+// be made ready (migrated and keyed): 503 temporarily_unavailable, to be
+// retried.
+func serveUnavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "5")
+	oauth.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable",
+		"the server is starting or cannot reach its database; retry shortly")
+}

@@ -113,6 +113,7 @@ type OAuthServer struct {
 
 	server *oauth.Server
 	login  *login.Server
+	app    *App
 }
 
 // Registration configures dynamic client registration.
@@ -174,6 +175,7 @@ func (*OAuthServer) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the authorization server.
 func (o *OAuthServer) Provision(ctx caddy.Context) error {
 	app, err := loadApp(ctx)
+	o.app = app
 	if err != nil {
 		return err
 	}
@@ -270,14 +272,22 @@ func (o *OAuthServer) staticClients() ([]oauth.StaticClient, error) {
 // ServeHTTP answers the authorization server's endpoints and passes other
 // requests on.
 func (o *OAuthServer) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	var serve http.Handler
 	switch {
 	case o.server.Handles(r.URL.Path):
-		o.server.ServeHTTP(w, r)
+		serve = o.server
 	case o.login != nil && o.login.Handles(r.URL.Path):
-		o.login.ServeHTTP(w, r)
+		serve = o.login
 	default:
 		return next.ServeHTTP(w, r)
 	}
+	done, err := o.app.enter(r.Context())
+	if err != nil {
+		serveUnavailable(w)
+		return nil
+	}
+	defer done()
+	serve.ServeHTTP(w, r)
 	return nil
 }
 

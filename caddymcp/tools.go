@@ -39,6 +39,7 @@ type Tools struct {
 	Unguarded bool `json:"unguarded,omitempty"`
 
 	server *tools.Server
+	app    *App
 }
 
 // CaddyModule returns the Caddy module information.
@@ -58,6 +59,7 @@ func (t *Tools) Provision(ctx caddy.Context) error {
 		return err
 	}
 	app, err := loadApp(ctx)
+	t.app = app
 	if err != nil {
 		return err
 	}
@@ -91,6 +93,12 @@ func (t *Tools) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if !t.server.Handles(r.URL.Path) {
 		return next.ServeHTTP(w, r)
 	}
+	done, err := t.app.enter(r.Context())
+	if err != nil {
+		serveUnavailable(w)
+		return nil
+	}
+	defer done()
 	t.server.ServeHTTP(w, r)
 	return nil
 }

@@ -72,7 +72,14 @@ func (s *Server) onBase(r *http.Request) bool {
 		return true
 	}
 	origin, err := oauth.RequestOrigin(r)
-	return err == nil && origin == s.base
+	if err != nil {
+		return false
+	}
+	// Behind a proxy that terminates TLS the request arrives over plain
+	// HTTP for the same host: it is on the base all the same, or the
+	// redirect to the base would come back here forever.
+	return origin == s.base ||
+		(r.TLS == nil && strings.HasPrefix(origin, "http://") && s.base == "https://"+strings.TrimPrefix(origin, "http://"))
 }
 
 // returnParam cleans a return_to parameter: the id of a pending return,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -469,3 +470,23 @@ func TestRandomFailure(t *testing.T) {
 type failingReader struct{}
 
 func (failingReader) Read([]byte) (int, error) { return 0, io.ErrUnexpectedEOF }
+
+// TestOnBaseBehindTLSProxy checks that a request arriving over plain HTTP
+// from a proxy that terminated TLS for the base's host is on the base,
+// while another host or an http base is not confused with it.
+func TestOnBaseBehindTLSProxy(t *testing.T) {
+	s := &Server{base: "https://mcp.example.com"}
+	for target, want := range map[string]bool{
+		"http://mcp.example.com/auth/login":      true,
+		"https://mcp.example.com/auth/login":     true,
+		"http://mcp.example.com:8080/auth/login": false,
+		"http://other.example.com/auth/login":    false,
+		"https://other.example.com/auth/login":   false,
+		"http://mcp.example.com.evil/auth/login": false,
+	} {
+		r := httptest.NewRequest("GET", target, nil)
+		if got := s.onBase(r); got != want {
+			t.Errorf("onBase(%s) = %v, want %v", target, got, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -198,7 +199,14 @@ func pgErr(err error) error {
 		ne net.Error
 	)
 	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) ||
-		errors.Is(err, context.DeadlineExceeded) {
+		errors.Is(err, context.DeadlineExceeded) ||
+		// A pooled connection that died with the server, mid-query or
+		// before the next one.
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) ||
+		// The pool of a configuration being unloaded (the pool's own
+		// error type lives in an internal dependency).
+		strings.HasSuffix(err.Error(), "closed pool") {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return err
