@@ -24,10 +24,26 @@ import (
 // It serves the Protected Resource Metadata (RFC 9728) of the resource it
 // guards at both `/.well-known/oauth-protected-resource<resource path>`
 // and the root `/.well-known/oauth-protected-resource`, without a token.
-// A request without a token is answered `401` with
-// `WWW-Authenticate: Bearer resource_metadata="…", scope="…"` and a JSON
-// body; a malformed Authorization header gets `400 invalid_request`.
-// CORS preflight requests pass through unauthenticated.
+// A request without a token is answered `401` with two challenges,
+// Bearer first (clients that read one challenge read the first):
+// `WWW-Authenticate: Bearer resource_metadata="…", scope="…"` and
+// `WWW-Authenticate: DPoP resource_metadata="…", scope="…", algs="ES256 …"`,
+// and a JSON body; a malformed Authorization header gets
+// `400 invalid_request`. CORS preflight requests pass through
+// unauthenticated.
+//
+// DPoP-bound tokens (RFC 9449) are accepted as `Authorization: DPoP
+// <token>` with a `DPoP` proof of the key in the token's `cnf.jkt`: a
+// proof of typ `dpop+jwt` signed with an asymmetric algorithm by its
+// public `jwk`, whose `htm` is the request method, `htu` the request URL
+// as the client addressed it (without query), `ath` the hash of the
+// token, `iat` at most 60 seconds old (5 seconds of clock skew either
+// way), and `jti` not seen before on this instance. The proof is checked
+// on every request, whatever is cached about the token. A bad proof gets
+// `401` with `WWW-Authenticate: DPoP error="invalid_dpop_proof"`, a
+// token that does not match it `error="invalid_token"`; a DPoP-bound
+// token sent as a bearer token is refused (RFC 9449 §7.2). With
+// RequireDPoP, bearer tokens are refused altogether.
 //
 // Tokens are JWT access tokens (RFC 9068) of the caddymcp authorization
 // server of this Caddy, or of the external issuers configured in Issuers:
@@ -44,9 +60,12 @@ import (
 //
 // On success it sets `{http.auth.user.id}` (the token's sub) and
 // `{http.auth.user.client_id}`, `{http.auth.user.scope}`,
-// `{http.auth.user.aud}` and `{http.auth.user.iss}`, like Caddy's authentication handler, puts the
+// `{http.auth.user.aud}`, `{http.auth.user.iss}` and
+// `{http.auth.user.dpop_jkt}` (the thumbprint of a DPoP-bound token's
+// key, else empty), like Caddy's authentication handler, puts the
 // principal on the request for mcp_tools, and removes the Authorization
-// header, so that the token is never passed on to an upstream.
+// and DPoP headers, so that neither the token nor its proof is passed on
+// to an upstream.
 //
 // When the server has `handle_errors` routes, refusals are returned as
 // errors (with the WWW-Authenticate header already set) so those routes
@@ -100,6 +119,13 @@ type BearerAuth struct {
 
 	// RequireAll makes Require an all-of list.
 	RequireAll bool `json:"require_all,omitempty"`
+
+	// RequireDPoP accepts only DPoP-bound access tokens presented with
+	// the DPoP scheme and a proof (RFC 9449): bearer tokens are refused
+	// with `401` and a `WWW-Authenticate: DPoP` challenge, and the
+	// metadata says `dpop_bound_access_tokens_required: true`. Default:
+	// bearer and DPoP-bound tokens are both accepted.
+	RequireDPoP bool `json:"require_dpop,omitempty"`
 
 	resource *oauth.Resource
 	app      *App
@@ -193,6 +219,7 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 		Legacy:                legacyLookup(b.LegacyTokens, app.store),
 		Required:              b.Require,
 		RequireAll:            b.RequireAll,
+		RequireDPoP:           b.RequireDPoP,
 		Logger:                ctx.Slogger(),
 	})
 	return err
@@ -210,7 +237,7 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		return nil
 	}
 	defer done()
-	p, f := b.resource.Check(r)
+	p, f := b.resource.Check(publicRequest(r))
 	if f != nil {
 		if hasErrorRoutes(r) {
 			f.SetHeaders(w)
@@ -228,10 +255,25 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		repl.Set("http.auth.user.scope", strings.Join(p.Scopes, " "))
 		repl.Set("http.auth.user.aud", strings.Join(p.Audience, " "))
 		repl.Set("http.auth.user.iss", p.Issuer)
+		repl.Set("http.auth.user.dpop_jkt", p.DPoPKey)
 	}
 	// No token passthrough: upstreams get identity, never the token.
 	r.Header.Del("Authorization")
+	r.Header.Del(oauth.DPoPHeader)
 	return next.ServeHTTP(w, r.WithContext(oauth.WithPrincipal(r.Context(), p)))
+}
+
+// publicRequest returns r as the client sent it, before any rewrite of
+// its path (handle_path, uri strip_prefix) by earlier handlers, so that
+// a DPoP proof's htu is compared with the URL the client addressed.
+func publicRequest(r *http.Request) *http.Request {
+	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+	if !ok || orig.URL == nil || orig.URL.EscapedPath() == r.URL.EscapedPath() {
+		return r
+	}
+	pr := r.WithContext(r.Context())
+	pr.URL = orig.URL
+	return pr
 }
 
 // legacyLookup returns the lookup of legacy tokens in st, or nil when

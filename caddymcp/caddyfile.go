@@ -87,6 +87,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //			max_redirect_uris    <n>
 //			secret_lifetime      <duration>
 //		}
+//		client_metadata_documents off
+//		client_metadata_documents {
+//			allow_domains <domain...>
+//			timeout       <duration>
+//		}
 //		client <id> {
 //			secret        <secret>
 //			name          <name>
@@ -119,6 +124,10 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //			login       <requests>/<window> [<burst>] | off
 //			ipv6_prefix <bits>
 //		}
+//		dpop                   off
+//		dpop {
+//			nonce required | off
+//		}
 //	}
 //
 // Without a block it uses the caddymcp app's issuer and scopes, with open
@@ -128,6 +137,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // address unless rate_limit says otherwise (defaults: register 10/m 20,
 // token 600/m 100, authorize 60/m 30, login 60/m 30); a window is s, m,
 // h or a duration such as 15m, and the burst defaults to the requests.
+// Clients may name themselves by the https URL of their metadata
+// document (CIMD) unless `client_metadata_documents off`; allow_domains
+// (repeatable; host names, *.domain or IP addresses) limits the hosts
+// such documents may come from, and timeout bounds a fetch (default 5s).
+// DPoP-bound tokens (RFC 9449) are issued for requests with a DPoP proof
+// unless `dpop off`; `nonce required` makes every proof carry a server
+// nonce.
 func parseOAuthServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	o := new(OAuthServer)
 	err := o.UnmarshalCaddyfile(h.Dispenser)
@@ -142,22 +158,86 @@ func (o *OAuthServer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return err
 	}
 	return parseBlock(d, map[string]func() error{
-		"issuer":                 func() error { return oneArg(d, &o.Issuer) },
-		"scopes":                 func() error { return scopesArg(d, &o.Scopes) },
-		"resources":              func() error { return listArg(d, &o.Resources) },
-		"registration":           func() error { return o.parseRegistration(d) },
-		"client":                 func() error { return o.parseClient(d) },
-		"code_lifetime":          func() error { return durationArg(d, &o.CodeLifetime) },
-		"access_token_lifetime":  func() error { return durationArg(d, &o.AccessTokenLifetime) },
-		"refresh_token_lifetime": func() error { return durationArg(d, &o.RefreshTokenLifetime) },
-		"refresh_token_idle":     func() error { return durationArg(d, &o.RefreshTokenIdle) },
-		"refresh_grace":          func() error { return durationArg(d, &o.RefreshGrace) },
-		"allowed_origins":        func() error { return listArg(d, &o.AllowedOrigins) },
-		"login":                  func() error { return o.parseLogin(d) },
-		"allow":                  func() error { return o.parseAllow(d) },
-		"session_idle":           func() error { return durationArg(d, &o.SessionIdle) },
-		"session_lifetime":       func() error { return durationArg(d, &o.SessionLifetime) },
-		"rate_limit":             func() error { return o.parseRateLimit(d) },
+		"issuer":                    func() error { return oneArg(d, &o.Issuer) },
+		"scopes":                    func() error { return scopesArg(d, &o.Scopes) },
+		"resources":                 func() error { return listArg(d, &o.Resources) },
+		"registration":              func() error { return o.parseRegistration(d) },
+		"client":                    func() error { return o.parseClient(d) },
+		"code_lifetime":             func() error { return durationArg(d, &o.CodeLifetime) },
+		"access_token_lifetime":     func() error { return durationArg(d, &o.AccessTokenLifetime) },
+		"refresh_token_lifetime":    func() error { return durationArg(d, &o.RefreshTokenLifetime) },
+		"refresh_token_idle":        func() error { return durationArg(d, &o.RefreshTokenIdle) },
+		"refresh_grace":             func() error { return durationArg(d, &o.RefreshGrace) },
+		"allowed_origins":           func() error { return listArg(d, &o.AllowedOrigins) },
+		"login":                     func() error { return o.parseLogin(d) },
+		"allow":                     func() error { return o.parseAllow(d) },
+		"session_idle":              func() error { return durationArg(d, &o.SessionIdle) },
+		"session_lifetime":          func() error { return durationArg(d, &o.SessionLifetime) },
+		"rate_limit":                func() error { return o.parseRateLimit(d) },
+		"dpop":                      func() error { return o.parseDPoP(d) },
+		"client_metadata_documents": func() error { return o.parseClientDocuments(d) },
+	})
+}
+
+// parseClientDocuments reads `client_metadata_documents off` or its block
+// of mcp_oauth.
+func (o *OAuthServer) parseClientDocuments(d *caddyfile.Dispenser) error {
+	if o.ClientMetadataDocuments != nil {
+		return d.Err("client_metadata_documents already specified")
+	}
+	c := new(ClientMetadataDocuments)
+	o.ClientMetadataDocuments = c
+	if d.NextArg() {
+		if d.Val() != "off" {
+			return d.Errf("client_metadata_documents takes 'off' or a block, not '%s'", d.Val())
+		}
+		c.Disabled = true
+		return noArgs(d)
+	}
+	return parseBlock(d, map[string]func() error{
+		"allow_domains": func() error {
+			if err := listArg(d, &c.AllowDomains); err != nil {
+				return err
+			}
+			if err := oauth.CheckAllowDomains(c.AllowDomains); err != nil {
+				return d.WrapErr(err)
+			}
+			return nil
+		},
+		"timeout": func() error { return durationArg(d, &c.Timeout) },
+	})
+}
+
+// parseDPoP reads `dpop off` or `dpop { nonce required|off }` of
+// mcp_oauth.
+func (o *OAuthServer) parseDPoP(d *caddyfile.Dispenser) error {
+	if o.DPoP != nil {
+		return d.Err("dpop already specified")
+	}
+	o.DPoP = new(DPoPOptions)
+	if d.NextArg() {
+		if d.Val() != "off" {
+			return d.Errf("dpop takes 'off' or a block, not '%s'", d.Val())
+		}
+		o.DPoP.Disabled = true
+		return noArgs(d)
+	}
+	return parseBlock(d, map[string]func() error{
+		"nonce": func() error {
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			switch v {
+			case "required":
+				o.DPoP.RequireNonce = true
+			case "off":
+				o.DPoP.RequireNonce = false
+			default:
+				return d.Errf("nonce takes 'required' or 'off', not '%s'", v)
+			}
+			return nil
+		},
 	})
 }
 
@@ -228,13 +308,15 @@ func (o *OAuthServer) parseClient(d *caddyfile.Dispenser) error {
 //		resource_name          <name>
 //		resource_documentation <url>
 //		legacy_tokens
+//		dpop                   required
 //	}
 //
 // authorization_server names issuers of this Caddy's own mcp_oauth;
 // issuer (repeatable) adds an external authorization server whose tokens
 // are verified with the keys it publishes. scope lists the scopes a
 // request needs (any one of them, or all with scope_match all); scopes
-// lists those published as scopes_supported.
+// lists those published as scopes_supported. `dpop required` accepts
+// only DPoP-bound tokens (RFC 9449), refusing bearer tokens.
 // The resource defaults to the path of a path matcher (`/mcp` for
 // `mcp_bearer /mcp*`), else the site's origin. The route also matches the
 // resource's two metadata URLs, so they are served without a token.
@@ -287,6 +369,17 @@ func (b *BearerAuth) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"legacy_tokens":          func() error { b.LegacyTokens = true; return noArgs(d) },
 		"resource_name":          func() error { return oneArg(d, &b.ResourceName) },
 		"resource_documentation": func() error { return oneArg(d, &b.ResourceDocumentation) },
+		"dpop": func() error {
+			var v string
+			if err := oneArg(d, &v); err != nil {
+				return err
+			}
+			if v != "required" {
+				return d.Errf("dpop takes 'required', not '%s'", v)
+			}
+			b.RequireDPoP = true
+			return nil
+		},
 	})
 }
 

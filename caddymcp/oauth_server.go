@@ -2,9 +2,12 @@ package caddymcp
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -27,7 +30,8 @@ import (
 //     authorization endpoint with PKCE, resource indicators and a consent
 //     page;
 //   - `POST /oauth/token`: authorization codes and rotating refresh
-//     tokens for JWT access tokens (RFC 9068);
+//     tokens for JWT access tokens (RFC 9068), bearer tokens or, with a
+//     `DPoP` proof, DPoP-bound tokens (RFC 9449; see DPoP);
 //   - `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect`
 //     (RFC 7662).
 //
@@ -59,6 +63,11 @@ type OAuthServer struct {
 	// Registration configures dynamic client registration (RFC 7591),
 	// which is open by default.
 	Registration *Registration `json:"registration,omitempty"`
+
+	// ClientMetadataDocuments configures clients whose client_id is the
+	// https URL of their metadata document, as Claude and VS Code use
+	// them. On by default, for documents on hosts with public addresses.
+	ClientMetadataDocuments *ClientMetadataDocuments `json:"client_metadata_documents,omitempty"`
 
 	// Clients are pre-registered clients, for use with or instead of
 	// dynamic registration.
@@ -111,6 +120,13 @@ type OAuthServer struct {
 	// RateLimits for the defaults.
 	RateLimit *RateLimits `json:"rate_limit,omitempty"`
 
+	// DPoP configures sender-constrained tokens (RFC 9449). By default a
+	// token request with a valid `DPoP` proof gets a DPoP-bound access
+	// token (`token_type: DPoP`, `cnf.jkt`), and a public client's
+	// refresh token is bound to the same key; a request without one gets
+	// a bearer token.
+	DPoP *DPoPOptions `json:"dpop,omitempty"`
+
 	server *oauth.Server
 	login  *login.Server
 	app    *App
@@ -137,6 +153,138 @@ type Registration struct {
 	// they do not.
 	SecretLifetime caddy.Duration `json:"secret_lifetime,omitempty"`
 }
+
+// DPoPOptions configures DPoP (RFC 9449) at the token endpoint.
+//
+// A proof is checked as RFC 9449 §4.3 says: one `DPoP` header holding a
+// JWT of typ `dpop+jwt`, signed with an asymmetric algorithm (ES256,
+// ES384, ES512, EdDSA, PS256…PS512, RS256…RS512) by the public key in its
+// `jwk` header, with `htm` POST, `htu` the token endpoint, an `iat` at
+// most 60 seconds old (5 seconds of clock skew either way) and a `jti`
+// not seen before on this instance. A bad proof gets
+// `400 invalid_dpop_proof`. The `dpop_jkt` authorization parameter
+// binds the code to a key (§10).
+type DPoPOptions struct {
+	// Disabled ignores DPoP proofs and `dpop_jkt`: every access token is
+	// a bearer token, and the metadata does not list
+	// `dpop_signing_alg_values_supported`.
+	Disabled bool `json:"disabled,omitempty"`
+
+	// RequireNonce makes every DPoP proof carry a nonce of this server
+	// (RFC 9449 §8). A proof without the current nonce gets
+	// `400 {"error":"use_dpop_nonce"}` with a `DPoP-Nonce` header, and
+	// the code or refresh token stays usable for the retry. A nonce is
+	// valid for 5 to 10 minutes, and every answer to a request with a
+	// proof carries the current one. Nonces are derived from a secret
+	// kept in the database (sealed with the key-encryption key, if there
+	// is one), so every instance on the database accepts those of the
+	// others.
+	RequireNonce bool `json:"require_nonce,omitempty"`
+}
+
+// dpopNonceSecretName names the secret DPoP nonces are derived from.
+const dpopNonceSecretName = "dpop_nonce"
+
+// nonceSecret returns a function that yields the DPoP nonce secret,
+// created in the store on first use and then kept in memory.
+func nonceSecret(app *App) func(ctx context.Context) ([]byte, error) {
+	var mu sync.Mutex
+	var cached []byte
+	return func(ctx context.Context) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cached != nil {
+			return cached, nil
+		}
+		// The store is migrated and keyed before it is used.
+		if _, err := app.KeySet(ctx); err != nil {
+			return nil, err
+		}
+		kek := app.keys.kek
+		stored, err := app.Store().EnsureSecret(ctx, dpopNonceSecretName, time.Now(), func() ([]byte, error) {
+			b := make([]byte, 32)
+			if _, err := io.ReadFull(rand.Reader, b); err != nil {
+				return nil, err
+			}
+			if kek == "" {
+				return b, nil
+			}
+			return oauth.SealKey(kek, b, rand.Reader)
+		})
+		if err != nil {
+			return nil, err
+		}
+		secret, err := oauth.OpenKey(kek, stored)
+		if err != nil {
+			return nil, fmt.Errorf("DPoP nonce secret: %w", err)
+		}
+		cached = secret
+		return secret, nil
+	}
+}
+
+// dpopConfig turns the options into the authorization server's.
+func (o *OAuthServer) dpopConfig(app *App) oauth.DPoPConfig {
+	if o.DPoP == nil {
+		return oauth.DPoPConfig{}
+	}
+	c := oauth.DPoPConfig{Disabled: o.DPoP.Disabled, RequireNonce: o.DPoP.RequireNonce}
+	if c.RequireNonce && !c.Disabled {
+		c.NonceSecret = nonceSecret(app)
+	}
+	return c
+}
+
+// ClientMetadataDocuments configures OAuth Client ID Metadata Documents
+// (draft-ietf-oauth-client-id-metadata-document). A client_id that is an
+// https URL with a path, such as
+// `https://claude.ai/oauth/mcp-oauth-client-metadata`, names a JSON
+// document of the client's metadata (RFC 7591 names). Instead of a
+// registration, the server fetches it when the client first asks for
+// authorization or a token, and uses it while its HTTP cache headers
+// allow (at least 5 minutes, at most 24 hours; never with `no-store` or
+// `no-cache`). The metadata then advertises
+// `client_id_metadata_document_supported: true`.
+//
+// A fetch is https only, follows no redirect, reads at most 5 KB and
+// takes at most `timeout`. It connects only to public addresses: an
+// address that is loopback, private, link-local, shared (CGNAT),
+// multicast, unspecified, or otherwise special-use (RFC 6890) is refused
+// at the moment of connecting, so DNS rebinding cannot get around it.
+// The document must be a JSON object whose `client_id` is exactly its
+// URL, with `client_name` and `redirect_uris` (which pass the same policy
+// as at registration), and without a shared secret: no `client_secret`,
+// and a `token_endpoint_auth_method` of `none` (absent means none;
+// `private_key_jwt` is not supported). The requested `redirect_uri` must
+// be one of its `redirect_uris` (any port of a loopback one). The consent
+// page shows the client_id's host with the redirect host, and warns when
+// the redirect leads back to the user's own device. A document that
+// cannot be fetched or is invalid gets an error page at the
+// authorization endpoint and `401 invalid_client` at the token endpoint
+// (`503 temporarily_unavailable` while its host is unreachable; a known
+// document then keeps serving token requests for up to a day); neither
+// errors nor invalid documents are cached.
+type ClientMetadataDocuments struct {
+	// Disabled turns client metadata documents off: an https client_id
+	// is then an unknown client.
+	Disabled bool `json:"disabled,omitempty"`
+
+	// AllowDomains limits the hosts documents may come from: a name such
+	// as `claude.ai` matches that host only, `*.example.com` every
+	// subdomain of example.com (not example.com itself). Default: any
+	// host. Listing a loopback host exactly (`localhost`, `127.0.0.1`,
+	// `::1`) lets documents be fetched from that host's loopback
+	// addresses: meant for tests only, and logged as a warning.
+	AllowDomains []string `json:"allow_domains,omitempty"`
+
+	// Timeout bounds one fetch: connecting, TLS and reading the document.
+	// Default: 5s; at most 30s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// maxDocumentTimeout bounds ClientMetadataDocuments.Timeout: a request
+// waits for the fetch.
+const maxDocumentTimeout = 30 * time.Second
 
 // StaticClient is a client declared in the configuration.
 type StaticClient struct {
@@ -204,6 +352,10 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	docs, err := o.clientDocuments()
+	if err != nil {
+		return err
+	}
 	limits, err := o.rateLimiters()
 	if err != nil {
 		return err
@@ -217,23 +369,25 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 	}
 	extra := o.Resources
 	o.server, err = oauth.New(oauth.Config{
-		Users:               users,
-		Issuer:              issuer,
-		Scopes:              scopes,
-		Keys:                app,
-		Store:               app.Store(),
-		Resources:           func() []string { return append(app.resources(), extra...) },
-		StaticClients:       clients,
-		Registration:        reg,
-		CodeLifetime:        time.Duration(o.CodeLifetime),
-		AccessTokenLifetime: time.Duration(o.AccessTokenLifetime),
-		RefreshLifetime:     time.Duration(o.RefreshTokenLifetime),
-		RefreshIdle:         time.Duration(o.RefreshTokenIdle),
-		RefreshGrace:        time.Duration(o.RefreshGrace),
-		AllowedOrigins:      o.AllowedOrigins,
-		RateLimits:          limits.oauth,
-		OnRevoke:            func(ctx context.Context) { _ = app.store.deny.Refresh(ctx) },
-		Logger:              ctx.Slogger(),
+		Users:                   users,
+		Issuer:                  issuer,
+		Scopes:                  scopes,
+		Keys:                    app,
+		Store:                   app.Store(),
+		Resources:               func() []string { return append(app.resources(), extra...) },
+		StaticClients:           clients,
+		Registration:            reg,
+		ClientMetadataDocuments: docs,
+		CodeLifetime:            time.Duration(o.CodeLifetime),
+		AccessTokenLifetime:     time.Duration(o.AccessTokenLifetime),
+		RefreshLifetime:         time.Duration(o.RefreshTokenLifetime),
+		RefreshIdle:             time.Duration(o.RefreshTokenIdle),
+		RefreshGrace:            time.Duration(o.RefreshGrace),
+		AllowedOrigins:          o.AllowedOrigins,
+		RateLimits:              limits.oauth,
+		DPoP:                    o.dpopConfig(app),
+		OnRevoke:                func(ctx context.Context) { _ = app.store.deny.Refresh(ctx) },
+		Logger:                  ctx.Slogger(),
 	})
 	return err
 }
@@ -252,6 +406,17 @@ func (o *OAuthServer) registration() (oauth.Registration, error) {
 	}
 	return oauth.Registration{Disabled: r.Disabled, InitialAccessToken: token, MaxClients: r.MaxClients,
 		MaxRedirectURIs: r.MaxRedirectURIs, SecretLifetime: time.Duration(r.SecretLifetime)}, nil
+}
+
+func (o *OAuthServer) clientDocuments() (oauth.ClientMetadataDocuments, error) {
+	c := o.ClientMetadataDocuments
+	if c == nil {
+		return oauth.ClientMetadataDocuments{}, nil
+	}
+	if c.Timeout < 0 || time.Duration(c.Timeout) > maxDocumentTimeout {
+		return oauth.ClientMetadataDocuments{}, errors.New("client_metadata_documents: the timeout must be between 0 and 30s")
+	}
+	return oauth.ClientMetadataDocuments{Disabled: c.Disabled, AllowDomains: c.AllowDomains, Timeout: time.Duration(c.Timeout)}, nil
 }
 
 func (o *OAuthServer) staticClients() ([]oauth.StaticClient, error) {

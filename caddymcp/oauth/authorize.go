@@ -19,6 +19,8 @@ type authRequest struct {
 	Scope         string `json:"scope"`
 	Resource      string `json:"resource"`
 	CodeChallenge string `json:"code_challenge"`
+	// DPoPJKT binds the code to a DPoP key (RFC 9449 §10).
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
 const maxStateLen = 2048
@@ -58,10 +60,16 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, issuer s
 		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Invalid request", Message: "The request names no application (client_id)."})
 		return
 	}
-	client, err := s.client(r.Context(), clientID)
+	client, err := s.client(r.Context(), clientID, false)
 	if errors.Is(err, store.ErrNotFound) {
 		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Unknown application",
 			Message: "This application is not registered here. It may need to register again."})
+		return
+	}
+	// CIMD §4.3: an unusable metadata document ends the request here.
+	var docErr *documentError
+	if errors.As(err, &docErr) {
+		documentErrorPage(w, clientID, docErr)
 		return
 	}
 	if err != nil {
@@ -125,6 +133,15 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, issuer s
 		return
 	}
 	req.CodeChallenge = challenge
+	// RFC 9449 §10: dpop_jkt binds the code to the thumbprint of a DPoP
+	// key, a SHA-256 hash (43 base64url characters).
+	if jkt, ok := one("dpop_jkt"); !s.cfg.DPoP.Disabled && (!ok || jkt != "") {
+		if !ok || !validChallenge(jkt) {
+			fail("invalid_request", "dpop_jkt must be the 43-character base64url SHA-256 thumbprint of a DPoP key, given once")
+			return
+		}
+		req.DPoPJKT = jkt
+	}
 	if req.Resource, err = s.pickResource(params["resource"], issuer); err != nil {
 		fail("invalid_target", err.Error())
 		return
@@ -211,12 +228,19 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, issuer strin
 		s.errorPage(w, "saving the authorization request", err)
 		return
 	}
-	writeConsentPage(w, consentPage{
+	page := consentPage{
 		ClientName: client.Name, ClientID: client.ID, RedirectURI: req.RedirectURI,
 		UserName: user.Name, UserEmail: user.Email, Resource: req.Resource,
 		Scopes: strings.Fields(req.Scope), FormAction: issuer + ConsentPath,
 		RequestID: id, CSRFToken: csrf, FormActionSources: []string{redirectOrigin(req.RedirectURI)},
-	})
+	}
+	if s.documentClient(client.ID) {
+		// CIMD §6.4: the host vouching for the name; and a warning when
+		// the code goes to this device, where any program may listen.
+		page.ClientHost = documentHost(client.ID)
+		page.LocalRedirect = localRedirect(req.RedirectURI)
+	}
+	writeConsentPage(w, page)
 }
 
 // serveConsent receives the decision posted from the consent page.
@@ -298,14 +322,14 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, issuer string
 	now := s.cfg.Now()
 	err := s.cfg.Store.CreateCode(r.Context(), code, &store.AuthCode{
 		GrantID: grantID, ClientID: req.ClientID, UserID: user.ID, RedirectURI: req.RedirectURI,
-		Scope: req.Scope, Resource: req.Resource, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: "S256",
+		Scope: req.Scope, Resource: req.Resource, CodeChallenge: req.CodeChallenge, CodeChallengeMethod: "S256", DPoPJKT: req.DPoPJKT,
 		CreatedAt: now, ExpiresAt: now.Add(s.cfg.CodeLifetime),
 	})
 	if err != nil {
 		s.errorPage(w, "saving a code", err)
 		return
 	}
-	if _, static := s.static[req.ClientID]; !static {
+	if _, static := s.static[req.ClientID]; !static && !isDocumentURL(req.ClientID) {
 		// Registered clients in use are kept by the clean-up.
 		if err := s.cfg.Store.TouchClient(r.Context(), req.ClientID, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.log.Warn("recording client use", "client_id", req.ClientID, "error", err.Error())

@@ -17,27 +17,48 @@ const maxTokenLen = 8 << 10
 // body. It returns ErrNoToken when there is no Authorization header or it
 // uses another scheme, and another error when the header is malformed.
 func BearerToken(r *http.Request) (string, error) {
+	scheme, token, err := AccessToken(r)
+	if scheme == DPoPScheme {
+		return "", ErrNoToken
+	}
+	return token, err
+}
+
+// AccessToken extracts the access token of an "Authorization: Bearer"
+// (RFC 6750 §2.1) or "Authorization: DPoP" (RFC 9449 §7.1) header, with
+// its scheme: "Bearer" or "DPoP". Tokens are never taken from the query
+// string or the body. It returns ErrNoToken when there is no
+// Authorization header or it uses another scheme, and another error (with
+// the scheme, when it is known) when the header is malformed.
+func AccessToken(r *http.Request) (scheme, token string, err error) {
 	values := r.Header.Values("Authorization")
 	if len(values) == 0 {
-		return "", ErrNoToken
+		return "", "", ErrNoToken
 	}
 	if len(values) > 1 {
-		return "", errors.New("more than one Authorization header")
+		return "", "", errors.New("more than one Authorization header")
 	}
-	scheme, token, _ := strings.Cut(values[0], " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", ErrNoToken
+	name, token, _ := strings.Cut(values[0], " ")
+	what := "the bearer token"
+	switch {
+	case strings.EqualFold(name, "Bearer"):
+		scheme = "Bearer"
+	case strings.EqualFold(name, DPoPScheme):
+		scheme, what = DPoPScheme, "the DPoP-bound access token"
+	default:
+		return "", "", ErrNoToken
 	}
 	token = strings.TrimLeft(token, " ")
 	switch {
 	case token == "":
-		return "", errors.New("the Bearer scheme needs a token")
+		return scheme, "", errors.New("the " + scheme + " scheme needs a token")
 	case len(token) > maxTokenLen:
-		return "", errors.New("the bearer token is too long")
+		return scheme, "", errors.New(what + " is too long")
 	case !isB64Token(token):
-		return "", errors.New("the bearer token contains characters RFC 6750 does not allow")
+		// token68 of RFC 9110 §11.2, the same syntax for both schemes.
+		return scheme, "", errors.New(what + " contains characters RFC 6750 does not allow")
 	}
-	return token, nil
+	return scheme, token, nil
 }
 
 // isB64Token checks the b64token syntax of RFC 6750 §2.1:
@@ -68,9 +89,13 @@ type ChallengeParams struct {
 	Error string
 	// Description is a human-readable explanation.
 	Description string
+	// Algs lists the algorithms accepted for DPoP proofs, space-separated
+	// (the algs parameter of a DPoP challenge, RFC 9449 §7.1).
+	Algs string
 }
 
-// Challenge builds a WWW-Authenticate challenge for scheme ("Bearer").
+// Challenge builds a WWW-Authenticate challenge for scheme ("Bearer" or
+// "DPoP").
 // Values are quoted strings (RFC 9110 §11.2); characters a quoted string
 // cannot hold (controls, non-ASCII) are dropped, and '"' and '\' are
 // escaped.
@@ -93,6 +118,7 @@ func Challenge(scheme string, p ChallengeParams) string {
 	add("scope", p.Scope)
 	add("error", p.Error)
 	add("error_description", p.Description)
+	add("algs", p.Algs)
 	return b.String()
 }
 

@@ -36,13 +36,18 @@ func staticClient(sc StaticClient) (*store.Client, error) {
 	return c, nil
 }
 
-// client returns a client by id: a static one, else a registered one.
-func (s *Server) client(ctx context.Context, id string) (*store.Client, error) {
+// client returns a client by id: a static one, else the one an https
+// client_id's metadata document describes (a *documentError when it
+// cannot be used; staleOK as for clientDocument), else a registered one.
+func (s *Server) client(ctx context.Context, id string, staleOK bool) (*store.Client, error) {
 	if c, ok := s.static[id]; ok {
 		return c, nil
 	}
 	if s.cfg.Store == nil {
 		return nil, store.ErrNotFound
+	}
+	if isDocumentURL(id) {
+		return s.clientDocument(ctx, id, staleOK)
 	}
 	return s.cfg.Store.GetClient(ctx, id)
 }
@@ -78,10 +83,20 @@ func (s *Server) authenticateClient(r *http.Request, form map[string]string) (*s
 		invalid.Description = "client authentication is missing (client_id or Authorization: Basic)"
 		return nil, invalid, nil
 	}
-	c, err := s.client(r.Context(), id)
+	c, err := s.client(r.Context(), id, true)
 	if errors.Is(err, store.ErrNotFound) {
 		// A deleted client gets 401 invalid_client, so that it registers again.
 		invalid.Description = "unknown client; register again"
+		return nil, invalid, nil
+	}
+	var docErr *documentError
+	if errors.As(err, &docErr) {
+		if docErr.transient {
+			// Its host is down: try later, and keep the tokens meanwhile.
+			return nil, &oauthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+				Description: "the client's metadata document cannot be fetched now: " + docErr.reason}, nil
+		}
+		invalid.Description = "the client's metadata document cannot be used: " + docErr.reason
 		return nil, invalid, nil
 	}
 	if err != nil {

@@ -20,6 +20,8 @@ type introspection struct {
 	Iat       int64    `json:"iat,omitempty"`
 	JTI       string   `json:"jti,omitempty"`
 	TokenType string   `json:"token_type,omitempty"`
+	// Cnf carries the jkt of a DPoP-bound token (RFC 9449 §6.2).
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // serveIntrospect answers token introspection (RFC 7662). Only clients
@@ -70,8 +72,12 @@ func (s *Server) introspect(r *http.Request, issuer, token string) (introspectio
 		if err != nil || !ok {
 			return inactive, err
 		}
+		tokenType := "Bearer"
+		if c.Cnf != nil {
+			tokenType = DPoPScheme // RFC 9449 §6.2
+		}
 		return introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, Sub: c.Subject, Aud: c.Audience,
-			Iss: c.Issuer, Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix(), JTI: c.ID, TokenType: "Bearer"}, nil
+			Iss: c.Issuer, Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix(), JTI: c.ID, TokenType: tokenType, Cnf: c.Cnf}, nil
 	}
 	if strings.ContainsAny(token, " \t\r\n") {
 		return inactive, nil

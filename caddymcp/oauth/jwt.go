@@ -20,6 +20,19 @@ type AccessClaims struct {
 	ClientID string `json:"client_id"`
 	// Scope is the space-separated granted scope.
 	Scope string `json:"scope,omitempty"`
+	// Cnf binds the token to a key (RFC 7800): with a jkt member, to a
+	// DPoP key (RFC 9449 §6.1). nil for a bearer token.
+	Cnf *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the cnf claim of a sender-constrained token (RFC 7800
+// §3.1).
+type Confirmation struct {
+	// JKT is the base64url SHA-256 JWK thumbprint (RFC 7638) of the DPoP
+	// key the token is bound to (RFC 9449 §6.1). A cnf without it binds
+	// the token by a method caddymcp cannot check, such as a TLS client
+	// certificate, and such a token is refused.
+	JKT string `json:"jkt,omitempty"`
 }
 
 // Sign signs an access token with the key set's signing key.

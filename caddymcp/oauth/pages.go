@@ -88,6 +88,12 @@ type consentPage struct {
 	// FormActionSources are extra CSP form-action sources, such as the
 	// redirect URI's origin or custom scheme ("cursor:").
 	FormActionSources []string
+	// ClientHost is the host of a client_id URL, shown prominently for a
+	// client known by its metadata document (CIMD §6.4); empty otherwise.
+	ClientHost string
+	// LocalRedirect warns that such a client is sent back to the user's
+	// own device, where another program could be posing as it.
+	LocalRedirect bool
 }
 
 // errorPage is the data of an error page.
@@ -107,6 +113,8 @@ var pageTemplates = template.Must(template.ParseFS(pageFS, "templates/pages.html
 type consentView struct {
 	Title, Nonce                 string
 	Client, ClientID, SignedInAs string
+	ClientHost                   string
+	LocalRedirect                bool
 	RedirectHost, RedirectURI    string
 	ResourceName, Resource       string
 	Scopes                       []scopeView
@@ -135,18 +143,20 @@ func writeConsentPage(w http.ResponseWriter, p consentPage) {
 		host = redirectHost(p.RedirectURI)
 	}
 	v := consentView{
-		Title:        "Authorize " + client,
-		Nonce:        newNonce(),
-		Client:       client,
-		ClientID:     p.ClientID,
-		SignedInAs:   signedInAs(p.UserName, p.UserEmail),
-		RedirectHost: host,
-		RedirectURI:  p.RedirectURI,
-		ResourceName: p.ResourceName,
-		Resource:     p.Resource,
-		FormAction:   p.FormAction,
-		RequestID:    p.RequestID,
-		CSRFToken:    p.CSRFToken,
+		Title:         "Authorize " + client,
+		Nonce:         newNonce(),
+		Client:        client,
+		ClientID:      p.ClientID,
+		ClientHost:    p.ClientHost,
+		LocalRedirect: p.LocalRedirect,
+		SignedInAs:    signedInAs(p.UserName, p.UserEmail),
+		RedirectHost:  host,
+		RedirectURI:   p.RedirectURI,
+		ResourceName:  p.ResourceName,
+		Resource:      p.Resource,
+		FormAction:    p.FormAction,
+		RequestID:     p.RequestID,
+		CSRFToken:     p.CSRFToken,
 	}
 	for _, s := range p.Scopes {
 		d := describeScope(s)

@@ -187,7 +187,7 @@ func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string, leeway
 	if err != nil {
 		return nil, err
 	}
-	claims := &AccessClaims{RegisteredClaims: rc.RegisteredClaims, ClientID: rc.ClientID}
+	claims := &AccessClaims{RegisteredClaims: rc.RegisteredClaims, ClientID: rc.ClientID, Cnf: rc.Cnf}
 	if claims.ClientID == "" {
 		claims.ClientID = rc.AZP
 	}
@@ -213,6 +213,9 @@ type remoteClaims struct {
 	AppID    string    `json:"appid"` // Entra v1
 	Scope    scopeList `json:"scope"`
 	SCP      scopeList `json:"scp"` // Entra (a string), Okta (an array)
+	// Cnf binds a DPoP-bound token to its key (RFC 9449 §6.1); the
+	// resource checks the proof of every request against it.
+	Cnf *Confirmation `json:"cnf"`
 }
 
 // scopeList reads a scope claim given as a space-separated string or as

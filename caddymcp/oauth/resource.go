@@ -59,6 +59,13 @@ type ResourceConfig struct {
 	Required []string
 	// RequireAll makes Required an all-of list.
 	RequireAll bool
+	// RequireDPoP refuses bearer tokens: every request must present a
+	// DPoP-bound access token with the DPoP scheme and a DPoP proof
+	// (RFC 9449 §7), and the metadata says
+	// dpop_bound_access_tokens_required. Default: both are accepted, and
+	// a DPoP-bound token is refused only when sent as a bearer token
+	// (§7.2).
+	RequireDPoP bool
 	// Leeway tolerates clock skew on exp and iat. Default: 30s.
 	Leeway time.Duration
 	// Now is the clock. Default: time.Now.
@@ -76,6 +83,7 @@ const LegacyCacheTTL = 5 * time.Second
 // Protected Resource Metadata (RFC 9728) and challenges requests.
 type Resource struct {
 	cache      *verifiedCache
+	replay     *replayCache // DPoP proofs seen here
 	cfg        ResourceConfig
 	remote     map[string]*RemoteIssuer // by issuer
 	absolute   bool                     // cfg.Resource is an absolute URL
@@ -151,6 +159,7 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 	}
 	r.wellKnown = PRMPath + r.path
 	r.cache = newVerifiedCache(verifiedCacheSize)
+	r.replay = newReplayCache()
 	return r, nil
 }
 
@@ -161,15 +170,15 @@ func (rs *Resource) IsMetadataPath(path string) bool {
 	return path == rs.wellKnown || path == PRMPath
 }
 
-// identity returns the resource identifier and its metadata URL for a
-// request.
-func (rs *Resource) identity(r *http.Request) (resource, metadataURL string, err error) {
-	origin := rs.rootOrigin
+// identity returns the resource identifier, its metadata URL and the
+// public origin (the one clients address, for DPoP's htu) for a request.
+func (rs *Resource) identity(r *http.Request) (resource, metadataURL, origin string, err error) {
+	origin = rs.rootOrigin
 	if !rs.absolute {
 		origin = rs.cfg.BaseOrigin
 		if origin == "" {
 			if origin, err = RequestOrigin(r); err != nil {
-				return "", "", err
+				return "", "", "", err
 			}
 		}
 		resource = origin + rs.path
@@ -181,7 +190,7 @@ func (rs *Resource) identity(r *http.Request) (resource, metadataURL string, err
 		// resource; publish the form without the slash.
 		resource = origin
 	}
-	return resource, origin + rs.wellKnown, nil
+	return resource, origin + rs.wellKnown, origin, nil
 }
 
 // PRM is the protected resource metadata document (RFC 9728 §2).
@@ -199,11 +208,17 @@ type PRM struct {
 	ResourceName string `json:"resource_name,omitempty"`
 	// ResourceDocumentation is a URL of developer documentation.
 	ResourceDocumentation string `json:"resource_documentation,omitempty"`
+	// DPoPSigningAlgValuesSupported lists the algorithms accepted for
+	// DPoP proofs (RFC 9728 §2, RFC 9449).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
+	// DPoPBoundAccessTokensRequired is true when the resource accepts
+	// DPoP-bound access tokens only (RFC 9728 §2).
+	DPoPBoundAccessTokensRequired bool `json:"dpop_bound_access_tokens_required"`
 }
 
 // Metadata returns the metadata document for a request.
 func (rs *Resource) Metadata(r *http.Request) (PRM, error) {
-	resource, _, err := rs.identity(r)
+	resource, _, _, err := rs.identity(r)
 	if err != nil {
 		return PRM{}, err
 	}
@@ -216,12 +231,14 @@ func (rs *Resource) Metadata(r *http.Request) (PRM, error) {
 		servers = []string{origin}
 	}
 	return PRM{
-		Resource:               resource,
-		AuthorizationServers:   servers,
-		ScopesSupported:        rs.cfg.Scopes,
-		BearerMethodsSupported: []string{"header"},
-		ResourceName:           rs.cfg.ResourceName,
-		ResourceDocumentation:  rs.cfg.ResourceDocumentation,
+		Resource:                      resource,
+		AuthorizationServers:          servers,
+		ScopesSupported:               rs.cfg.Scopes,
+		BearerMethodsSupported:        []string{"header"},
+		ResourceName:                  rs.cfg.ResourceName,
+		ResourceDocumentation:         rs.cfg.ResourceDocumentation,
+		DPoPSigningAlgValuesSupported: DPoPAlgorithms,
+		DPoPBoundAccessTokensRequired: rs.cfg.RequireDPoP,
 	}, nil
 }
 
@@ -251,6 +268,10 @@ type Failure struct {
 	Description string
 	// Challenge is the WWW-Authenticate header value.
 	Challenge string
+	// MoreChallenges are further challenges, each sent as one more
+	// WWW-Authenticate header after Challenge: the DPoP challenge of a
+	// resource that also accepts bearer tokens (RFC 9449 §7.2).
+	MoreChallenges []string
 }
 
 func (f *Failure) Error() string { return f.Code + ": " + f.Description }
@@ -266,6 +287,9 @@ func (f *Failure) Write(w http.ResponseWriter) {
 func (f *Failure) SetHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("WWW-Authenticate", f.Challenge)
+	for _, c := range f.MoreChallenges {
+		h.Add("WWW-Authenticate", c)
+	}
 	if h.Get("Access-Control-Allow-Origin") == "" {
 		h.Set("Access-Control-Allow-Origin", "*")
 	}
@@ -276,33 +300,88 @@ func (f *Failure) SetHeaders(w http.ResponseWriter) {
 // show it.
 const missingTokenDescription = "Bearer token required. See WWW-Authenticate header for authentication details."
 
+// missingDPoPDescription is the missing-token body where only DPoP-bound
+// tokens are accepted.
+const missingDPoPDescription = "DPoP-bound access token required. See WWW-Authenticate header for authentication details."
+
+// dpopAlgs is the algs parameter of DPoP challenges.
+var dpopAlgs = strings.Join(DPoPAlgorithms, " ")
+
+// refusal builds the failures of one request, with the challenges of RFC
+// 6750 §3 and RFC 9449 §7.1: the error goes in the challenge of the
+// scheme the request used, and where bearer tokens are accepted a 400 or
+// 401 also offers DPoP (§7.2), Bearer first, as clients that read only
+// one challenge expect.
+type refusal struct {
+	metadataURL string
+	bearerOK    bool
+}
+
+func (rf refusal) fail(scheme string, status int, code, desc, scope string) *Failure {
+	p := ChallengeParams{ResourceMetadata: rf.metadataURL, Scope: scope, Error: code, Description: desc}
+	if status == http.StatusServiceUnavailable {
+		// Not a credentials problem: the challenge only points the way.
+		p.Error, p.Description = "", ""
+	}
+	f := &Failure{Status: status, Code: code, Description: desc}
+	if scheme == DPoPScheme || !rf.bearerOK {
+		p.Algs = dpopAlgs
+		f.Challenge = Challenge(DPoPScheme, p)
+		return f
+	}
+	f.Challenge = Challenge("Bearer", p)
+	if status == http.StatusBadRequest || status == http.StatusUnauthorized {
+		f.MoreChallenges = []string{Challenge(DPoPScheme, ChallengeParams{Algs: dpopAlgs})}
+	}
+	return f
+}
+
 // Check inspects a request's credentials. It returns the verified
 // principal, or the failure to send. A CORS preflight passes with neither.
 func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	if IsPreflight(r) {
 		return nil, nil
 	}
-	resource, metadataURL, err := rs.identity(r)
+	resource, metadataURL, publicOrigin, err := rs.identity(r)
 	if err != nil {
 		return nil, &Failure{Status: http.StatusBadRequest, Code: "invalid_request", Description: err.Error(),
 			Challenge: Challenge("Bearer", ChallengeParams{Error: "invalid_request", Description: err.Error()})}
 	}
+	rf := refusal{metadataURL: metadataURL, bearerOK: !rs.cfg.RequireDPoP}
+	scheme, token, err := AccessToken(r)
 	refuse := func(status int, code, desc, scope string) *Failure {
-		return &Failure{Status: status, Code: code, Description: desc,
-			Challenge: Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL, Scope: scope, Error: code, Description: desc})}
+		return rf.fail(scheme, status, code, desc, scope)
 	}
-	token, err := BearerToken(r)
 	switch {
 	case errors.Is(err, ErrNoToken):
-		// RFC 6750 §3.1: no error code when the request had no credentials.
+		// RFC 6750 §3.1, RFC 9449 §7.2: no error code when the request
+		// had no credentials.
 		scope := strings.Join(rs.cfg.Required, " ")
 		if scope == "" {
 			scope = strings.Join(rs.cfg.Scopes, " ")
 		}
+		dpop := Challenge(DPoPScheme, ChallengeParams{ResourceMetadata: metadataURL, Scope: scope, Algs: dpopAlgs})
+		if rs.cfg.RequireDPoP {
+			return nil, &Failure{Status: http.StatusUnauthorized, Code: "unauthorized", Description: missingDPoPDescription,
+				Challenge: dpop}
+		}
 		return nil, &Failure{Status: http.StatusUnauthorized, Code: "unauthorized", Description: missingTokenDescription,
-			Challenge: Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL, Scope: scope})}
+			Challenge: Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL, Scope: scope}), MoreChallenges: []string{dpop}}
 	case err != nil:
 		return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
+	case scheme != DPoPScheme && rs.cfg.RequireDPoP:
+		return nil, refuse(http.StatusUnauthorized, "invalid_token",
+			"this resource accepts only DPoP-bound access tokens, sent with the DPoP scheme and a DPoP proof", "")
+	}
+	now := rs.cfg.Now()
+	var proof *dpopProof
+	if scheme == DPoPScheme {
+		// RFC 9449 §4.3 and §7.1: the proof is checked on every request;
+		// the token cache below never stands in for it.
+		proof, err = checkDPoPProof(r.Header.Values(DPoPHeader), r.Method, publicOrigin+r.URL.EscapedPath(), token, now)
+		if err != nil {
+			return nil, refuse(http.StatusUnauthorized, "invalid_dpop_proof", err.Error(), "")
+		}
 	}
 	// With no configured issuer, the request's origin is the issuer.
 	origin := ""
@@ -314,7 +393,7 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	// A token verified before for the same origin and resource skips the signature check until it expires; revocation and scope
 	// are checked on every request.
 	cacheKey := origin + "\x00" + resource + "\x00" + token
-	claims, ok := rs.cache.get(cacheKey, rs.cfg.Now())
+	claims, ok := rs.cache.get(cacheKey, now)
 	if !ok && rs.cfg.Legacy != nil && strings.Count(token, ".") != 2 {
 		claims, err = rs.cfg.Legacy(r.Context(), token)
 		switch {
@@ -322,13 +401,11 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 			return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", "")
 		case err != nil:
 			rs.cfg.Logger.Warn("legacy token lookup failed", "error", err.Error())
-			return nil, &Failure{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
-				Description: "tokens cannot be verified right now; retry shortly",
-				Challenge:   Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL})}
+			return nil, refuse(http.StatusServiceUnavailable, "temporarily_unavailable", "tokens cannot be verified right now; retry shortly", "")
 		}
 		// Remembered briefly, so that a revocation takes effect within
 		// LegacyCacheTTL without a query per request.
-		until := rs.cfg.Now().Add(LegacyCacheTTL)
+		until := now.Add(LegacyCacheTTL)
 		if claims.ExpiresAt != nil && claims.ExpiresAt.Before(until) {
 			until = claims.ExpiresAt.Time
 		}
@@ -340,13 +417,14 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 		switch {
 		case errors.Is(err, ErrKeysUnavailable):
 			rs.cfg.Logger.Warn("signing keys unavailable", "error", err.Error())
-			return nil, &Failure{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
-				Description: "tokens cannot be verified right now; retry shortly",
-				Challenge:   Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL})}
+			return nil, refuse(http.StatusServiceUnavailable, "temporarily_unavailable", "tokens cannot be verified right now; retry shortly", "")
 		case err != nil:
 			return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired, or not meant for this resource", "")
 		}
 		rs.cache.put(cacheKey, claims, rs.cfg.Leeway)
+	}
+	if f := rs.checkBinding(claims, scheme, proof, refuse); f != nil {
+		return nil, f
 	}
 	if rs.cfg.Active != nil && claims.ID != "" {
 		active, err := rs.cfg.Active(r.Context(), claims.ID)
@@ -357,8 +435,23 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 			return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token has been revoked", "")
 		}
 	}
+	if proof != nil {
+		// RFC 9449 §11.1: each proof once. Recorded only now, so that
+		// proofs sent with invalid tokens take no room.
+		fresh, err := rs.replay.firstUse(proof, now)
+		switch {
+		case err != nil:
+			rs.cfg.Logger.Warn("DPoP replay cache full")
+			return nil, refuse(http.StatusServiceUnavailable, "temporarily_unavailable", err.Error(), "")
+		case !fresh:
+			return nil, refuse(http.StatusUnauthorized, "invalid_dpop_proof", "the DPoP proof was already used: make a new proof for each request", "")
+		}
+	}
 	p := &Principal{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
 		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID, ResourceMetadata: metadataURL}
+	if proof != nil {
+		p.DPoPKey = proof.jkt
+	}
 	if claims.ExpiresAt != nil {
 		p.ExpiresAt = claims.ExpiresAt.Time
 	}
@@ -371,6 +464,25 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 		return nil, refuse(http.StatusForbidden, "insufficient_scope", "the access token lacks the scope this request needs", need)
 	}
 	return p, nil
+}
+
+// checkBinding matches a token's key binding with how it was presented:
+// a DPoP-bound token only with the DPoP scheme and a proof of its key
+// (RFC 9449 §7.1, §6), never as a bearer token (§7.2); an unbound token
+// never with the DPoP scheme; a token bound by another method not at all.
+func (rs *Resource) checkBinding(claims *AccessClaims, scheme string, proof *dpopProof,
+	refuse func(status int, code, desc, scope string) *Failure) *Failure {
+	switch {
+	case claims.Cnf != nil && claims.Cnf.JKT == "":
+		return refuse(http.StatusUnauthorized, "invalid_token", "the access token is bound to a key by a method this resource cannot verify", "")
+	case claims.Cnf != nil && proof == nil:
+		return refuse(http.StatusUnauthorized, "invalid_token", "the access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof", "")
+	case claims.Cnf == nil && proof != nil:
+		return refuse(http.StatusUnauthorized, "invalid_token", "the access token is not DPoP-bound: it cannot be used with the DPoP scheme", "")
+	case claims.Cnf != nil && claims.Cnf.JKT != proof.jkt:
+		return refuse(http.StatusUnauthorized, "invalid_token", "the DPoP proof is not made with the key the access token is bound to", "")
+	}
+	return nil
 }
 
 // verify checks a token with the keys of the issuer it names, if this
@@ -457,6 +569,10 @@ type Principal struct {
 	// ResourceMetadata is the URL of the resource's metadata, for
 	// challenges that handlers further down send (scope step-up).
 	ResourceMetadata string
+	// DPoPKey is the RFC 7638 thumbprint of the DPoP key the token is
+	// bound to (its cnf.jkt, RFC 9449 §6.1), whose possession the request
+	// proved; empty for a bearer token.
+	DPoPKey string
 }
 
 // HasScope reports whether the principal holds a scope.
@@ -484,11 +600,15 @@ func IsPreflight(r *http.Request) bool {
 
 // InsufficientScope is the 403 failure for a principal that lacks needed
 // (MCP step-up): the challenge names the scopes it holds and the one
-// needed.
+// needed, in the scheme the principal's token was presented with.
 func InsufficientScope(p *Principal, needed string) *Failure {
 	const desc = "the access token lacks the scope this request needs"
 	scope := unionScope(strings.Join(p.Scopes, " "), needed)
+	params := ChallengeParams{ResourceMetadata: p.ResourceMetadata, Scope: scope, Error: "insufficient_scope", Description: desc}
+	scheme := "Bearer"
+	if p.DPoPKey != "" {
+		scheme, params.Algs = DPoPScheme, dpopAlgs
+	}
 	return &Failure{Status: http.StatusForbidden, Code: "insufficient_scope", Description: desc,
-		Challenge: Challenge("Bearer", ChallengeParams{ResourceMetadata: p.ResourceMetadata, Scope: scope,
-			Error: "insufficient_scope", Description: desc})}
+		Challenge: Challenge(scheme, params)}
 }

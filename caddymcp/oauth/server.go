@@ -119,6 +119,13 @@ type Config struct {
 	// RateLimits limits how often one client may call the registration,
 	// token and authorization endpoints. Default: no limits.
 	RateLimits RateLimits
+	// DPoP configures sender-constrained tokens (RFC 9449). Default: on,
+	// without nonces.
+	DPoP DPoPConfig
+	// ClientMetadataDocuments configures clients whose client_id is the
+	// https URL of their metadata document (CIMD). Default: on, for hosts
+	// with public addresses; off without a Store.
+	ClientMetadataDocuments ClientMetadataDocuments
 	// OnRevoke is called after tokens were revoked (revocation, a
 	// replayed code, refresh-token reuse), so that deny-lists can catch up
 	// at once. Optional.
@@ -182,11 +189,13 @@ type Server struct {
 	issuerPath string
 	static     map[string]*store.Client
 	log        *slog.Logger
+	replay     *replayCache // DPoP proofs seen at the token endpoint
+	docs       *documents   // client metadata documents; nil when off
 }
 
 // New checks cfg, fills in defaults, and returns a server.
 func New(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, static: map[string]*store.Client{}}
+	s := &Server{cfg: cfg, static: map[string]*store.Client{}, replay: newReplayCache()}
 	if cfg.Issuer != "" {
 		if err := ValidateIssuer(cfg.Issuer); err != nil {
 			return nil, err
@@ -212,6 +221,9 @@ func New(cfg Config) (*Server, error) {
 	setDefault(&c.RefreshLifetime, DefaultRefreshLifetime)
 	setDefault(&c.RefreshIdle, DefaultRefreshIdle)
 	setDefault(&c.RefreshGrace, DefaultRefreshGrace)
+	if err := checkDPoPConfig(&c.DPoP); err != nil {
+		return nil, err
+	}
 	if c.Registration.MaxClients == 0 {
 		c.Registration.MaxClients = DefaultMaxClients
 	}
@@ -231,6 +243,14 @@ func New(cfg Config) (*Server, error) {
 	if c.Store == nil && len(c.StaticClients) > 0 {
 		// Codes, grants and consents of static clients live in the store.
 		return nil, errors.New("oauth server: static clients need a store")
+	}
+	if !c.ClientMetadataDocuments.Disabled && c.Store != nil {
+		docs, err := newDocuments(c.ClientMetadataDocuments)
+		if err != nil {
+			return nil, err
+		}
+		s.docs = docs
+		logDocumentSettings(s.log, s.docs.hosts)
 	}
 	for _, sc := range c.StaticClients {
 		cl, err := staticClient(sc)
@@ -406,6 +426,13 @@ type ASMetadata struct {
 	// AuthorizationResponseISSParameterSupported is true: every
 	// authorization response carries iss (RFC 9207).
 	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// DPoPSigningAlgValuesSupported lists the algorithms accepted for
+	// DPoP proofs (RFC 9449 §5.1); absent when DPoP is off.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// ClientIDMetadataDocumentSupported is true when a client may use the
+	// https URL of its metadata document as its client_id (CIMD §5);
+	// absent when that is off.
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 var (
@@ -435,6 +462,10 @@ func (s *Server) Metadata(issuer string) ASMetadata {
 	if !s.cfg.Registration.Disabled {
 		m.RegistrationEndpoint = issuer + RegisterPath
 	}
+	if !s.cfg.DPoP.Disabled {
+		m.DPoPSigningAlgValuesSupported = DPoPAlgorithms
+	}
+	m.ClientIDMetadataDocumentSupported = s.docs != nil
 	return m
 }
 

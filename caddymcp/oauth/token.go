@@ -48,12 +48,19 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, issuer strin
 		badRequest("unauthorized_client", "this client is not registered for "+grantType).write(w)
 		return
 	}
+	// RFC 9449 §5: a valid proof makes the tokens DPoP-bound. It is
+	// checked (nonce included) before the code or refresh token is
+	// looked at, so that a retry can still use them.
+	proof, ok := s.tokenProof(w, r, issuer)
+	if !ok {
+		return
+	}
 	ks, err := s.cfg.Keys.KeySet(r.Context())
 	if err != nil {
 		s.internalError(w, r, "loading signing keys", err)
 		return
 	}
-	t := &tokenIssuer{s: s, issuer: issuer, keys: ks, client: client, now: s.cfg.Now()}
+	t := &tokenIssuer{s: s, issuer: issuer, keys: ks, client: client, now: s.cfg.Now(), proof: proof}
 	if grantType == "authorization_code" {
 		t.redeemCode(w, r, form)
 	} else {
@@ -68,6 +75,30 @@ type tokenIssuer struct {
 	keys   *KeySet
 	client *store.Client
 	now    time.Time
+	proof  *dpopProof // nil: a bearer token request
+}
+
+// jkt is the thumbprint of the request's DPoP key, or "".
+func (t *tokenIssuer) jkt() string {
+	if t.proof == nil {
+		return ""
+	}
+	return t.proof.jkt
+}
+
+// checkBinding checks that the request proves possession of the DPoP key
+// a code or refresh token is bound to (RFC 9449 §5, §10); bound "" means
+// it is not bound.
+func (t *tokenIssuer) checkBinding(bound, what string) *oauthError {
+	switch {
+	case bound == "":
+		return nil
+	case t.proof == nil:
+		return badRequest("invalid_grant", "the "+what+" is bound to a DPoP key: send a DPoP proof made with that key")
+	case t.proof.jkt != bound:
+		return badRequest("invalid_grant", "the DPoP proof is made with another key than the "+what+" is bound to")
+	}
+	return nil
 }
 
 // redeemCode exchanges an authorization code (RFC 6749 §4.1.3).
@@ -102,7 +133,7 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 	switch {
 	case err == nil:
 		t.s.audit("token_issued", "grant", "authorization_code", "client_id", c.ClientID, "user_id", c.UserID,
-			"scope", c.Scope, "resource", c.Resource, "grant_id", c.GrantID)
+			"scope", c.Scope, "resource", c.Resource, "grant_id", c.GrantID, "dpop_jkt", t.jkt())
 		writeTokenResponse(w, resp)
 	case errors.As(err, &oe):
 		oe.write(w)
@@ -129,10 +160,16 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 }
 
 // checkCode verifies that a code may be redeemed by this request: same
-// client, same redirect URI, the PKCE verifier and the resource.
+// client, same redirect URI, the PKCE verifier, the resource, and the
+// DPoP key of dpop_jkt.
 func (t *tokenIssuer) checkCode(c *store.AuthCode, form map[string]string) *oauthError {
 	if c.ClientID != t.client.ID {
 		return badRequest("invalid_grant", "the code was issued to another client")
+	}
+	// RFC 9449 §10: a code requested with dpop_jkt is redeemed only with
+	// a proof of that key.
+	if oe := t.checkBinding(c.DPoPJKT, "code"); oe != nil {
+		return oe
 	}
 	// OAuth 2.1 §4.1.3: redirect_uri is optional, but enforced when sent.
 	if ru, ok := form["redirect_uri"]; ok && ru != c.RedirectURI {
@@ -169,6 +206,11 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 	old, err := t.s.cfg.Store.RefreshGrant(r.Context(), token, t.now, func(old *store.RefreshToken, g *store.Grant) (*store.Issue, error) {
 		if old.ClientID != t.client.ID {
 			return nil, badRequest("invalid_grant", "the refresh token was issued to another client")
+		}
+		// RFC 9449 §5: a bound refresh token needs a proof of its key;
+		// refusing here rotates nothing.
+		if oe := t.checkBinding(old.DPoPJKT, "refresh token"); oe != nil {
+			return nil, oe
 		}
 		scope := old.Scope
 		if req, ok := form["scope"]; ok && req != "" {
@@ -226,7 +268,8 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 		}
 		badRequest("invalid_grant", "the user may no longer use this server").write(w)
 	case err == nil:
-		t.s.audit("token_refreshed", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "scope", resp.Scope)
+		t.s.audit("token_refreshed", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "scope", resp.Scope,
+			"dpop_jkt", t.jkt())
 		writeTokenResponse(w, resp)
 	case errors.As(err, &oe):
 		oe.write(w)
@@ -280,6 +323,14 @@ func (t *tokenIssuer) replayedRefresh(w http.ResponseWriter, r *http.Request, to
 		badRequest("invalid_grant", "the refresh token was issued to another client").write(w)
 		return
 	}
+	// A replay without the key of a DPoP-bound token is refused without
+	// revoking: whoever sends it cannot use the token, and must not be
+	// able to end the client's grant either.
+	if oe := t.checkBinding(old.DPoPJKT, "refresh token"); oe != nil {
+		t.s.audit("refresh_replay_without_key", "client_id", old.ClientID, "grant_id", old.GrantID, "revoked", false)
+		oe.write(w)
+		return
+	}
 	if t.now.Sub(old.RotatedAt) <= t.s.cfg.RefreshGrace && old.Successor != nil {
 		if body, err := unseal(token, old.Successor); err == nil {
 			var resp tokenResponse
@@ -299,26 +350,38 @@ func (t *tokenIssuer) replayedRefresh(w http.ResponseWriter, r *http.Request, to
 }
 
 // issue signs an access token and makes the next refresh token.
-// grantCreated is zero for a new grant.
+// grantCreated is zero for a new grant. With a DPoP proof the access
+// token is bound to its key (RFC 9449 §5, §6.1), and so is the refresh
+// token of a public client; a confidential client's refresh token stays
+// bound to its credentials alone (§5).
 func (t *tokenIssuer) issue(grantID, userID, scope, resource string, grantCreated time.Time) (*store.Issue, *tokenResponse, error) {
 	jti, err := t.s.randomToken(16)
 	if err != nil {
 		return nil, nil, err
 	}
 	exp := t.now.Add(t.s.cfg.AccessTokenLifetime)
-	at, err := t.keys.Sign(&AccessClaims{
+	claims := &AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: t.issuer, Subject: userID, Audience: jwt.ClaimStrings{resource},
 			IssuedAt: jwt.NewNumericDate(t.now), ExpiresAt: jwt.NewNumericDate(exp), ID: jti,
 		},
 		ClientID: t.client.ID, Scope: scope,
-	})
+	}
+	tokenType, rtKey := "Bearer", ""
+	if t.proof != nil {
+		claims.Cnf = &Confirmation{JKT: t.proof.jkt}
+		tokenType = DPoPScheme
+		if t.client.SecretHash == nil {
+			rtKey = t.proof.jkt
+		}
+	}
+	at, err := t.keys.Sign(claims)
 	if err != nil {
 		return nil, nil, err
 	}
 	out := &store.Issue{Access: &store.AccessToken{JTI: jti, GrantID: grantID, ClientID: t.client.ID, UserID: userID,
 		Scope: scope, Resource: resource, CreatedAt: t.now, ExpiresAt: exp}}
-	resp := &tokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int64(t.s.cfg.AccessTokenLifetime / time.Second), Scope: scope}
+	resp := &tokenResponse{AccessToken: at, TokenType: tokenType, ExpiresIn: int64(t.s.cfg.AccessTokenLifetime / time.Second), Scope: scope}
 	if slices.Contains(t.client.GrantTypes, "refresh_token") {
 		if grantCreated.IsZero() {
 			grantCreated = t.now
@@ -333,7 +396,7 @@ func (t *tokenIssuer) issue(grantID, userID, scope, resource string, grantCreate
 		}
 		out.Refresh = rt
 		out.Refreshed = &store.RefreshToken{GrantID: grantID, ClientID: t.client.ID, UserID: userID, Scope: scope,
-			Resource: resource, CreatedAt: t.now, ExpiresAt: rexp}
+			Resource: resource, DPoPJKT: rtKey, CreatedAt: t.now, ExpiresAt: rexp}
 		resp.RefreshToken = rt
 	}
 	return out, resp, nil

@@ -146,13 +146,13 @@ func (s *sqlStore) DeleteStaleClients(ctx context.Context, before time.Time) (in
 // ---- authorization codes ----
 
 const codeCols = `grant_id, client_id, user_id, redirect_uri, scope, resource,
-	code_challenge, code_challenge_method, created_at, expires_at, consumed_at`
+	code_challenge, code_challenge_method, dpop_jkt, created_at, expires_at, consumed_at`
 
 func (s *sqlStore) CreateCode(ctx context.Context, code string, c *AuthCode) error {
 	_, err := s.db.exec(ctx, `INSERT INTO authorization_codes (code_hash, `+codeCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 		Hash(code), c.GrantID, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.Resource,
-		c.CodeChallenge, c.CodeChallengeMethod, ts(c.CreatedAt), ts(c.ExpiresAt), ts(c.ConsumedAt))
+		c.CodeChallenge, c.CodeChallengeMethod, c.DPoPJKT, ts(c.CreatedAt), ts(c.ExpiresAt), ts(c.ConsumedAt))
 	if err != nil {
 		return fmt.Errorf("creating authorization code: %w", err)
 	}
@@ -166,7 +166,7 @@ func scanCode(r row) (*AuthCode, error) {
 		consumed             nt
 	)
 	if err := r.Scan(&c.GrantID, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Resource,
-		&c.CodeChallenge, &c.CodeChallengeMethod, &createdAt, &expiresAt, &consumed.t); err != nil {
+		&c.CodeChallenge, &c.CodeChallengeMethod, &c.DPoPJKT, &createdAt, &expiresAt, &consumed.t); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.ExpiresAt, c.ConsumedAt = createdAt.UTC(), expiresAt.UTC(), consumed.val()
@@ -417,7 +417,7 @@ func (s *sqlStore) RevokedAccessTokens(ctx context.Context, since, now time.Time
 	})
 }
 
-const refreshCols = `grant_id, client_id, user_id, scope, resource, created_at, expires_at, rotated_at, revoked_at, successor`
+const refreshCols = `grant_id, client_id, user_id, scope, resource, dpop_jkt, created_at, expires_at, rotated_at, revoked_at, successor`
 
 func (s *sqlStore) CreateRefreshToken(ctx context.Context, token string, t *RefreshToken) error {
 	if err := insertRefresh(ctx, s.db, token, t); err != nil {
@@ -428,8 +428,8 @@ func (s *sqlStore) CreateRefreshToken(ctx context.Context, token string, t *Refr
 
 func insertRefresh(ctx context.Context, q querier, token string, t *RefreshToken) error {
 	_, err := q.exec(ctx, `INSERT INTO refresh_tokens (token_hash, `+refreshCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		Hash(token), t.GrantID, t.ClientID, t.UserID, t.Scope, t.Resource,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		Hash(token), t.GrantID, t.ClientID, t.UserID, t.Scope, t.Resource, t.DPoPJKT,
 		ts(t.CreatedAt), ts(t.ExpiresAt), ts(t.RotatedAt), ts(t.RevokedAt), t.Successor)
 	return err
 }
@@ -440,7 +440,7 @@ func scanRefresh(r row) (*RefreshToken, error) {
 		createdAt, expiresAt time.Time
 		rotated, revoked     nt
 	)
-	if err := r.Scan(&t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.Resource,
+	if err := r.Scan(&t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.Resource, &t.DPoPJKT,
 		&createdAt, &expiresAt, &rotated.t, &revoked.t, &t.Successor); err != nil {
 		return nil, err
 	}
@@ -797,6 +797,36 @@ func (s *sqlStore) RetireSigningKey(ctx context.Context, id string, now time.Tim
 	n, err := s.db.exec(ctx, `UPDATE signing_keys SET retired_at = CASE WHEN retired_at IS NULL OR retired_at > $2 THEN $2 ELSE retired_at END
 		WHERE kid = $1`, id, ts(now))
 	return affected("retiring signing key", n, err)
+}
+
+// ---- shared secrets ----
+
+func (s *sqlStore) EnsureSecret(ctx context.Context, name string, now time.Time, generate func() ([]byte, error)) ([]byte, error) {
+	read := func() ([]byte, error) {
+		var secret []byte
+		err := s.db.queryRow(ctx, `SELECT secret FROM server_secrets WHERE name = $1`, name).Scan(&secret)
+		return secret, err
+	}
+	secret, err := read()
+	if !errors.Is(err, ErrNotFound) {
+		if err != nil {
+			return nil, fmt.Errorf("reading secret %s: %w", name, err)
+		}
+		return secret, nil
+	}
+	fresh, err := generate()
+	if err != nil {
+		return nil, fmt.Errorf("generating secret %s: %w", name, err)
+	}
+	// Of concurrent creators the first insert wins; everyone reads it.
+	if _, err := s.db.exec(ctx, `INSERT INTO server_secrets (name, secret, created_at) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO NOTHING`, name, fresh, ts(now)); err != nil {
+		return nil, fmt.Errorf("storing secret %s: %w", name, err)
+	}
+	if secret, err = read(); err != nil {
+		return nil, fmt.Errorf("reading secret %s: %w", name, err)
+	}
+	return secret, nil
 }
 
 // ---- maintenance ----

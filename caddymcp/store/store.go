@@ -96,6 +96,11 @@ type AuthCode struct {
 	Resource string
 	// CodeChallenge and CodeChallengeMethod are the PKCE parameters.
 	CodeChallenge, CodeChallengeMethod string
+	// DPoPJKT is the RFC 7638 thumbprint of the DPoP key the code is
+	// bound to by the dpop_jkt authorization parameter (RFC 9449 §10):
+	// the token request must prove possession of that key. Empty: not
+	// bound.
+	DPoPJKT string
 	// CreatedAt, ExpiresAt and ConsumedAt (zero until redeemed).
 	CreatedAt, ExpiresAt, ConsumedAt time.Time
 }
@@ -133,6 +138,10 @@ type RefreshToken struct {
 	GrantID string
 	// ClientID, UserID, Scope and Resource are bound to the token.
 	ClientID, UserID, Scope, Resource string
+	// DPoPJKT is the RFC 7638 thumbprint of the DPoP key the token is
+	// bound to (RFC 9449 §5): a refresh must prove possession of that
+	// key. Empty: not bound.
+	DPoPJKT string
 	// CreatedAt, ExpiresAt, RotatedAt (zero until exchanged) and
 	// RevokedAt (zero if not revoked).
 	CreatedAt, ExpiresAt, RotatedAt, RevokedAt time.Time
@@ -432,6 +441,16 @@ type LegacyTokens interface {
 	RevokeLegacyToken(ctx context.Context, id string, now time.Time) error
 }
 
+// Secrets stores secrets that every instance sharing the database must
+// agree on, such as the one DPoP nonces are derived from. Secrets are
+// never rotated by the store.
+type Secrets interface {
+	// EnsureSecret returns the secret stored under name, first storing
+	// the one generate makes if there is none. Concurrent callers, in
+	// this and in other processes, all get the same secret.
+	EnsureSecret(ctx context.Context, name string, now time.Time, generate func() ([]byte, error)) ([]byte, error)
+}
+
 // Store is everything a caddymcp store provides.
 type Store interface {
 	Clients
@@ -443,6 +462,7 @@ type Store interface {
 	Consents
 	Keys
 	LegacyTokens
+	Secrets
 	// Shop is the back office: products, bookings, orders and forms.
 	Shop
 
