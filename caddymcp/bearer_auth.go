@@ -252,7 +252,7 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", p.Subject)
 		repl.Set("http.auth.user.client_id", p.ClientID)
-		repl.Set("http.auth.user.scope", strings.Join(p.Scopes, " "))
+		repl.Set("http.auth.user.scope", p.Scope)
 		repl.Set("http.auth.user.aud", strings.Join(p.Audience, " "))
 		repl.Set("http.auth.user.iss", p.Issuer)
 		repl.Set("http.auth.user.dpop_jkt", p.DPoPKey)

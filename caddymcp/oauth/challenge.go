@@ -31,6 +31,18 @@ func BearerToken(r *http.Request) (string, error) {
 // Authorization header or it uses another scheme, and another error (with
 // the scheme, when it is known) when the header is malformed.
 func AccessToken(r *http.Request) (scheme, token string, err error) {
+	if scheme, token, err = accessTokenHeader(r); err != nil {
+		return scheme, "", err
+	}
+	if err := tokenSyntax(scheme, token); err != nil {
+		return scheme, "", err
+	}
+	return scheme, token, nil
+}
+
+// accessTokenHeader is AccessToken without the check of the token's
+// syntax (tokenSyntax), for callers that check it later.
+func accessTokenHeader(r *http.Request) (scheme, token string, err error) {
 	values := r.Header.Values("Authorization")
 	if len(values) == 0 {
 		return "", "", ErrNoToken
@@ -39,12 +51,11 @@ func AccessToken(r *http.Request) (scheme, token string, err error) {
 		return "", "", errors.New("more than one Authorization header")
 	}
 	name, token, _ := strings.Cut(values[0], " ")
-	what := "the bearer token"
 	switch {
 	case strings.EqualFold(name, "Bearer"):
 		scheme = "Bearer"
 	case strings.EqualFold(name, DPoPScheme):
-		scheme, what = DPoPScheme, "the DPoP-bound access token"
+		scheme = DPoPScheme
 	default:
 		return "", "", ErrNoToken
 	}
@@ -53,12 +64,26 @@ func AccessToken(r *http.Request) (scheme, token string, err error) {
 	case token == "":
 		return scheme, "", errors.New("the " + scheme + " scheme needs a token")
 	case len(token) > maxTokenLen:
-		return scheme, "", errors.New(what + " is too long")
-	case !isB64Token(token):
-		// token68 of RFC 9110 §11.2, the same syntax for both schemes.
-		return scheme, "", errors.New(what + " contains characters RFC 6750 does not allow")
+		return scheme, "", errors.New(tokenWhat(scheme) + " is too long")
 	}
 	return scheme, token, nil
+}
+
+// tokenSyntax checks a token's characters: token68 of RFC 9110 §11.2, the
+// same syntax for both schemes (RFC 6750 §2.1).
+func tokenSyntax(scheme, token string) error {
+	if !isB64Token(token) {
+		return errors.New(tokenWhat(scheme) + " contains characters RFC 6750 does not allow")
+	}
+	return nil
+}
+
+// tokenWhat names the token of a scheme in error messages.
+func tokenWhat(scheme string) string {
+	if scheme == DPoPScheme {
+		return "the DPoP-bound access token"
+	}
+	return "the bearer token"
 }
 
 // isB64Token checks the b64token syntax of RFC 6750 §2.1:
@@ -69,14 +94,21 @@ func isB64Token(s string) bool {
 		return false
 	}
 	for i := 0; i < len(body); i++ {
-		c := body[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+		if !b64TokenChar[body[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// b64TokenChar marks the bytes isB64Token allows before the padding.
+var b64TokenChar = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+	}
+	return t
+}()
 
 // ChallengeParams are the auth-params of a WWW-Authenticate challenge
 // (RFC 6750 §3, RFC 9728 §5.1). Empty values are left out.

@@ -348,7 +348,9 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 			Challenge: Challenge("Bearer", ChallengeParams{Error: "invalid_request", Description: err.Error()})}
 	}
 	rf := refusal{metadataURL: metadataURL, bearerOK: !rs.cfg.RequireDPoP}
-	scheme, token, err := AccessToken(r)
+	// The token's syntax is checked below, on a cache miss: a token in the
+	// cache passed it when it was first seen.
+	scheme, token, err := accessTokenHeader(r)
 	refuse := func(status int, code, desc, scope string) *Failure {
 		return rf.fail(scheme, status, code, desc, scope)
 	}
@@ -386,14 +388,25 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	// With no configured issuer, the request's origin is the issuer.
 	origin := ""
 	if len(rs.cfg.AuthorizationServers) == 0 {
-		if origin, err = RequestOrigin(r); err != nil {
+		if !rs.absolute && rs.cfg.BaseOrigin == "" {
+			origin = publicOrigin // the request's, worked out once
+		} else if origin, err = RequestOrigin(r); err != nil {
 			return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
 		}
 	}
-	// A token verified before for the same origin and resource skips the signature check until it expires; revocation and scope
-	// are checked on every request.
-	cacheKey := origin + "\x00" + resource + "\x00" + token
-	claims, ok := rs.cache.get(cacheKey, now)
+	// A token verified before for the same origin and resource skips the
+	// signature check until it expires; revocation and scope are checked
+	// on every request.
+	entry, ok := rs.cache.get(token, origin, resource, now)
+	if !ok {
+		if err := tokenSyntax(scheme, token); err != nil {
+			return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
+		}
+	}
+	var claims *AccessClaims
+	if ok {
+		claims = entry.claims
+	}
 	if !ok && rs.cfg.Legacy != nil && strings.Count(token, ".") != 2 {
 		claims, err = rs.cfg.Legacy(r.Context(), token)
 		switch {
@@ -409,7 +422,7 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 		if claims.ExpiresAt != nil && claims.ExpiresAt.Before(until) {
 			until = claims.ExpiresAt.Time
 		}
-		rs.cache.putUntil(cacheKey, claims, until)
+		entry = rs.cache.putUntil(token, origin, resource, claims, until)
 		ok = true
 	}
 	if !ok {
@@ -421,7 +434,7 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 		case err != nil:
 			return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired, or not meant for this resource", "")
 		}
-		rs.cache.put(cacheKey, claims, rs.cfg.Leeway)
+		entry = rs.cache.put(token, origin, resource, claims, rs.cfg.Leeway)
 	}
 	if f := rs.checkBinding(claims, scheme, proof, refuse); f != nil {
 		return nil, f
@@ -447,7 +460,7 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 			return nil, refuse(http.StatusUnauthorized, "invalid_dpop_proof", "the DPoP proof was already used: make a new proof for each request", "")
 		}
 	}
-	p := &Principal{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: strings.Fields(claims.Scope),
+	p := &Principal{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: entry.scopes, Scope: claims.Scope,
 		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID, ResourceMetadata: metadataURL}
 	if proof != nil {
 		p.DPoPKey = proof.jkt
@@ -556,8 +569,11 @@ type Principal struct {
 	Subject string
 	// ClientID is the client the token was issued to.
 	ClientID string
-	// Scopes are the granted scopes.
+	// Scopes are the granted scopes. The slice may be shared with other
+	// principals of the same token: never modify it.
 	Scopes []string
+	// Scope is the granted scope as the token has it, space-separated.
+	Scope string
 	// Audience lists the resources the token is for.
 	Audience []string
 	// Issuer is the token's issuer.

@@ -1,7 +1,7 @@
 package oauth
 
 import (
-	"crypto/sha256"
+	"strings"
 	"sync"
 	"time"
 )
@@ -10,47 +10,68 @@ import (
 const verifiedCacheSize = 10000
 
 // verifiedCache remembers the claims of tokens whose signature and claims
-// were verified, keyed by a hash of the token (and the issuer and
-// resource it was checked for), until they expire.
+// were verified, until they expire, so that the steady-state cost of a
+// request is a map lookup. It is keyed by the token itself (only tokens
+// that verified are kept, so its size is bounded by what the issuers
+// signed) and each entry records the origin and resource it was verified
+// for, compared on every lookup.
 type verifiedCache struct {
 	max int
 	mu  sync.RWMutex
-	m   map[[32]byte]cachedClaims
+	m   map[string]*cachedToken
 }
 
-type cachedClaims struct {
-	claims *AccessClaims
-	until  time.Time
+// cachedToken is a verified token's claims, with what requests need from
+// them prepared once.
+type cachedToken struct {
+	origin, resource string // what the token was verified for
+	claims           *AccessClaims
+	scopes           []string // claims.Scope split; shared, never modified
+	until            time.Time
 }
 
 func newVerifiedCache(max int) *verifiedCache {
-	return &verifiedCache{max: max, m: make(map[[32]byte]cachedClaims)}
+	return &verifiedCache{max: max, m: make(map[string]*cachedToken)}
 }
 
-func (c *verifiedCache) get(key string, now time.Time) (*AccessClaims, bool) {
-	k := sha256.Sum256([]byte(key))
+// get returns the entry of a token verified for origin and resource, if it
+// has not expired at now.
+func (c *verifiedCache) get(token, origin, resource string, now time.Time) (*cachedToken, bool) {
 	c.mu.RLock()
-	e, ok := c.m[k]
+	e, ok := c.m[token]
 	c.mu.RUnlock()
-	if !ok || !now.Before(e.until) {
+	if !ok || e.origin != origin || e.resource != resource || !now.Before(e.until) {
 		return nil, false
 	}
-	return e.claims, true
+	return e, true
 }
 
-// put caches claims until the token's expiry (plus the leeway the
-// verifier allowed). When full, it first drops about a tenth of the
-// entries (map order makes the choice arbitrary).
-func (c *verifiedCache) put(key string, claims *AccessClaims, leeway time.Duration) {
+// put caches a token's claims until its expiry (plus the leeway the
+// verifier allowed) and returns the entry.
+func (c *verifiedCache) put(token, origin, resource string, claims *AccessClaims, leeway time.Duration) *cachedToken {
+	e := newCachedToken(origin, resource, claims, time.Time{})
 	if claims.ExpiresAt == nil {
-		return
+		return e // not cached: it would never expire
 	}
-	c.putUntil(key, claims, claims.ExpiresAt.Add(leeway))
+	e.until = claims.ExpiresAt.Add(leeway)
+	c.store(token, e)
+	return e
 }
 
-// putUntil caches claims until a given time.
-func (c *verifiedCache) putUntil(key string, claims *AccessClaims, until time.Time) {
-	k := sha256.Sum256([]byte(key))
+// putUntil caches a token's claims until a given time.
+func (c *verifiedCache) putUntil(token, origin, resource string, claims *AccessClaims, until time.Time) *cachedToken {
+	e := newCachedToken(origin, resource, claims, until)
+	c.store(token, e)
+	return e
+}
+
+func newCachedToken(origin, resource string, claims *AccessClaims, until time.Time) *cachedToken {
+	return &cachedToken{origin: origin, resource: resource, claims: claims, scopes: strings.Fields(claims.Scope), until: until}
+}
+
+// store adds an entry. When full, it first drops about a tenth of the
+// entries (map order makes the choice arbitrary).
+func (c *verifiedCache) store(token string, e *cachedToken) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
@@ -63,5 +84,5 @@ func (c *verifiedCache) putUntil(key string, claims *AccessClaims, until time.Ti
 			drop--
 		}
 	}
-	c.m[k] = cachedClaims{claims: claims, until: until}
+	c.m[token] = e
 }
