@@ -98,6 +98,7 @@ type App struct {
 	store    *pooledStore
 	storeKey string       // set once a reference to store is held
 	inflight atomic.Int64 // requests this config's handlers are serving
+	metrics  *metrics     // nil only in tests that build handlers alone
 	logger   *zap.Logger
 	ctx      context.Context // ends when this config is unloaded
 	keys     keyPolicy
@@ -119,6 +120,11 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 // shared store. It does not touch the network or the file system.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger, a.ctx = ctx.Logger(), ctx
+	m, err := newMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	a.metrics = m
 	if a.StartTimeout == 0 {
 		a.StartTimeout = caddy.Duration(30 * time.Second)
 	}

@@ -237,8 +237,11 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		return nil
 	}
 	defer done()
+	start := time.Now()
 	p, f := b.resource.Check(publicRequest(r))
+	b.app.meters().observe("mcp_bearer", "check", start)
 	if f != nil {
+		b.app.meters().authFailure(failureReason(f))
 		if hasErrorRoutes(r) {
 			f.SetHeaders(w)
 			return caddyhttp.Error(f.Status, f)
@@ -274,6 +277,23 @@ func publicRequest(r *http.Request) *http.Request {
 	pr := r.WithContext(r.Context())
 	pr.URL = orig.URL
 	return pr
+}
+
+// failureReason is the metrics label of a refusal.
+func failureReason(f *oauth.Failure) string {
+	switch f.Code {
+	case "unauthorized":
+		return "missing_token"
+	case "invalid_request":
+		return "malformed_request"
+	case "temporarily_unavailable":
+		return "unavailable"
+	case "invalid_token":
+		if strings.Contains(f.Description, "revoked") {
+			return "revoked"
+		}
+	}
+	return f.Code
 }
 
 // legacyLookup returns the lookup of legacy tokens in st, or nil when

@@ -387,7 +387,7 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 		RateLimits:              limits.oauth,
 		DPoP:                    o.dpopConfig(app),
 		OnRevoke:                func(ctx context.Context) { _ = app.store.deny.Refresh(ctx) },
-		Logger:                  ctx.Slogger(),
+		Logger:                  withEventMetrics(ctx.Slogger(), app.meters()),
 	})
 	return err
 }
@@ -452,6 +452,7 @@ func (o *OAuthServer) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 		return nil
 	}
 	defer done()
+	defer o.app.meters().observe("mcp_oauth", oauthEndpoint(r.URL.Path), time.Now())
 	serve.ServeHTTP(w, r)
 	return nil
 }

@@ -1,0 +1,163 @@
+package caddymcp
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are caddymcp's collectors in Caddy's Prometheus registry (the
+// one Caddy's `metrics` handler and admin endpoint serve). A nil *metrics
+// records nothing.
+type metrics struct {
+	oauthEvents  *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	toolCalls    *prometheus.CounterVec
+	toolDuration *prometheus.HistogramVec
+	duration     *prometheus.HistogramVec
+}
+
+// Metric names, documented in the README.
+const metricsNamespace = "caddymcp"
+
+// newMetrics creates the collectors and registers them in reg. A config
+// load has a registry of its own, so each load registers afresh.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	buckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+	m := &metrics{
+		oauthEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "oauth_events_total",
+			Help: "Authorization server events: tokens issued, refreshed and revoked, codes issued, consent granted or denied, clients registered, refresh-token reuse.",
+		}, []string{"event"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "auth_failures_total",
+			Help: "Requests mcp_bearer refused, by reason.",
+		}, []string{"reason"}),
+		toolCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "tool_calls_total",
+			Help: "MCP tool calls, by tool and outcome (ok, tool_error, forbidden, invalid, unavailable, failed).",
+		}, []string{"tool", "outcome"}),
+		toolDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Name: "tool_call_duration_seconds",
+			Help: "Time to run an MCP tool call, by tool.", Buckets: buckets,
+		}, []string{"tool"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: metricsNamespace, Name: "request_duration_seconds",
+			Help:    "Time caddymcp's handlers spent on a request, by handler and endpoint (for mcp_bearer: the token check only).",
+			Buckets: buckets,
+		}, []string{"handler", "endpoint"}),
+	}
+	for _, c := range []prometheus.Collector{m.oauthEvents, m.authFailures, m.toolCalls, m.toolDuration, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observe records the duration of a request to a handler's endpoint.
+func (m *metrics) observe(handler, endpoint string, start time.Time) {
+	if m == nil {
+		return
+	}
+	m.duration.WithLabelValues(handler, endpoint).Observe(time.Since(start).Seconds())
+}
+
+// authFailure counts a refusal of mcp_bearer.
+func (m *metrics) authFailure(reason string) {
+	if m == nil {
+		return
+	}
+	m.authFailures.WithLabelValues(reason).Inc()
+}
+
+// toolCall counts a tool call and its duration.
+func (m *metrics) toolCall(tool, outcome string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.toolCalls.WithLabelValues(tool, outcome).Inc()
+	m.toolDuration.WithLabelValues(tool).Observe(d.Seconds())
+}
+
+// oauthEndpoints are the endpoint labels of mcp_oauth, by path suffix;
+// anything else is "other", so that the label set stays bounded.
+var oauthEndpoints = []string{
+	"/.well-known/oauth-authorization-server", "/oauth/jwks", "/oauth/register", "/oauth/authorize",
+	"/oauth/consent", "/oauth/token", "/oauth/revoke", "/oauth/introspect",
+	"/auth/login", "/auth/callback", "/auth/me", "/auth/logout",
+}
+
+// oauthEndpoint names the endpoint of a request path for the duration
+// histogram.
+func oauthEndpoint(path string) string {
+	for _, e := range oauthEndpoints {
+		if i := strings.Index(path, e); i >= 0 {
+			return e
+		}
+	}
+	return "other"
+}
+
+// countingHandler is a slog handler that counts the authorization
+// server's audit records (those with "audit": true) by event name before
+// passing every record on.
+type countingHandler struct {
+	slog.Handler
+	m *metrics
+}
+
+// withEventMetrics returns a logger that also counts audit events in m.
+func withEventMetrics(l *slog.Logger, m *metrics) *slog.Logger {
+	if m == nil || l == nil {
+		return l
+	}
+	return slog.New(countingHandler{Handler: l.Handler(), m: m})
+}
+
+// Enabled reports true for audit records whatever the level, so that
+// they are counted even when the log does not show them.
+func (h countingHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= slog.LevelInfo || h.Handler.Enabled(ctx, level)
+}
+
+// Handle counts an audit record and passes it on if its level is enabled.
+func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	audit := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "audit" && a.Value.Kind() == slog.KindBool && a.Value.Bool() {
+			audit = true
+			return false
+		}
+		return true
+	})
+	if audit {
+		h.m.oauthEvents.WithLabelValues(r.Message).Inc()
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+// WithAttrs keeps counting on a logger with attributes.
+func (h countingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return countingHandler{Handler: h.Handler.WithAttrs(attrs), m: h.m}
+}
+
+// WithGroup keeps counting on a logger with a group.
+func (h countingHandler) WithGroup(name string) slog.Handler {
+	return countingHandler{Handler: h.Handler.WithGroup(name), m: h.m}
+}
+
+// meters returns the app's metrics; nil (recording nothing) for handlers
+// built without an app.
+func (a *App) meters() *metrics {
+	if a == nil {
+		return nil
+	}
+	return a.metrics
+}
