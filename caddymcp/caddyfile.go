@@ -411,12 +411,14 @@ func (b *BearerAuth) parseIssuer(d *caddyfile.Dispenser) error {
 //	mcp_tools [<matcher>] {
 //		path            <path>
 //		allowed_origins <origin...>
+//		sessions        [<idle_timeout>]
 //		unguarded
 //	}
 //
 // The path defaults to that of a path matcher (/rpc for
 // `mcp_tools /rpc*`), else /mcp; the REST view of the tools is at
-// <path>/tools.
+// <path>/tools. `sessions` turns on MCP sessions, ended after
+// <idle_timeout> without a request (default 30m).
 func parseTools(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
 	if !h.Next() {
 		return nil, h.ArgErr()
@@ -445,11 +447,29 @@ func (t *Tools) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return parseBlock(d, map[string]func() error{
 		"path":            func() error { return oneArg(d, &t.Path) },
 		"allowed_origins": func() error { return listArg(d, &t.AllowedOrigins) },
+		"sessions":        func() error { return t.parseSessions(d) },
 		"unguarded": func() error {
 			t.Unguarded = true
 			return noArgs(d)
 		},
 	})
+}
+
+// parseSessions reads `sessions [<idle_timeout>]` of mcp_tools.
+func (t *Tools) parseSessions(d *caddyfile.Dispenser) error {
+	if t.Sessions != nil {
+		return d.Err("sessions already specified")
+	}
+	t.Sessions = new(ToolsSessions)
+	if !d.NextArg() {
+		return nil
+	}
+	idle, err := caddy.ParseDuration(d.Val())
+	if err != nil || idle <= 0 {
+		return d.Errf("sessions: '%s' is not a positive duration", d.Val())
+	}
+	t.Sessions.IdleTimeout = caddy.Duration(idle)
+	return noArgs(d)
 }
 
 // pathOfMatcher returns the path a matcher set guards when it is a single

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -12,7 +13,8 @@ import (
 )
 
 // Tools is the MCP endpoint (http.handlers.mcp_tools): an MCP Streamable
-// HTTP server (stateless, JSON and SSE responses) with the booking,
+// HTTP server (stateless unless `sessions` is set; JSON and SSE
+// responses) with the booking,
 // product, order and form tools, and a REST view of the same tools at
 // `<path>/tools`. It owns those paths and passes other requests to the
 // next handler.
@@ -33,6 +35,19 @@ type Tools struct {
 	// other Origin gets 403.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
+	// Sessions, when present, turns on MCP sessions: initialize returns an
+	// `Mcp-Session-Id` that the client sends with every later request
+	// (protocol versions up to 2025-11-25; 2026-07-28 has no sessions). A
+	// session belongs to the user (token issuer and subject) who started
+	// it: with anyone else's token, or once ended (DELETE by its owner,
+	// idle timeout, config reload or stop), its id gets 404. A user holds
+	// at most 100 sessions at once; another initialize gets 429. Sessions
+	// live in this instance's memory, so several instances behind a load
+	// balancer need sticky routing by `Mcp-Session-Id`. Default: absent
+	// (stateless: any instance answers any request, and a GET listening
+	// stream gets 405 as there is nothing to listen for).
+	Sessions *ToolsSessions `json:"sessions,omitempty"`
+
 	// Unguarded lets the config load without an mcp_bearer guarding the
 	// endpoint (requests still need a verified principal, so they all get
 	// 401 unless another handler provides one).
@@ -40,6 +55,13 @@ type Tools struct {
 
 	server *tools.Server
 	app    *App
+}
+
+// ToolsSessions configures the MCP sessions of mcp_tools.
+type ToolsSessions struct {
+	// IdleTimeout ends a session that has had no request for this long.
+	// Default: 30m.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -66,20 +88,28 @@ func (t *Tools) Provision(ctx caddy.Context) error {
 	if !t.Unguarded {
 		app.addToolsEndpoint(t.Path)
 	}
-	t.server, err = tools.New(tools.Config{Shop: app.Store(), Path: t.Path, AllowedOrigins: t.AllowedOrigins,
-		Version: caddy.CustomVersion, Logger: ctx.Slogger()})
+	cfg := tools.Config{Shop: app.Store(), Path: t.Path, AllowedOrigins: t.AllowedOrigins,
+		Version: caddy.CustomVersion, Logger: ctx.Slogger(), Observe: app.meters().toolCall}
+	if t.Sessions != nil {
+		cfg.Sessions, cfg.SessionIdleTimeout = true, time.Duration(t.Sessions.IdleTimeout)
+	}
+	t.server, err = tools.New(cfg)
 	return err
 }
 
-// Validate ensures the path is usable.
+// Validate ensures the path and the idle timeout are usable.
 func (t *Tools) Validate() error {
 	if t.Path != "" && (!strings.HasPrefix(t.Path, "/") || strings.ContainsAny(t.Path, "*?#") || strings.HasSuffix(t.Path, "/")) {
 		return fmt.Errorf("path %q must start with '/' and contain no wildcard, query, fragment or trailing slash", t.Path)
 	}
+	if t.Sessions != nil && t.Sessions.IdleTimeout < 0 {
+		return fmt.Errorf("sessions: negative idle_timeout %s", time.Duration(t.Sessions.IdleTimeout))
+	}
 	return nil
 }
 
-// Cleanup closes the MCP transport.
+// Cleanup ends every MCP session (closing their open streams) and
+// closes the MCP transport.
 func (t *Tools) Cleanup() error {
 	if t.server == nil {
 		return nil

@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -15,15 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
-
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-
-	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
-	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
 // benchClients is how many requests are in flight at once.
@@ -36,8 +27,9 @@ const benchClients = 32
 // constant, with the same client load. It reports calls/s of each.
 func BenchmarkToolsCall(b *testing.B) {
 	b.Run("caddy", func(b *testing.B) {
-		url, token := startToolsSite(b)
-		runCalls(b, url, token)
+		site := startToolsSite(b, "")
+		site.seedProducts(b, 20)
+		runCalls(b, site.base+"/mcp", site.token(b, "bench", "product:read"))
 	})
 	b.Run("bare-mcp-go", func(b *testing.B) {
 		m := server.NewMCPServer("bare", "1", server.WithToolCapabilities(false))
@@ -48,52 +40,6 @@ func BenchmarkToolsCall(b *testing.B) {
 		b.Cleanup(srv.Close)
 		runCalls(b, srv.URL+"/mcp", "")
 	})
-}
-
-// startToolsSite loads a Caddy site with the tools on a free port, seeds
-// 20 products and mints a product:read token.
-func startToolsSite(b *testing.B) (string, string) {
-	b.Helper()
-	port := freePort(b)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	storeLine := "embedded_path " + filepath.Join(b.TempDir(), "bench.db")
-	if os.Getenv(testpg.EnvVar) != "" {
-		b.Setenv("CADDYMCP_BENCH_DSN", testpg.Schema(b))
-		storeLine = "database {env.CADDYMCP_BENCH_DSN}"
-	}
-	src := fmt.Sprintf("{\n\tadmin off\n\tlog {\n\t\tlevel ERROR\n\t}\n\tcaddymcp {\n\t\tissuer %s\n\t\t%s\n\t}\n}\n%s {\n\tmcp_bearer /mcp*\n\tmcp_tools\n}\n",
-		base, storeLine, base)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := load(b, cfg); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stopCaddy(b) })
-	var ps *pooledStore
-	stores.Range(func(_, v any) bool { ps, _ = v.(*pooledStore); return false })
-	ctx := context.Background()
-	for i := range 20 {
-		now := time.Now()
-		if err := ps.CreateProduct(ctx, &store.Product{ID: fmt.Sprintf("p%02d", i), SKU: fmt.Sprintf("SKU-%02d", i),
-			Name: fmt.Sprintf("Product %02d", i), PriceMinor: 100, Currency: "EUR", Stock: 10,
-			Audit: store.Audit{CreatedAt: now, UpdatedAt: now, CreatedBy: "bench", UpdatedBy: "bench"}}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	ks, err := ps.prepare(ctx, keyPolicy{rotateAfter: 30 * 24 * time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	now := time.Now()
-	token, err := ks.Sign(&oauth.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: base, Subject: "bench",
-		Audience: jwt.ClaimStrings{base + "/mcp"}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
-		ID: "bench-jti"}, ClientID: "bench", Scope: "product:read"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return base + "/mcp", token
 }
 
 // runCalls sends b.N tools/call requests from benchClients goroutines and

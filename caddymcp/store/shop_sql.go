@@ -70,6 +70,33 @@ func (s *sqlStore) lockResource(ctx context.Context, q querier, resource string)
 	return err
 }
 
+// collectPage reads the rows of a page query (at most n: the page and the
+// row that tells whether another follows) into a slice sized once,
+// scanning each row in place.
+func collectPage[T any](rs rows, what string, n int, scan func(row, *T) error) ([]T, error) {
+	defer rs.Close()
+	out := make([]T, 0, n)
+	for rs.Next() {
+		out = append(out, *new(T))
+		if err := scan(rs, &out[len(out)-1]); err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+// scanOne scans a single row with an in-place scanner.
+func scanOne[T any](r row, scan func(row, *T) error) (*T, error) {
+	v := new(T)
+	if err := scan(r, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 // Cursors are base64url JSON arrays of strings: the list's kind, then
 // the sort key of the last item of the page.
 func encodeCursor(kind string, key ...string) string {
@@ -126,8 +153,9 @@ func likeContains(s string) string {
 // fold is the case-insensitive form of a text to search.
 func fold(s string) string { return strings.ToLower(s) }
 
-func (a *Audit) scanned(created, updated time.Time) {
-	a.CreatedAt, a.UpdatedAt = created.UTC(), updated.UTC()
+// scanned puts the times of a scanned Audit in UTC.
+func (a *Audit) scanned() {
+	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
 }
 
 // ---- products ----
@@ -135,19 +163,17 @@ func (a *Audit) scanned(created, updated time.Time) {
 const productCols = `id, sku, name, description, price_minor, currency, stock, deleted_at,
 	created_at, updated_at, created_by, updated_by`
 
-func scanProduct(r row) (*Product, error) {
-	var (
-		p                Product
-		deleted          nt
-		created, updated time.Time
-	)
+func scanProduct(r row) (*Product, error) { return scanOne(r, scanProductInto) }
+
+func scanProductInto(r row, p *Product) error {
+	var deleted nt
 	if err := r.Scan(&p.ID, &p.SKU, &p.Name, &p.Description, &p.PriceMinor, &p.Currency, &p.Stock,
-		&deleted.t, &created, &updated, &p.CreatedBy, &p.UpdatedBy); err != nil {
-		return nil, err
+		&deleted.t, &p.CreatedAt, &p.UpdatedAt, &p.CreatedBy, &p.UpdatedBy); err != nil {
+		return err
 	}
 	p.DeletedAt = deleted.val()
-	p.scanned(created, updated)
-	return &p, nil
+	p.scanned()
+	return nil
 }
 
 func (s *sqlStore) CreateProduct(ctx context.Context, p *Product) error {
@@ -204,7 +230,7 @@ func (s *sqlStore) ListProducts(ctx context.Context, f ProductFilter) ([]Product
 	if err != nil {
 		return nil, "", fmt.Errorf("listing products: %w", err)
 	}
-	list, err := collect(rs, "listing products", scanProduct)
+	list, err := collectPage(rs, "listing products", limit+1, scanProductInto)
 	if err != nil {
 		return nil, "", err
 	}
@@ -308,18 +334,16 @@ func (s *sqlStore) AdjustStock(ctx context.Context, id string, delta int64, by s
 const bookingCols = `id, resource, customer, notes, start_at, end_at, status,
 	created_at, updated_at, created_by, updated_by`
 
-func scanBooking(r row) (*Booking, error) {
-	var (
-		b                            Booking
-		start, end, created, updated time.Time
-	)
-	if err := r.Scan(&b.ID, &b.Resource, &b.Customer, &b.Notes, &start, &end, &b.Status,
-		&created, &updated, &b.CreatedBy, &b.UpdatedBy); err != nil {
-		return nil, err
+func scanBooking(r row) (*Booking, error) { return scanOne(r, scanBookingInto) }
+
+func scanBookingInto(r row, b *Booking) error {
+	if err := r.Scan(&b.ID, &b.Resource, &b.Customer, &b.Notes, &b.Start, &b.End, &b.Status,
+		&b.CreatedAt, &b.UpdatedAt, &b.CreatedBy, &b.UpdatedBy); err != nil {
+		return err
 	}
-	b.Start, b.End = start.UTC(), end.UTC()
-	b.scanned(created, updated)
-	return &b, nil
+	b.Start, b.End = b.Start.UTC(), b.End.UTC()
+	b.scanned()
+	return nil
 }
 
 // claimSlot locks b's resource for the transaction and fails with
@@ -415,7 +439,7 @@ func (s *sqlStore) ListBookings(ctx context.Context, f BookingFilter) ([]Booking
 	if err != nil {
 		return nil, "", fmt.Errorf("listing bookings: %w", err)
 	}
-	list, err := collect(rs, "listing bookings", scanBooking)
+	list, err := collectPage(rs, "listing bookings", limit+1, scanBookingInto)
 	if err != nil {
 		return nil, "", err
 	}
@@ -494,17 +518,15 @@ func (s *sqlStore) CancelBooking(ctx context.Context, id, by string, now time.Ti
 
 const orderCols = `id, customer, status, total_minor, currency, created_at, updated_at, created_by, updated_by`
 
-func scanOrder(r row) (*Order, error) {
-	var (
-		o                Order
-		created, updated time.Time
-	)
+func scanOrder(r row) (*Order, error) { return scanOne(r, scanOrderInto) }
+
+func scanOrderInto(r row, o *Order) error {
 	if err := r.Scan(&o.ID, &o.Customer, &o.Status, &o.TotalMinor, &o.Currency,
-		&created, &updated, &o.CreatedBy, &o.UpdatedBy); err != nil {
-		return nil, err
+		&o.CreatedAt, &o.UpdatedAt, &o.CreatedBy, &o.UpdatedBy); err != nil {
+		return err
 	}
-	o.scanned(created, updated)
-	return &o, nil
+	o.scanned()
+	return nil
 }
 
 // loadItems fills in the items of orders.
@@ -682,7 +704,7 @@ func (s *sqlStore) ListOrders(ctx context.Context, f OrderFilter) ([]Order, stri
 	if err != nil {
 		return nil, "", fmt.Errorf("listing orders: %w", err)
 	}
-	list, err := collect(rs, "listing orders", scanOrder)
+	list, err := collectPage(rs, "listing orders", limit+1, scanOrderInto)
 	if err != nil {
 		return nil, "", err
 	}
@@ -774,25 +796,23 @@ type fieldJSON struct {
 
 const formCols = `id, title, description, fields, created_at, updated_at, created_by, updated_by`
 
-func scanForm(r row) (*Form, error) {
-	var (
-		f                Form
-		fields           string
-		created, updated time.Time
-	)
-	if err := r.Scan(&f.ID, &f.Title, &f.Description, &fields, &created, &updated, &f.CreatedBy, &f.UpdatedBy); err != nil {
-		return nil, err
+func scanForm(r row) (*Form, error) { return scanOne(r, scanFormInto) }
+
+func scanFormInto(r row, f *Form) error {
+	var fields string
+	if err := r.Scan(&f.ID, &f.Title, &f.Description, &fields, &f.CreatedAt, &f.UpdatedAt, &f.CreatedBy, &f.UpdatedBy); err != nil {
+		return err
 	}
 	var stored []fieldJSON
 	if err := json.Unmarshal([]byte(fields), &stored); err != nil {
-		return nil, fmt.Errorf("decoding the fields of form %s: %w", f.ID, err)
+		return fmt.Errorf("decoding the fields of form %s: %w", f.ID, err)
 	}
 	f.Fields = make([]FormField, len(stored))
 	for i, fd := range stored {
 		f.Fields[i] = FormField(fd)
 	}
-	f.scanned(created, updated)
-	return &f, nil
+	f.scanned()
+	return nil
 }
 
 func (s *sqlStore) CreateForm(ctx context.Context, f *Form) error {
@@ -844,7 +864,7 @@ func (s *sqlStore) ListForms(ctx context.Context, p Page) ([]Form, string, error
 	if err != nil {
 		return nil, "", fmt.Errorf("listing forms: %w", err)
 	}
-	list, err := collect(rs, "listing forms", scanForm)
+	list, err := collectPage(rs, "listing forms", limit+1, scanFormInto)
 	if err != nil {
 		return nil, "", err
 	}
@@ -854,20 +874,18 @@ func (s *sqlStore) ListForms(ctx context.Context, p Page) ([]Form, string, error
 
 const submissionCols = `id, form_id, answers, created_at, updated_at, created_by, updated_by`
 
-func scanSubmission(r row) (*Submission, error) {
-	var (
-		sub              Submission
-		answers          string
-		created, updated time.Time
-	)
-	if err := r.Scan(&sub.ID, &sub.FormID, &answers, &created, &updated, &sub.CreatedBy, &sub.UpdatedBy); err != nil {
-		return nil, err
+func scanSubmission(r row) (*Submission, error) { return scanOne(r, scanSubmissionInto) }
+
+func scanSubmissionInto(r row, sub *Submission) error {
+	var answers string
+	if err := r.Scan(&sub.ID, &sub.FormID, &answers, &sub.CreatedAt, &sub.UpdatedAt, &sub.CreatedBy, &sub.UpdatedBy); err != nil {
+		return err
 	}
 	if err := json.Unmarshal([]byte(answers), &sub.Values); err != nil {
-		return nil, fmt.Errorf("decoding submission %s: %w", sub.ID, err)
+		return fmt.Errorf("decoding submission %s: %w", sub.ID, err)
 	}
-	sub.scanned(created, updated)
-	return &sub, nil
+	sub.scanned()
+	return nil
 }
 
 func (s *sqlStore) SubmitForm(ctx context.Context, sub *Submission) error {
@@ -928,7 +946,7 @@ func (s *sqlStore) ListSubmissions(ctx context.Context, formID string, p Page) (
 	if err != nil {
 		return nil, "", fmt.Errorf("listing submissions: %w", err)
 	}
-	list, err := collect(rs, "listing submissions", scanSubmission)
+	list, err := collectPage(rs, "listing submissions", limit+1, scanSubmissionInto)
 	if err != nil {
 		return nil, "", err
 	}

@@ -90,11 +90,7 @@ func (s *Server) addBookings() {
 			}
 			list, next, err := shop.ListBookings(ctx, store.BookingFilter{From: from, To: to, Status: in.Status,
 				Resource: in.Resource, Page: store.Page{Cursor: in.Cursor, Limit: in.Limit}})
-			out := BookingList{Bookings: []BookingView{}, NextCursor: next}
-			for i := range list {
-				out.Bookings = append(out.Bookings, viewBooking(&list[i]))
-			}
-			return out, err
+			return BookingList{Bookings: views(list, viewBooking), NextCursor: next}, err
 		})
 	add(s, toolSpec{name: "bookings_get", family: "booking", action: "get", scope: "booking:read", title: "Get a booking",
 		description: "Returns one booking by id.", readOnly: true, idempotent: true},

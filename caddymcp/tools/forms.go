@@ -90,11 +90,7 @@ func (s *Server) addForms() {
 		description: "Lists forms, newest first.", readOnly: true, idempotent: true},
 		func(ctx context.Context, p *oauth.Principal, in *pageIn) (FormList, error) {
 			list, next, err := shop.ListForms(ctx, store.Page{Cursor: in.Cursor, Limit: in.Limit})
-			out := FormList{Forms: []FormView{}, NextCursor: next}
-			for i := range list {
-				out.Forms = append(out.Forms, viewForm(&list[i]))
-			}
-			return out, err
+			return FormList{Forms: views(list, viewForm), NextCursor: next}, err
 		})
 	add(s, toolSpec{name: "forms_get", family: "form", action: "get", scope: "form:read", title: "Get a form",
 		description: "Returns one form with its fields.", readOnly: true, idempotent: true},
@@ -131,10 +127,6 @@ func (s *Server) addForms() {
 				return SubmissionList{}, err
 			}
 			list, next, err := shop.ListSubmissions(ctx, in.FormID, store.Page{Cursor: in.Cursor, Limit: in.Limit})
-			out := SubmissionList{Submissions: []SubmissionView{}, NextCursor: next}
-			for i := range list {
-				out.Submissions = append(out.Submissions, viewSubmission(&list[i]))
-			}
-			return out, err
+			return SubmissionList{Submissions: views(list, viewSubmission), NextCursor: next}, err
 		})
 }

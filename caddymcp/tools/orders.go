@@ -71,11 +71,7 @@ func (s *Server) addOrders() {
 		description: "Lists orders, newest first, optionally by status.", readOnly: true, idempotent: true},
 		func(ctx context.Context, p *oauth.Principal, in *ordersListIn) (OrderList, error) {
 			list, next, err := shop.ListOrders(ctx, store.OrderFilter{Status: in.Status, Page: store.Page{Cursor: in.Cursor, Limit: in.Limit}})
-			out := OrderList{Orders: []OrderView{}, NextCursor: next}
-			for i := range list {
-				out.Orders = append(out.Orders, viewOrder(&list[i]))
-			}
-			return out, err
+			return OrderList{Orders: views(list, viewOrder), NextCursor: next}, err
 		})
 	add(s, toolSpec{name: "orders_get", family: "order", action: "get", scope: "order:read", title: "Get an order",
 		description: "Returns one order with its items.", readOnly: true, idempotent: true},

@@ -92,11 +92,7 @@ func (s *Server) addProducts() {
 		func(ctx context.Context, p *oauth.Principal, in *productsListIn) (ProductList, error) {
 			list, next, err := shop.ListProducts(ctx, store.ProductFilter{Query: in.Query, IncludeDeleted: in.IncludeDeleted,
 				Page: store.Page{Cursor: in.Cursor, Limit: in.Limit}})
-			out := ProductList{Products: []ProductView{}, NextCursor: next}
-			for i := range list {
-				out.Products = append(out.Products, viewProduct(&list[i]))
-			}
-			return out, err
+			return ProductList{Products: views(list, viewProduct), NextCursor: next}, err
 		})
 	add(s, toolSpec{name: "products_get", family: "product", action: "get", scope: "product:read", title: "Get a product",
 		description: "Returns one product by id.", readOnly: true, idempotent: true},

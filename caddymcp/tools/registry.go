@@ -76,8 +76,8 @@ func add[In, Out any](s *Server, spec toolSpec, run func(ctx context.Context, p 
 // decodeArgs decodes tool arguments strictly: unknown fields and wrong
 // types are validation errors naming the field.
 func decodeArgs(raw json.RawMessage, dst any) error {
-	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
-		raw = []byte("{}")
+	if t := bytes.TrimSpace(raw); len(t) == 0 || string(t) == "null" {
+		return nil // no arguments: every field keeps its zero value
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -164,4 +164,14 @@ func toolError(err error) (string, bool) {
 		return "conflict: a record with the same unique key already exists", true
 	}
 	return "", false
+}
+
+// views returns the view of every record of a list, never nil (an empty
+// list is [] in JSON).
+func views[R, V any](list []R, view func(*R) V) []V {
+	out := make([]V, len(list))
+	for i := range list {
+		out[i] = view(&list[i])
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
@@ -52,6 +53,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, p *oauth.Prin
 		writeJSONError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use POST to call a tool")
 		return
 	case !p.HasScope(tool.Scope):
+		s.observe(tool.Name, "forbidden", time.Time{})
 		oauth.InsufficientScope(p, tool.Scope).Write(w)
 		return
 	}
@@ -60,7 +62,9 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, p *oauth.Prin
 		writeJSONError(w, http.StatusRequestEntityTooLarge, "too_large", "the request body exceeds 1 MiB")
 		return
 	}
+	start := time.Now()
 	out, err := tool.run(r.Context(), p, body)
+	s.observe(tool.Name, outcome(err), start)
 	if err == nil {
 		writeJSON(w, http.StatusOK, out)
 		return

@@ -48,14 +48,35 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the transport's logs. Default: discard.
 	Logger *slog.Logger
+
+	// Sessions turns on MCP sessions: initialize returns an
+	// Mcp-Session-Id that the client sends with every later request
+	// (protocol versions up to 2025-11-25; 2026-07-28 has no sessions).
+	// A session belongs to the user (token issuer and subject) who
+	// started it; for anyone else it does not exist (404). A user holds
+	// at most MaxSessionsPerUser. Sessions live in this server's memory,
+	// so several instances behind a load balancer need sticky routing.
+	// Default: off (stateless: any instance answers any request, and GET
+	// gets 405).
+	Sessions bool
+	// SessionIdleTimeout ends a session that has had no request for this
+	// long. Default: DefaultSessionIdleTimeout.
+	SessionIdleTimeout time.Duration
+	// Random is the source of session ids. Default: crypto/rand.
+	Random io.Reader
+	// Observe, when set, is told of every tool call: the tool, its
+	// outcome ("ok", "tool_error", "invalid", "forbidden", "unavailable"
+	// or "failed") and how long it ran (zero when it did not run).
+	Observe func(tool, outcome string, d time.Duration)
 }
 
 // Server is the MCP endpoint and the REST view.
 type Server struct {
-	cfg    Config
-	tools  []*Tool
-	byName map[string]*Tool
-	http   *server.StreamableHTTPServer
+	cfg      Config
+	tools    []*Tool
+	byName   map[string]*Tool
+	http     *server.StreamableHTTPServer
+	sessions *sessionTable // nil when stateless
 }
 
 // New builds the server and registers every tool.
@@ -75,6 +96,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Version == "" {
 		cfg.Version = "1"
 	}
+	if cfg.SessionIdleTimeout < 0 {
+		return nil, errors.New("tools: negative session idle timeout")
+	}
+	if cfg.SessionIdleTimeout == 0 {
+		cfg.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if cfg.Random == nil {
+		cfg.Random = rand.Reader
+	}
 	s := &Server{cfg: cfg, byName: map[string]*Tool{}}
 	s.addProducts()
 	s.addBookings()
@@ -89,11 +119,23 @@ func New(cfg Config) (*Server, error) {
 		s.byName[t.Name] = t
 		m.AddTool(t.mcp, s.handler(t))
 	}
-	s.http = server.NewStreamableHTTPServer(m,
-		server.WithStateLess(true),
+	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath(cfg.Path),
 		server.WithStreamableHTTPLogger(cfg.Logger),
-	)
+	}
+	if cfg.Sessions {
+		// mcp-go asks the table to create, check and end sessions; its
+		// sweeper reclaims the transport state of idle ones (and stops
+		// in Close).
+		s.sessions = newSessionTable(cfg.Now, cfg.Random, cfg.SessionIdleTimeout)
+		opts = append(opts, server.WithSessionIdManagerResolver(s.sessions),
+			server.WithSessionIdleTTL(cfg.SessionIdleTimeout))
+	} else {
+		// Without sessions the server never sends a message of its own,
+		// so there is nothing to listen for: GET gets 405.
+		opts = append(opts, server.WithStateLess(true), server.WithDisableStreaming(true))
+	}
+	s.http = server.NewStreamableHTTPServer(m, opts...)
 	return s, nil
 }
 
@@ -114,7 +156,16 @@ func (s *Server) Handles(path string) bool {
 	return path == s.cfg.Path || path == s.cfg.Path+"/tools" || strings.HasPrefix(path, s.cfg.Path+"/tools/")
 }
 
-// Close releases the transport.
+// Sessions returns the number of live sessions (0 when stateless).
+func (s *Server) Sessions() int {
+	if s.sessions == nil {
+		return 0
+	}
+	return s.sessions.len()
+}
+
+// Close ends every session (closing their open streams) and releases the
+// transport.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -152,16 +203,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveREST(w, r, p)
 		return
 	}
+	var method string
 	if r.Method == http.MethodPost {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 		if err != nil {
 			writeJSONError(w, http.StatusRequestEntityTooLarge, "too_large", "the request body exceeds 1 MiB")
 			return
 		}
+		var name string
+		method, name = rpcHead(body)
 		// The scope gate runs before any tool: a call the token may not
 		// make is answered 403 with a step-up challenge.
-		if name := calledTool(body); name != "" {
+		if name != "" {
 			if t, ok := s.byName[name]; ok && !p.HasScope(t.Scope) {
+				s.observe(t.Name, "forbidden", time.Time{})
 				f := oauth.InsufficientScope(p, t.Scope)
 				f.Write(w)
 				return
@@ -169,12 +224,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
+	if s.sessions != nil && !s.sessionGate(w, r, p, method) {
+		return
+	}
+	if _, ok := w.(http.Flusher); !ok {
+		w = flushWriter{w, http.NewResponseController(w)}
+	}
 	s.http.ServeHTTP(w, r)
 }
 
-// calledTool returns the tool a JSON-RPC tools/call message (or any
-// message of a batch) names, or "".
-func calledTool(body []byte) string {
+// flushWriter makes a ResponseWriter that flushes only through
+// http.ResponseController (as Caddy's do) an http.Flusher, which is how
+// mcp-go tells that it may stream: without it, a GET listening stream
+// gets 405 and no response is ever sent as SSE.
+type flushWriter struct {
+	http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (w flushWriter) Flush() { _ = w.rc.Flush() }
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (w flushWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// rpcHead returns the method of a JSON-RPC message and, for tools/call,
+// the tool it names. In a batch, a tools/call message's tool is returned
+// with no method.
+func rpcHead(body []byte) (method, tool string) {
 	type call struct {
 		Method string `json:"method"`
 		Params struct {
@@ -184,19 +260,52 @@ func calledTool(body []byte) string {
 	var one call
 	if json.Unmarshal(body, &one) == nil {
 		if one.Method == string(mcp.MethodToolsCall) {
-			return one.Params.Name
+			return one.Method, one.Params.Name
 		}
-		return ""
+		return one.Method, ""
 	}
 	var batch []call
 	if json.Unmarshal(body, &batch) == nil {
 		for _, c := range batch {
 			if c.Method == string(mcp.MethodToolsCall) {
-				return c.Params.Name
+				return "", c.Params.Name
 			}
 		}
 	}
-	return ""
+	return "", ""
+}
+
+// sessionGate applies the session rules before mcp-go sees a request, and
+// reports whether it may go on: initialize is refused (429) to a user who
+// holds MaxSessionsPerUser sessions; any other request needs the
+// Mcp-Session-Id of a live session of the same user (400 without one,
+// 404 for an unknown, ended, idle or other user's session, as the MCP
+// transport answers for a session it does not know). mcp-go checks the id
+// again through the session table.
+func (s *Server) sessionGate(w http.ResponseWriter, r *http.Request, p *oauth.Principal, method string) bool {
+	id := r.Header.Get(server.HeaderKeySessionID)
+	switch {
+	case mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)):
+		return true // 2026-07-28 has no sessions; mcp-go ignores the header
+	case r.Method != http.MethodPost && r.Method != http.MethodGet && r.Method != http.MethodDelete:
+		return true
+	case r.Method == http.MethodPost && method == string(mcp.MethodInitialize):
+		if s.sessions.full(ownerOf(p)) {
+			writeJSONError(w, http.StatusTooManyRequests, "too_many_sessions",
+				"this user holds the most sessions allowed; end one (DELETE) or let one idle out")
+			return false
+		}
+		return true
+	case id == "" && r.Method == http.MethodPost && method == "":
+		return true // not a JSON-RPC request or notification: mcp-go answers
+	case id == "":
+		writeJSONError(w, http.StatusBadRequest, "missing_session", "send the Mcp-Session-Id header that initialize returned")
+		return false
+	case !s.sessions.use(id, ownerOf(p)):
+		writeJSONError(w, http.StatusNotFound, "session_not_found", "no such session; start a new one with initialize")
+		return false
+	}
+	return true
 }
 
 // originAllowed applies the MCP transport's Origin check: requests with
@@ -226,28 +335,40 @@ func (s *Server) handler(t *Tool) server.ToolHandlerFunc {
 		if !p.HasScope(t.Scope) { // also enforced before the call
 			return mcp.NewToolResultError("this tool needs the " + t.Scope + " scope"), nil
 		}
-		raw, err := json.Marshal(req.GetRawArguments())
-		if err != nil {
-			return mcp.NewToolResultError("invalid argument arguments: must be a JSON object"), nil
+		// mcp-go keeps the arguments as sent; only a request built in
+		// process may lack them.
+		raw := req.Params.RawArguments
+		if len(raw) == 0 && req.Params.Arguments != nil {
+			var err error
+			if raw, err = json.Marshal(req.Params.Arguments); err != nil {
+				return mcp.NewToolResultError("invalid argument arguments: must be a JSON object"), nil
+			}
 		}
+		start := time.Now()
 		out, err := t.run(ctx, p, raw)
+		s.observe(t.Name, outcome(err), start)
 		if err != nil {
 			if msg, ok := toolError(err); ok {
 				return mcp.NewToolResultError(msg), nil
 			}
-			s.cfg.Logger.Error("tool failed", "tool", t.Name, "error", err.Error())
 			if errors.Is(err, store.ErrUnavailable) {
+				s.cfg.Logger.Warn("tool failed: database unavailable", "tool", t.Name, "error", err.Error())
 				return nil, errors.New("the database is temporarily unavailable; retry shortly")
 			}
+			s.cfg.Logger.Error("tool failed", "tool", t.Name, "error", err.Error())
 			return nil, errors.New("the tool failed")
 		}
-		// Encoded once: the same JSON is the structured content and, for
-		// clients that only read text, the text content.
-		text, err := json.Marshal(out)
-		if err != nil {
+		// The text content, for clients that only read text, is the
+		// structured content as JSON. mcp-go encodes the structured
+		// content itself with the response; handing it encoded bytes
+		// instead would only add a pass that checks them.
+		var text strings.Builder
+		enc := json.NewEncoder(&text)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(out); err != nil {
 			return nil, err
 		}
-		return mcp.NewToolResultStructured(json.RawMessage(text), string(text)), nil
+		return mcp.NewToolResultStructured(out, strings.TrimSuffix(text.String(), "\n")), nil
 	}
 }
 
@@ -272,4 +393,36 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeJSONError(w http.ResponseWriter, status int, code, description string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+// observe reports a tool call to Config.Observe; a zero start means the
+// tool did not run.
+func (s *Server) observe(tool, outcome string, start time.Time) {
+	if s.cfg.Observe == nil {
+		return
+	}
+	var d time.Duration
+	if !start.IsZero() {
+		d = time.Since(start)
+	}
+	s.cfg.Observe(tool, outcome, d)
+}
+
+// outcome classifies the result of a tool for Config.Observe.
+func outcome(err error) string {
+	var ve *store.ValidationError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &ve):
+		return "invalid"
+	case errors.Is(err, store.ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, store.ErrNotFound):
+		return "tool_error"
+	}
+	if _, ok := toolError(err); ok {
+		return "tool_error"
+	}
+	return "failed"
 }
