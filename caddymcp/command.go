@@ -2,7 +2,6 @@ package caddymcp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,23 +43,14 @@ Caddy instances are running or starting.`,
 }
 
 func cmdMigrate(fl caddycmd.Flags) (int, error) {
-	timeout := fl.Duration("timeout")
-	if timeout <= 0 {
-		return caddy.ExitCodeFailedStartup, errors.New("--timeout must be positive")
-	}
-	s, describe, err := openStoreFromFlags(fl)
-	if err != nil {
-		return caddy.ExitCodeFailedStartup, err
-	}
-	defer s.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	v, err := s.Migrate(ctx)
-	if err != nil {
-		return caddy.ExitCodeFailedStartup, fmt.Errorf("migrating the %s: %w", describe, err)
-	}
-	fmt.Printf("%s: schema version %d\n", describe, v)
-	return caddy.ExitCodeSuccess, nil
+	return withStore(fl, func(ctx context.Context, s store.Store, describe string) error {
+		v, err := s.SchemaVersion(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the schema version of the %s: %w", describe, err)
+		}
+		fmt.Printf("%s: schema version %d\n", describe, v)
+		return nil
+	})
 }
 
 // openStoreFromFlags opens the store the command's flags name: PostgreSQL

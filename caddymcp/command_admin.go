@@ -44,7 +44,7 @@ func registerAdminCommand(name, usage, short, long string, subs ...adminCommand)
 				}
 				run := sub.run
 				c.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
-					return withStore(fl, func(ctx context.Context, s store.Store) error {
+					return withStore(fl, func(ctx context.Context, s store.Store, _ string) error {
 						return run(ctx, s, fl, os.Stdout)
 					})
 				})

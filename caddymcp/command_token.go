@@ -53,21 +53,21 @@ store. Pending migrations are applied first.`,
 			create.Flags().String("name", "", "What or who uses the token")
 			create.Flags().Bool("token-stdin", false, "Read the token from standard input instead of generating one")
 			create.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
-				return withStore(fl, func(ctx context.Context, s store.Store) error {
+				return withStore(fl, func(ctx context.Context, s store.Store, _ string) error {
 					return createLegacyToken(ctx, s, fl, os.Stdin, os.Stdout, os.Stderr)
 				})
 			})
 			list := &cobra.Command{Use: "list", Short: "Lists tokens", Args: cobra.NoArgs}
 			list.Flags().String("user", "", "Only the tokens of this user")
 			list.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
-				return withStore(fl, func(ctx context.Context, s store.Store) error {
+				return withStore(fl, func(ctx context.Context, s store.Store, _ string) error {
 					return listLegacyTokens(ctx, s, fl.String("user"), os.Stdout)
 				})
 			})
 			revoke := &cobra.Command{Use: "revoke <id>", Short: "Revokes a token", Args: cobra.ExactArgs(1)}
 			revoke.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
 				id := fl.Arg(0)
-				return withStore(fl, func(ctx context.Context, s store.Store) error {
+				return withStore(fl, func(ctx context.Context, s store.Store, _ string) error {
 					if err := s.RevokeLegacyToken(ctx, id, time.Now()); err != nil {
 						if errors.Is(err, store.ErrNotFound) {
 							return fmt.Errorf("no unrevoked token with id %q", id)
@@ -83,9 +83,9 @@ store. Pending migrations are applied first.`,
 	})
 }
 
-// withStore opens and migrates the store the flags name, runs fn, and
-// closes it.
-func withStore(fl caddycmd.Flags, fn func(context.Context, store.Store) error) (int, error) {
+// withStore opens and migrates the store the flags name, runs fn with it
+// and its description, and closes it.
+func withStore(fl caddycmd.Flags, fn func(ctx context.Context, s store.Store, describe string) error) (int, error) {
 	timeout := fl.Duration("timeout")
 	if timeout <= 0 {
 		return caddy.ExitCodeFailedStartup, errors.New("--timeout must be positive")
@@ -100,7 +100,7 @@ func withStore(fl caddycmd.Flags, fn func(context.Context, store.Store) error) (
 	if _, err := s.Migrate(ctx); err != nil {
 		return caddy.ExitCodeFailedStartup, fmt.Errorf("migrating the %s: %w", describe, err)
 	}
-	if err := fn(ctx, s); err != nil {
+	if err := fn(ctx, s, describe); err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
 	return caddy.ExitCodeSuccess, nil
