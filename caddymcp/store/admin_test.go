@@ -76,3 +76,29 @@ func TestFindUsers(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteExpiredInBatches checks that a backlog larger than one batch
+// is swept completely, and live rows stay.
+func TestDeleteExpiredInBatches(t *testing.T) {
+	forEach(t, func(t *testing.T, s store.Store, _ func() store.Store) {
+		u := newUser(t, s)
+		const expired = 1203
+		for i := range expired {
+			c := newCode(u)
+			c.ExpiresAt = t0.Add(time.Duration(i%7) * time.Second)
+			must(t, s.CreateCode(ctx(), "old-"+randID(t), c))
+		}
+		live := newCode(u)
+		live.ExpiresAt = t0.Add(time.Hour)
+		liveCode := "live-" + randID(t)
+		must(t, s.CreateCode(ctx(), liveCode, live))
+		n, err := s.DeleteExpired(ctx(), t0.Add(time.Minute))
+		must(t, err)
+		if n != expired {
+			t.Fatalf("DeleteExpired = %d, want %d", n, expired)
+		}
+		if n, err = s.DeleteExpired(ctx(), t0.Add(time.Minute)); err != nil || n != 0 {
+			t.Fatalf("second sweep = %d, %v", n, err)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/caddymcp/caddymcp/migrations"
@@ -831,27 +832,39 @@ func (s *sqlStore) EnsureSecret(ctx context.Context, name string, now time.Time,
 
 // ---- maintenance ----
 
+// sweepBatch bounds the rows one statement of DeleteExpired deletes, so
+// that a sweep never holds locks for long, whatever the backlog.
+const sweepBatch = 500
+
 func (s *sqlStore) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	// Each batch commits on its own: no long transaction, and a sweep cut
+	// short by its timeout keeps what it deleted.
+	row := "ctid"
+	if s.db.dialect() == "sqlite" {
+		row = "rowid"
+	}
 	var total int64
-	err := s.db.inTx(ctx, false, func(q querier) error {
-		for _, stmt := range []string{
-			`DELETE FROM authorization_codes WHERE expires_at <= $1`,
-			`DELETE FROM auth_requests WHERE expires_at <= $1`,
-			`DELETE FROM access_tokens WHERE expires_at <= $1`,
-			`DELETE FROM refresh_tokens WHERE expires_at <= $1`,
-			`DELETE FROM grants WHERE expires_at <= $1`,
-			`DELETE FROM sessions WHERE expires_at <= $1 OR idle_expires_at <= $1`,
-		} {
-			n, err := q.exec(ctx, stmt, ts(now))
+	for _, t := range []struct{ table, cond string }{
+		{"authorization_codes", "expires_at <= $1"},
+		{"auth_requests", "expires_at <= $1"},
+		{"access_tokens", "expires_at <= $1"},
+		{"refresh_tokens", "expires_at <= $1"},
+		{"grants", "expires_at <= $1"},
+		{"sessions", "expires_at <= $1"},
+		{"sessions", "idle_expires_at <= $1"},
+	} {
+		stmt := `DELETE FROM ` + t.table + ` WHERE ` + row + ` IN (SELECT ` + row + ` FROM ` + t.table +
+			` WHERE ` + t.cond + ` LIMIT ` + strconv.Itoa(sweepBatch) + `)`
+		for {
+			n, err := s.db.exec(ctx, stmt, ts(now))
 			if err != nil {
-				return err
+				return total, fmt.Errorf("deleting expired rows of %s: %w", t.table, err)
 			}
 			total += n
+			if n < sweepBatch {
+				break
+			}
 		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("deleting expired rows: %w", err)
 	}
 	return total, nil
 }
