@@ -45,6 +45,14 @@ import (
 // token sent as a bearer token is refused (RFC 9449 §7.2). With
 // RequireDPoP, bearer tokens are refused altogether.
 //
+// Certificate-bound tokens (RFC 8705 §3, `cnf` with `x5t#S256`) are
+// accepted only over a TLS connection whose client certificate is the one
+// they are bound to, compared on every request: the site must request
+// client certificates (`tls { client_auth { mode request } }` or a
+// stricter mode), and TLS must end at Caddy. Otherwise the answer is
+// `401 invalid_token`. A token bound to a DPoP key and a certificate
+// needs both.
+//
 // Tokens are JWT access tokens (RFC 9068) of the caddymcp authorization
 // server of this Caddy, or of the external issuers configured in Issuers:
 // the signature with the issuer's keys (in the algorithm the key fixes,

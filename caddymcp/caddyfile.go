@@ -97,6 +97,9 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //			name          <name>
 //			redirect_uris <uri...>
 //			scopes        <scope...>
+//			tls_client_auth subject_dn|san_dns|san_uri|san_ip|san_email <value>
+//			self_signed_tls_client_auth <pem-file...>
+//			certificate_bound_tokens
 //		}
 //		code_lifetime          <duration>
 //		access_token_lifetime  <duration>
@@ -128,6 +131,11 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 //		dpop {
 //			nonce required | off
 //		}
+//		mtls                   off
+//		mtls {
+//			bind_tokens always | on_request
+//			endpoint    <url>
+//		}
 //	}
 //
 // Without a block it uses the caddymcp app's issuer and scopes, with open
@@ -143,7 +151,14 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // such documents may come from, and timeout bounds a fetch (default 5s).
 // DPoP-bound tokens (RFC 9449) are issued for requests with a DPoP proof
 // unless `dpop off`; `nonce required` makes every proof carry a server
-// nonce.
+// nonce. Mutual TLS (RFC 8705) uses the client certificate of the
+// connection unless `mtls off`: clients may authenticate with it (a
+// client block's tls_client_auth names the subject of a certificate
+// Caddy verified, self_signed_tls_client_auth the PEM files of
+// self-signed certificates), and access tokens are bound to it
+// (`bind_tokens on_request`: only for clients that ask, and for client
+// blocks with certificate_bound_tokens); endpoint publishes a host for
+// mutual TLS as mtls_endpoint_aliases.
 func parseOAuthServer(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	o := new(OAuthServer)
 	err := o.UnmarshalCaddyfile(h.Dispenser)
@@ -175,6 +190,7 @@ func (o *OAuthServer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"session_lifetime":          func() error { return durationArg(d, &o.SessionLifetime) },
 		"rate_limit":                func() error { return o.parseRateLimit(d) },
 		"dpop":                      func() error { return o.parseDPoP(d) },
+		"mtls":                      func() error { return o.parseMTLS(d) },
 		"client_metadata_documents": func() error { return o.parseClientDocuments(d) },
 	})
 }
@@ -241,6 +257,40 @@ func (o *OAuthServer) parseDPoP(d *caddyfile.Dispenser) error {
 	})
 }
 
+// parseMTLS reads `mtls off` or `mtls { bind_tokens always|on_request;
+// endpoint <url> }` of mcp_oauth.
+func (o *OAuthServer) parseMTLS(d *caddyfile.Dispenser) error {
+	if o.MTLS != nil {
+		return d.Err("mtls already specified")
+	}
+	o.MTLS = new(MTLSOptions)
+	if d.NextArg() {
+		if d.Val() != "off" {
+			return d.Errf("mtls takes 'off' or a block, not '%s'", d.Val())
+		}
+		o.MTLS.Disabled = true
+		return noArgs(d)
+	}
+	bind := ""
+	return parseBlock(d, map[string]func() error{
+		"bind_tokens": func() error {
+			if err := oneArg(d, &bind); err != nil {
+				return err
+			}
+			switch bind {
+			case "always":
+				o.MTLS.BindOnRequest = false
+			case "on_request":
+				o.MTLS.BindOnRequest = true
+			default:
+				return d.Errf("bind_tokens takes 'always' or 'on_request', not '%s'", bind)
+			}
+			return nil
+		},
+		"endpoint": func() error { return oneArg(d, &o.MTLS.Endpoint) },
+	})
+}
+
 func (o *OAuthServer) parseRegistration(d *caddyfile.Dispenser) error {
 	if o.Registration != nil {
 		return d.Err("registration already specified")
@@ -277,10 +327,16 @@ func (o *OAuthServer) parseClient(d *caddyfile.Dispenser) error {
 		return err
 	}
 	err := parseBlock(d, map[string]func() error{
-		"secret":        func() error { return oneArg(d, &c.Secret) },
-		"name":          func() error { return oneArg(d, &c.Name) },
-		"redirect_uris": func() error { return listArg(d, &c.RedirectURIs) },
-		"scopes":        func() error { return scopesArg(d, &c.Scopes) },
+		"secret":                      func() error { return oneArg(d, &c.Secret) },
+		"name":                        func() error { return oneArg(d, &c.Name) },
+		"redirect_uris":               func() error { return listArg(d, &c.RedirectURIs) },
+		"scopes":                      func() error { return scopesArg(d, &c.Scopes) },
+		"tls_client_auth":             func() error { return parseTLSClientAuth(d, &c) },
+		"self_signed_tls_client_auth": func() error { return listArg(d, &c.SelfSignedCertificates) },
+		"certificate_bound_tokens": func() error {
+			c.CertificateBoundTokens = true
+			return noArgs(d)
+		},
 	})
 	if err != nil {
 		return err
@@ -289,6 +345,38 @@ func (o *OAuthServer) parseClient(d *caddyfile.Dispenser) error {
 		return d.Errf("client '%s' needs redirect_uris", c.ID)
 	}
 	o.Clients = append(o.Clients, c)
+	return nil
+}
+
+// parseTLSClientAuth reads `tls_client_auth <kind> <value>` of a client
+// block: the certificate subject of RFC 8705 §2.1.2.
+func parseTLSClientAuth(d *caddyfile.Dispenser, c *StaticClient) error {
+	if c.TLSClientAuth != nil {
+		return d.Err("tls_client_auth already specified")
+	}
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return d.Errf("tls_client_auth takes a kind (subject_dn, san_dns, san_uri, san_ip or san_email) and a value")
+	}
+	s := new(TLSClientSubject)
+	switch args[0] {
+	case oauth.SubjectDN:
+		s.SubjectDN = args[1]
+	case oauth.SANDNS:
+		s.SANDNS = args[1]
+	case oauth.SANURI:
+		s.SANURI = args[1]
+	case oauth.SANIP:
+		s.SANIP = args[1]
+	case oauth.SANEmail:
+		s.SANEmail = args[1]
+	default:
+		return d.Errf("tls_client_auth: unknown kind '%s' (subject_dn, san_dns, san_uri, san_ip or san_email)", args[0])
+	}
+	if _, err := s.subject(); err != nil {
+		return d.WrapErr(err)
+	}
+	c.TLSClientAuth = s
 	return nil
 }
 

@@ -3,10 +3,13 @@ package caddymcp
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 
 	"github.com/caddymcp/caddymcp/caddymcp/login"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
 // OAuthServer is the OAuth 2.1 authorization server of a site
@@ -31,7 +35,9 @@ import (
 //     page;
 //   - `POST /oauth/token`: authorization codes and rotating refresh
 //     tokens for JWT access tokens (RFC 9068), bearer tokens or, with a
-//     `DPoP` proof, DPoP-bound tokens (RFC 9449; see DPoP);
+//     `DPoP` proof, DPoP-bound tokens (RFC 9449; see DPoP), bound to the
+//     TLS client certificate of the connection, if any (RFC 8705; see
+//     MTLS);
 //   - `POST /oauth/revoke` (RFC 7009) and `POST /oauth/introspect`
 //     (RFC 7662).
 //
@@ -127,6 +133,17 @@ type OAuthServer struct {
 	// a bearer token.
 	DPoP *DPoPOptions `json:"dpop,omitempty"`
 
+	// MTLS configures mutual TLS (RFC 8705), with the client certificates
+	// that the site's TLS client authentication (`tls { client_auth … }`)
+	// requests or verifies. By default clients may authenticate with
+	// `tls_client_auth` (a certificate whose chain Caddy verified against
+	// the trust pool, with the subject they registered) or
+	// `self_signed_tls_client_auth` (a certificate with a public key of
+	// their registered `jwks`), and an access token requested over a
+	// connection with a client certificate is bound to it
+	// (`cnf.x5t#S256`), as is a public client's refresh token.
+	MTLS *MTLSOptions `json:"mtls,omitempty"`
+
 	server *oauth.Server
 	login  *login.Server
 	app    *App
@@ -180,6 +197,49 @@ type DPoPOptions struct {
 	// is one), so every instance on the database accepts those of the
 	// others.
 	RequireNonce bool `json:"require_nonce,omitempty"`
+}
+
+// MTLSOptions configures mutual TLS (RFC 8705) at the token, revocation
+// and introspection endpoints.
+//
+// The certificate is the one the client presented in the TLS handshake
+// with Caddy, so TLS must end at Caddy, and the site must ask for client
+// certificates: `client_auth` mode `request` or `require` for
+// self-signed certificates and certificate-bound tokens, `verify_if_given`
+// or `require_and_verify` with a `trust_pool` for `tls_client_auth`
+// (whose chain Caddy must have verified). A protected resource accepts a
+// certificate-bound token only over a connection with that certificate,
+// so `mcp_bearer`'s site must request client certificates too.
+type MTLSOptions struct {
+	// Disabled ignores client certificates: the metadata offers neither
+	// mutual-TLS client authentication nor certificate-bound tokens.
+	Disabled bool `json:"disabled,omitempty"`
+
+	// BindOnRequest binds access tokens to the client certificate only
+	// for clients that registered
+	// `tls_client_certificate_bound_access_tokens` (RFC 8705 §3.4), and
+	// the static clients with CertificateBoundTokens. Default: every
+	// access token requested over a connection with a client certificate
+	// is bound to it.
+	BindOnRequest bool `json:"bind_on_request,omitempty"`
+
+	// Endpoint is the base URL of a host whose TLS server requests client
+	// certificates, such as `https://mtls.example.com`, published as
+	// `mtls_endpoint_aliases` (RFC 8705 §5) for the token, revocation and
+	// introspection endpoints, so that the regular host need not ask
+	// browsers for certificates. Its site must run this mcp_oauth (or one
+	// configured the same). It needs an issuer (mcp_oauth's or the
+	// caddymcp app's). Default: none; the regular endpoints use client
+	// certificates when the site asks for them.
+	Endpoint string `json:"endpoint,omitempty"`
+}
+
+// mtlsConfig turns the options into the authorization server's.
+func (o *OAuthServer) mtlsConfig() oauth.MTLSConfig {
+	if o.MTLS == nil {
+		return oauth.MTLSConfig{}
+	}
+	return oauth.MTLSConfig{Disabled: o.MTLS.Disabled, BindOnRequest: o.MTLS.BindOnRequest, Endpoint: o.MTLS.Endpoint}
 }
 
 // dpopNonceSecretName names the secret DPoP nonces are derived from.
@@ -304,6 +364,86 @@ type StaticClient struct {
 
 	// Scopes limits the scopes the client may receive. Default: all.
 	Scopes []string `json:"scopes,omitempty"`
+
+	// TLSClientAuth makes the client authenticate with `tls_client_auth`
+	// (RFC 8705 §2.1): a TLS client certificate whose chain Caddy's
+	// client_auth verified, carrying this subject. Exclusive with Secret
+	// and SelfSignedCertificates.
+	TLSClientAuth *TLSClientSubject `json:"tls_client_auth,omitempty"`
+
+	// SelfSignedCertificates are PEM files of the client's certificates;
+	// it then authenticates with `self_signed_tls_client_auth` (RFC 8705
+	// §2.2): a TLS client certificate with the public key of one of them,
+	// whose chain is not verified. Exclusive with Secret and
+	// TLSClientAuth.
+	SelfSignedCertificates []string `json:"self_signed_tls_client_auth,omitempty"`
+
+	// CertificateBoundTokens issues the client only access tokens bound
+	// to its TLS client certificate (RFC 8705 §3.4): a token request
+	// without one is refused.
+	CertificateBoundTokens bool `json:"certificate_bound_tokens,omitempty"`
+}
+
+// TLSClientSubject is the subject the certificate of a `tls_client_auth`
+// client carries (RFC 8705 §2.1.2). Exactly one field is set.
+type TLSClientSubject struct {
+	// SubjectDN is the certificate's subject distinguished name, in RFC
+	// 4514 syntax such as `CN=agent,O=Example\, Inc.,C=DE` (most
+	// specific first; compared ignoring case and extra spaces).
+	SubjectDN string `json:"subject_dn,omitempty"`
+	// SANDNS is a DNS name among the certificate's subject alternative
+	// names.
+	SANDNS string `json:"san_dns,omitempty"`
+	// SANURI is a URI among its subject alternative names.
+	SANURI string `json:"san_uri,omitempty"`
+	// SANIP is an IP address among its subject alternative names.
+	SANIP string `json:"san_ip,omitempty"`
+	// SANEmail is an email address among its subject alternative names.
+	SANEmail string `json:"san_email,omitempty"`
+}
+
+// subject returns the one subject that is set.
+func (s *TLSClientSubject) subject() (store.CertificateSubject, error) {
+	var out store.CertificateSubject
+	for i, v := range []string{s.SubjectDN, s.SANDNS, s.SANURI, s.SANIP, s.SANEmail} {
+		if v == "" {
+			continue
+		}
+		if out.Kind != "" {
+			return out, errors.New("tls_client_auth takes exactly one subject")
+		}
+		out = store.CertificateSubject{Kind: oauth.SubjectKinds[i], Value: v}
+	}
+	if out.Kind == "" {
+		return out, errors.New("tls_client_auth needs a subject")
+	}
+	return out, oauth.CheckCertificateSubject(out)
+}
+
+// readCertificates reads the certificates of PEM files.
+func readCertificates(files []string) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+			if block.Type != "CERTIFICATE" {
+				continue
+			}
+			cert, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			certs, n = append(certs, cert), n+1
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%s holds no PEM certificate", name)
+		}
+	}
+	return certs, nil
 }
 
 func durationOf(d caddy.Duration) time.Duration { return time.Duration(d) }
@@ -386,6 +526,7 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 		AllowedOrigins:          o.AllowedOrigins,
 		RateLimits:              limits.oauth,
 		DPoP:                    o.dpopConfig(app),
+		MTLS:                    o.mtlsConfig(),
 		OnRevoke:                func(ctx context.Context) { _ = app.store.deny.Refresh(ctx) },
 		Logger:                  withEventMetrics(ctx.Slogger(), app.meters()),
 	})
@@ -429,7 +570,19 @@ func (o *OAuthServer) staticClients() ([]oauth.StaticClient, error) {
 		if err := validateScopes(c.Scopes); err != nil {
 			return nil, fmt.Errorf("client %s: %w", c.ID, err)
 		}
-		out = append(out, oauth.StaticClient{ID: c.ID, Secret: secret, Name: c.Name, RedirectURIs: c.RedirectURIs, Scopes: c.Scopes})
+		sc := oauth.StaticClient{ID: c.ID, Secret: secret, Name: c.Name, RedirectURIs: c.RedirectURIs, Scopes: c.Scopes,
+			CertificateBoundTokens: c.CertificateBoundTokens}
+		if c.TLSClientAuth != nil {
+			if sc.TLSClientAuth, err = c.TLSClientAuth.subject(); err != nil {
+				return nil, fmt.Errorf("client %s: %w", c.ID, err)
+			}
+		}
+		if len(c.SelfSignedCertificates) > 0 {
+			if sc.SelfSignedCertificates, err = readCertificates(c.SelfSignedCertificates); err != nil {
+				return nil, fmt.Errorf("client %s: self_signed_tls_client_auth: %w", c.ID, err)
+			}
+		}
+		out = append(out, sc)
 	}
 	return out, nil
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // staticClient turns a configured client into a client record.
-func staticClient(sc StaticClient) (*store.Client, error) {
+func staticClient(sc StaticClient, mtlsDisabled bool) (*store.Client, error) {
 	if sc.ID == "" {
 		return nil, errors.New("a static client needs an id")
 	}
@@ -29,10 +29,34 @@ func staticClient(sc StaticClient) (*store.Client, error) {
 		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"},
 		TokenEndpointAuthMethod: "none",
 	}
+	methods := 0
 	if sc.Secret != "" {
 		c.SecretHash = store.Hash(sc.Secret)
 		c.TokenEndpointAuthMethod = "client_secret_basic"
+		methods++
 	}
+	if sc.TLSClientAuth != (store.CertificateSubject{}) {
+		if err := CheckCertificateSubject(sc.TLSClientAuth); err != nil {
+			return nil, fmt.Errorf("client %q: %w", sc.ID, err)
+		}
+		c.TokenEndpointAuthMethod, c.TLSSubject = TLSClientAuth, sc.TLSClientAuth
+		methods++
+	}
+	if len(sc.SelfSignedCertificates) > 0 {
+		jwks, err := certificatesJWKS(sc.SelfSignedCertificates)
+		if err != nil {
+			return nil, fmt.Errorf("client %q: self-signed certificates: %w", sc.ID, err)
+		}
+		c.TokenEndpointAuthMethod, c.JWKS = SelfSignedTLSClientAuth, jwks
+		methods++
+	}
+	switch {
+	case methods > 1:
+		return nil, fmt.Errorf("client %q: a secret, tls_client_auth and self-signed certificates exclude each other", sc.ID)
+	case mtlsDisabled && (mtlsClient(c) || sc.CertificateBoundTokens):
+		return nil, fmt.Errorf("client %q uses mutual TLS, which is turned off", sc.ID)
+	}
+	c.CertificateBoundTokens = sc.CertificateBoundTokens
 	return c, nil
 }
 
@@ -54,7 +78,8 @@ func (s *Server) client(ctx context.Context, id string, staleOK bool) (*store.Cl
 
 // authenticateClient identifies and authenticates the client of a token,
 // revocation or introspection request (RFC 6749 §2.3, OAuth 2.1 §2.4):
-// client_secret_basic, client_secret_post, or none for public clients.
+// client_secret_basic, client_secret_post, tls_client_auth and
+// self_signed_tls_client_auth (RFC 8705 §2), or none for public clients.
 // A store failure is returned as err.
 func (s *Server) authenticateClient(r *http.Request, form map[string]string) (*store.Client, *oauthError, error) {
 	id, secret, usedBasic := form["client_id"], form["client_secret"], false
@@ -103,6 +128,14 @@ func (s *Server) authenticateClient(r *http.Request, form map[string]string) (*s
 		return nil, nil, err
 	}
 	switch {
+	case mtlsClient(c) && secret != "":
+		invalid.Description = "this client authenticates with its TLS client certificate, not a secret"
+		return nil, invalid, nil
+	case mtlsClient(c):
+		if oe := s.authenticateCertificate(r, c, invalid); oe != nil {
+			return nil, oe, nil
+		}
+		return c, nil, nil
 	case c.SecretHash == nil && secret != "":
 		invalid.Description = "this client is public and has no secret"
 		return nil, invalid, nil

@@ -871,7 +871,7 @@ func TestDPoPResourcePublicURL(t *testing.T) {
 
 // TestDPoPRemoteIssuer checks DPoP-bound tokens of an external issuer:
 // bound by cnf.jkt like local ones, and a cnf this resource cannot
-// verify (a certificate binding) refuses the token.
+// verify (a raw public key, RFC 7800 §3.2) refuses the token.
 func TestDPoPRemoteIssuer(t *testing.T) {
 	e := newRemoteEnv(t, "/realms/mcp", nil)
 	e.idp.addKey(t, "k1", testECKey(t, elliptic.P256()), "ES256")
@@ -879,7 +879,7 @@ func TestDPoPRemoteIssuer(t *testing.T) {
 	bound := e.idp.sign(t, "k1", "ES256", "at+jwt", e.claims(func(c jwt.MapClaims) { c["cnf"] = map[string]any{"jkt": key.jkt} }))
 	certBound := e.idp.sign(t, "k1", "ES256", "at+jwt", e.claims(func(c jwt.MapClaims) {
 		c["jti"] = "remote-2"
-		c["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+		c["cnf"] = map[string]any{"jwk": key.jwk}
 	}))
 
 	p, fail := e.rs.Check(resourceRequest("POST", remoteResource, "DPoP", bound, key.proof(t, "POST", remoteResource, e.now, withATH(bound))))

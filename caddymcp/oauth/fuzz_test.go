@@ -249,6 +249,11 @@ func FuzzRegister(f *testing.F) {
 		`{"redirect_uris":[]}`,
 		`{"redirect_uris":"https://app.example.com/cb"}`,
 		`{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"private_key_jwt"}`,
+		`{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"tls_client_auth","tls_client_auth_subject_dn":"CN=agent,O=Example\\, Inc.,C=DE"}`,
+		`{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"tls_client_auth","tls_client_auth_san_dns":"a.example","tls_client_auth_san_ip":"::1"}`,
+		`{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"tls_client_auth","tls_client_auth_subject_dn":"CN=#zz"}`,
+		`{"redirect_uris":["https://app.example.com/cb"],"token_endpoint_auth_method":"self_signed_tls_client_auth","jwks":{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA","x5c":["AA=="]}]}}`,
+		`{"redirect_uris":["https://app.example.com/cb"],"tls_client_certificate_bound_access_tokens":"yes"}`,
 		`{"redirect_uris":["https://app.example.com/cb"],"grant_types":["client_credentials"]}`,
 		`{"redirect_uris":["https://app.example.com/cb"],"grant_types":["refresh_token"]}`,
 		`{"redirect_uris":["https://app.example.com/cb"],"grant_types":["authorization_code","authorization_code"]}`,
@@ -364,6 +369,11 @@ func checkRegistration(t *testing.T, a *fuzzAS, contentType, body string, answer
 	case "client_secret_basic", "client_secret_post":
 		if got.ClientSecret == nil || len(*got.ClientSecret) < 32 || got.ClientSecretExpiresAt == nil {
 			t.Fatalf("a confidential client got no usable secret: %s", answer)
+		}
+	case "tls_client_auth", "self_signed_tls_client_auth":
+		// It authenticates with its certificate (RFC 8705 §2).
+		if got.ClientSecret != nil || got.ClientSecretExpiresAt != nil {
+			t.Fatalf("a mutual-TLS client got a secret: %s", answer)
 		}
 	default:
 		t.Fatalf("token_endpoint_auth_method %q", got.TokenEndpointAuthMethod)

@@ -20,21 +20,23 @@ type introspection struct {
 	Iat       int64    `json:"iat,omitempty"`
 	JTI       string   `json:"jti,omitempty"`
 	TokenType string   `json:"token_type,omitempty"`
-	// Cnf carries the jkt of a DPoP-bound token (RFC 9449 §6.2).
+	// Cnf carries the jkt of a DPoP-bound token (RFC 9449 §6.2) and the
+	// x5t#S256 of a certificate-bound one (RFC 8705 §3.2).
 	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // serveIntrospect answers token introspection (RFC 7662). Only clients
-// with a secret may call it, and a registered client only about its own
-// tokens, so that it cannot be used to probe stolen ones.
+// with credentials (a secret or a TLS client certificate) may call it,
+// and a registered client only about its own tokens, so that it cannot
+// be used to probe stolen ones.
 func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, issuer string) {
 	form, client, ok := s.clientRequest(w, r, nil)
 	if !ok {
 		return
 	}
-	if client.SecretHash == nil {
+	if publicClient(client) {
 		(&oauthError{Status: http.StatusUnauthorized, Code: "invalid_client",
-			Description:    "introspection requires a client that authenticates with a secret",
+			Description:    "introspection requires a client that authenticates with a secret or a TLS client certificate",
 			basicChallenge: r.Header.Get("Authorization") != ""}).write(w)
 		return
 	}
@@ -72,8 +74,8 @@ func (s *Server) introspect(r *http.Request, issuer, token string) (introspectio
 		if err != nil || !ok {
 			return inactive, err
 		}
-		tokenType := "Bearer"
-		if c.Cnf != nil {
+		tokenType := "Bearer" // also for a certificate-bound token (RFC 8705 §3.2)
+		if c.Cnf != nil && c.Cnf.JKT != "" {
 			tokenType = DPoPScheme // RFC 9449 §6.2
 		}
 		return introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, Sub: c.Subject, Aud: c.Audience,

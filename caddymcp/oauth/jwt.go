@@ -21,18 +21,23 @@ type AccessClaims struct {
 	// Scope is the space-separated granted scope.
 	Scope string `json:"scope,omitempty"`
 	// Cnf binds the token to a key (RFC 7800): with a jkt member, to a
-	// DPoP key (RFC 9449 §6.1). nil for a bearer token.
+	// DPoP key (RFC 9449 §6.1); with x5t#S256, to a TLS client
+	// certificate (RFC 8705 §3.1). nil for an unbound bearer token.
 	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // Confirmation is the cnf claim of a sender-constrained token (RFC 7800
-// §3.1).
+// §3.1). A token with both members is bound both ways and must satisfy
+// both; a cnf with neither binds the token by a method caddymcp cannot
+// check, and such a token is refused.
 type Confirmation struct {
 	// JKT is the base64url SHA-256 JWK thumbprint (RFC 7638) of the DPoP
-	// key the token is bound to (RFC 9449 §6.1). A cnf without it binds
-	// the token by a method caddymcp cannot check, such as a TLS client
-	// certificate, and such a token is refused.
+	// key the token is bound to (RFC 9449 §6.1).
 	JKT string `json:"jkt,omitempty"`
+	// X5TS256 is the base64url SHA-256 thumbprint of the DER encoding of
+	// the TLS client certificate the token is bound to (RFC 8705 §3.1):
+	// it is accepted only over a connection with that certificate.
+	X5TS256 string `json:"x5t#S256,omitempty"`
 }
 
 // Sign signs an access token with the key set's signing key.

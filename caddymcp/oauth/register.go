@@ -33,6 +33,7 @@ type clientMetadata struct {
 	SoftwareID              string   `json:"software_id,omitempty"`
 	SoftwareVersion         string   `json:"software_version,omitempty"`
 	ApplicationType         string   `json:"application_type,omitempty"`
+	mtlsMetadata
 }
 
 // registrationResponse is the client information response (RFC 7591 §3.2.1).
@@ -112,9 +113,13 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 	c := &store.Client{
 		ID: id, Name: md.ClientName, RedirectURIs: md.RedirectURIs, GrantTypes: md.GrantTypes,
 		ResponseTypes: md.ResponseTypes, Scope: md.Scope, TokenEndpointAuthMethod: md.TokenEndpointAuthMethod,
+		TLSSubject: md.tlsSubject(), CertificateBoundTokens: md.TLSClientCertificateBoundAccessTokens,
 		CreatedAt: now, UpdatedAt: now,
 	}
-	if md.TokenEndpointAuthMethod != "none" {
+	if present(md.JWKS) {
+		c.JWKS = md.JWKS
+	}
+	if md.TokenEndpointAuthMethod == "client_secret_basic" || md.TokenEndpointAuthMethod == "client_secret_post" {
 		secret, err := s.randomToken(32)
 		if err != nil {
 			s.internalError(w, r, "registering a client", err)
@@ -176,8 +181,15 @@ func (s *Server) checkMetadata(md *clientMetadata) *oauthError {
 	case "":
 		md.TokenEndpointAuthMethod = "client_secret_basic" // RFC 7591 §2 default
 	case "none", "client_secret_basic", "client_secret_post":
+	case TLSClientAuth, SelfSignedTLSClientAuth:
+		if s.cfg.MTLS.Disabled {
+			return meta("token_endpoint_auth_method " + md.TokenEndpointAuthMethod + " is not supported: mutual TLS is turned off on this server")
+		}
 	default:
-		return meta("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+		return meta("token_endpoint_auth_method must be one of " + strings.Join(s.authMethods, ", "))
+	}
+	if oe := s.checkMTLSMetadata(&md.mtlsMetadata, md.TokenEndpointAuthMethod); oe != nil {
+		return oe
 	}
 	if len(md.GrantTypes) == 0 {
 		md.GrantTypes = []string{"authorization_code"}

@@ -213,8 +213,9 @@ type remoteClaims struct {
 	AppID    string    `json:"appid"` // Entra v1
 	Scope    scopeList `json:"scope"`
 	SCP      scopeList `json:"scp"` // Entra (a string), Okta (an array)
-	// Cnf binds a DPoP-bound token to its key (RFC 9449 §6.1); the
-	// resource checks the proof of every request against it.
+	// Cnf binds a token to a DPoP key (jkt, RFC 9449 §6.1) or a TLS
+	// client certificate (x5t#S256, RFC 8705 §3.1); the resource checks
+	// every request's proof and certificate against it.
 	Cnf *Confirmation `json:"cnf"`
 }
 

@@ -436,6 +436,11 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 		}
 		entry = rs.cache.put(token, origin, resource, claims, rs.cfg.Leeway)
 	}
+	// RFC 8705 §3: a certificate-bound token only over a connection with
+	// that certificate, compared on every request like the DPoP proof.
+	if why := certificateMismatch(claims.Cnf, r); why != "" {
+		return nil, refuse(http.StatusUnauthorized, "invalid_token", why, "")
+	}
 	if f := rs.checkBinding(claims, scheme, proof, refuse); f != nil {
 		return nil, f
 	}
@@ -481,18 +486,23 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 
 // checkBinding matches a token's key binding with how it was presented:
 // a DPoP-bound token only with the DPoP scheme and a proof of its key
-// (RFC 9449 §7.1, §6), never as a bearer token (§7.2); an unbound token
-// never with the DPoP scheme; a token bound by another method not at all.
+// (RFC 9449 §7.1, §6), never as a bearer token (§7.2); a token not
+// DPoP-bound never with the DPoP scheme; a token bound by a method other
+// than DPoP or a certificate (checked before) not at all.
 func (rs *Resource) checkBinding(claims *AccessClaims, scheme string, proof *dpopProof,
 	refuse func(status int, code, desc, scope string) *Failure) *Failure {
+	jkt := ""
+	if claims.Cnf != nil {
+		jkt = claims.Cnf.JKT
+	}
 	switch {
-	case claims.Cnf != nil && claims.Cnf.JKT == "":
+	case claims.Cnf != nil && jkt == "" && claims.Cnf.X5TS256 == "":
 		return refuse(http.StatusUnauthorized, "invalid_token", "the access token is bound to a key by a method this resource cannot verify", "")
-	case claims.Cnf != nil && proof == nil:
+	case jkt != "" && proof == nil:
 		return refuse(http.StatusUnauthorized, "invalid_token", "the access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof", "")
-	case claims.Cnf == nil && proof != nil:
+	case jkt == "" && proof != nil:
 		return refuse(http.StatusUnauthorized, "invalid_token", "the access token is not DPoP-bound: it cannot be used with the DPoP scheme", "")
-	case claims.Cnf != nil && claims.Cnf.JKT != proof.jkt:
+	case jkt != "" && jkt != proof.jkt:
 		return refuse(http.StatusUnauthorized, "invalid_token", "the DPoP proof is not made with the key the access token is bound to", "")
 	}
 	return nil

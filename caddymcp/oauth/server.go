@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,6 +124,10 @@ type Config struct {
 	// DPoP configures sender-constrained tokens (RFC 9449). Default: on,
 	// without nonces.
 	DPoP DPoPConfig
+	// MTLS configures mutual-TLS client authentication and
+	// certificate-bound tokens (RFC 8705). Default: on, binding every
+	// access token requested over a connection with a client certificate.
+	MTLS MTLSConfig
 	// ClientMetadataDocuments configures clients whose client_id is the
 	// https URL of their metadata document (CIMD). Default: on, for hosts
 	// with public addresses; off without a Store.
@@ -180,6 +186,20 @@ type StaticClient struct {
 	RedirectURIs []string
 	// Scopes limits the scopes the client may get; nil means any.
 	Scopes []string
+	// TLSClientAuth, when set, makes the client authenticate with
+	// tls_client_auth: a TLS client certificate whose chain the TLS server
+	// verified, carrying this subject (RFC 8705 §2.1). Exclusive with
+	// Secret and SelfSignedCertificates.
+	TLSClientAuth store.CertificateSubject
+	// SelfSignedCertificates, when set, make the client authenticate with
+	// self_signed_tls_client_auth: a TLS client certificate with the
+	// public key of one of these (RFC 8705 §2.2). Exclusive with Secret
+	// and TLSClientAuth.
+	SelfSignedCertificates []*x509.Certificate
+	// CertificateBoundTokens issues the client only access tokens bound to
+	// its TLS client certificate, as tls_client_certificate_bound_access_tokens
+	// does for a registered client (RFC 8705 §3.4).
+	CertificateBoundTokens bool
 }
 
 // Server is the authorization server: an http.Handler for the paths
@@ -191,6 +211,10 @@ type Server struct {
 	log        *slog.Logger
 	replay     *replayCache // DPoP proofs seen at the token endpoint
 	docs       *documents   // client metadata documents; nil when off
+	mtlsPath   string       // path of the mutual-TLS endpoint aliases
+	// The token endpoint authentication methods offered: at the token and
+	// revocation endpoints, and at the introspection endpoint.
+	authMethods, introspectMethods []string
 }
 
 // New checks cfg, fills in defaults, and returns a server.
@@ -224,6 +248,16 @@ func New(cfg Config) (*Server, error) {
 	if err := checkDPoPConfig(&c.DPoP); err != nil {
 		return nil, err
 	}
+	var err error
+	if s.mtlsPath, err = checkMTLSConfig(&c.MTLS, c.Issuer); err != nil {
+		return nil, err
+	}
+	s.authMethods, s.introspectMethods = slices.Clone(authMethods), slices.Clone(secretAuthMethods)
+	if !c.MTLS.Disabled {
+		// RFC 8705 §2.1.1, §2.2.1.
+		s.authMethods = append(s.authMethods, TLSClientAuth, SelfSignedTLSClientAuth)
+		s.introspectMethods = append(s.introspectMethods, TLSClientAuth, SelfSignedTLSClientAuth)
+	}
 	if c.Registration.MaxClients == 0 {
 		c.Registration.MaxClients = DefaultMaxClients
 	}
@@ -253,7 +287,7 @@ func New(cfg Config) (*Server, error) {
 		logDocumentSettings(s.log, s.docs.hosts)
 	}
 	for _, sc := range c.StaticClients {
-		cl, err := staticClient(sc)
+		cl, err := staticClient(sc, c.MTLS.Disabled)
 		if err != nil {
 			return nil, err
 		}
@@ -275,6 +309,19 @@ func setDefault(d *time.Duration, def time.Duration) {
 func (s *Server) route(path string) string {
 	if path == ASMetadataPath+s.issuerPath {
 		return "metadata"
+	}
+	if s.mtlsAliases() != nil && s.mtlsPath != s.issuerPath {
+		// The mutual-TLS aliases (RFC 8705 §5) under their own path.
+		if rest, ok := strings.CutPrefix(path, s.mtlsPath); ok {
+			switch rest {
+			case TokenPath:
+				return "token"
+			case RevokePath:
+				return "revoke"
+			case IntrospectPath:
+				return "introspect"
+			}
+		}
 	}
 	rest, ok := strings.CutPrefix(path, s.issuerPath)
 	if !ok {
@@ -413,7 +460,8 @@ type ASMetadata struct {
 	// GrantTypesSupported lists authorization_code and refresh_token.
 	GrantTypesSupported []string `json:"grant_types_supported"`
 	// TokenEndpointAuthMethodsSupported lists none,
-	// client_secret_basic and client_secret_post.
+	// client_secret_basic and client_secret_post, and with mutual TLS
+	// tls_client_auth and self_signed_tls_client_auth (RFC 8705 §2).
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	// RevocationEndpointAuthMethodsSupported is the same list.
 	RevocationEndpointAuthMethodsSupported []string `json:"revocation_endpoint_auth_methods_supported"`
@@ -433,6 +481,14 @@ type ASMetadata struct {
 	// https URL of its metadata document as its client_id (CIMD §5);
 	// absent when that is off.
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// TLSClientCertificateBoundAccessTokens is true when access tokens
+	// may be bound to the client's TLS certificate (RFC 8705 §3.3);
+	// absent when mutual TLS is off.
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// MTLSEndpointAliases are the endpoints of the mutual-TLS host, which
+	// a client that uses mutual TLS prefers (RFC 8705 §5); absent
+	// without one.
+	MTLSEndpointAliases *MTLSEndpointAliases `json:"mtls_endpoint_aliases,omitempty"`
 }
 
 var (
@@ -453,9 +509,9 @@ func (s *Server) Metadata(issuer string) ASMetadata {
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        []string{"authorization_code", "refresh_token"},
-		TokenEndpointAuthMethodsSupported:          authMethods,
-		RevocationEndpointAuthMethodsSupported:     authMethods,
-		IntrospectionEndpointAuthMethodsSupported:  secretAuthMethods,
+		TokenEndpointAuthMethodsSupported:          s.authMethods,
+		RevocationEndpointAuthMethodsSupported:     s.authMethods,
+		IntrospectionEndpointAuthMethodsSupported:  s.introspectMethods,
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		AuthorizationResponseISSParameterSupported: true,
 	}
@@ -466,6 +522,8 @@ func (s *Server) Metadata(issuer string) ASMetadata {
 		m.DPoPSigningAlgValuesSupported = DPoPAlgorithms
 	}
 	m.ClientIDMetadataDocumentSupported = s.docs != nil
+	m.TLSClientCertificateBoundAccessTokens = !s.cfg.MTLS.Disabled
+	m.MTLSEndpointAliases = s.mtlsAliases()
 	return m
 }
 

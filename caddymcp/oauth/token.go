@@ -48,10 +48,25 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, issuer strin
 		badRequest("unauthorized_client", "this client is not registered for "+grantType).write(w)
 		return
 	}
+	// RFC 8705 §3: the certificate of a mutual-TLS connection binds the
+	// access token, unless the operator binds only for clients that ask
+	// (§3.4). A client that asked gets no unbound token: the AS may
+	// refuse (§3.4), and the code or refresh token stays usable.
+	thumb := ""
+	if cert := s.requestCertificate(r); cert != nil {
+		thumb = CertificateThumbprint(cert.Raw)
+	}
+	if client.CertificateBoundTokens && thumb == "" {
+		badRequest("invalid_request", "this client gets only certificate-bound access tokens "+
+			"(tls_client_certificate_bound_access_tokens): send the request over mutual TLS with its certificate").write(w)
+		return
+	}
 	// RFC 9449 §5: a valid proof makes the tokens DPoP-bound. It is
 	// checked (nonce included) before the code or refresh token is
-	// looked at, so that a retry can still use them.
-	proof, ok := s.tokenProof(w, r, issuer)
+	// looked at, so that a retry can still use them. At the mutual-TLS
+	// alias (RFC 8705 §5) the proof's htu is the alias, and nonces are
+	// made for it.
+	proof, ok := s.tokenProof(w, r, s.endpointBase(r, issuer))
 	if !ok {
 		return
 	}
@@ -60,7 +75,8 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, issuer strin
 		s.internalError(w, r, "loading signing keys", err)
 		return
 	}
-	t := &tokenIssuer{s: s, issuer: issuer, keys: ks, client: client, now: s.cfg.Now(), proof: proof}
+	t := &tokenIssuer{s: s, issuer: issuer, keys: ks, client: client, now: s.cfg.Now(), proof: proof, cert: thumb,
+		bindCert: thumb != "" && (!s.cfg.MTLS.BindOnRequest || client.CertificateBoundTokens)}
 	if grantType == "authorization_code" {
 		t.redeemCode(w, r, form)
 	} else {
@@ -76,6 +92,10 @@ type tokenIssuer struct {
 	client *store.Client
 	now    time.Time
 	proof  *dpopProof // nil: a bearer token request
+	// cert is the x5t#S256 of the request's TLS client certificate, or
+	// "" (RFC 8705 §3.1); bindCert binds the new tokens to it.
+	cert     string
+	bindCert bool
 }
 
 // jkt is the thumbprint of the request's DPoP key, or "".
@@ -84,6 +104,14 @@ func (t *tokenIssuer) jkt() string {
 		return ""
 	}
 	return t.proof.jkt
+}
+
+// boundCert is the thumbprint new access tokens are bound to, or "".
+func (t *tokenIssuer) boundCert() string {
+	if !t.bindCert {
+		return ""
+	}
+	return t.cert
 }
 
 // checkBinding checks that the request proves possession of the DPoP key
@@ -97,6 +125,21 @@ func (t *tokenIssuer) checkBinding(bound, what string) *oauthError {
 		return badRequest("invalid_grant", "the "+what+" is bound to a DPoP key: send a DPoP proof made with that key")
 	case t.proof.jkt != bound:
 		return badRequest("invalid_grant", "the DPoP proof is made with another key than the "+what+" is bound to")
+	}
+	return nil
+}
+
+// checkCertificate checks that the request comes over a connection with
+// the TLS client certificate a refresh token is bound to (RFC 8705 §4);
+// bound "" means it is not bound.
+func (t *tokenIssuer) checkCertificate(bound, what string) *oauthError {
+	switch {
+	case bound == "":
+		return nil
+	case t.cert == "":
+		return badRequest("invalid_grant", "the "+what+" is bound to a TLS client certificate: send the request over mutual TLS with that certificate")
+	case subtle.ConstantTimeCompare([]byte(t.cert), []byte(bound)) != 1:
+		return badRequest("invalid_grant", "the TLS client certificate is not the one the "+what+" is bound to")
 	}
 	return nil
 }
@@ -133,7 +176,7 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 	switch {
 	case err == nil:
 		t.s.audit("token_issued", "grant", "authorization_code", "client_id", c.ClientID, "user_id", c.UserID,
-			"scope", c.Scope, "resource", c.Resource, "grant_id", c.GrantID, "dpop_jkt", t.jkt())
+			"scope", c.Scope, "resource", c.Resource, "grant_id", c.GrantID, "dpop_jkt", t.jkt(), "x5t_s256", t.boundCert())
 		writeTokenResponse(w, resp)
 	case errors.As(err, &oe):
 		oe.write(w)
@@ -212,6 +255,10 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 		if oe := t.checkBinding(old.DPoPJKT, "refresh token"); oe != nil {
 			return nil, oe
 		}
+		// RFC 8705 §4: so does one bound to a certificate.
+		if oe := t.checkCertificate(old.CertThumbprint, "refresh token"); oe != nil {
+			return nil, oe
+		}
 		scope := old.Scope
 		if req, ok := form["scope"]; ok && req != "" {
 			if !scopeCovers(old.Scope, req) {
@@ -245,6 +292,10 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 			// OAuth 2.1 §4.3.1: a narrower scope applies to the access
 			// token; the new refresh token keeps the scope of the old one.
 			out.Refreshed.Scope = old.Scope
+			// A certificate binding is kept whatever binds new tokens now.
+			if old.CertThumbprint != "" {
+				out.Refreshed.CertThumbprint = old.CertThumbprint
+			}
 		}
 		body, err := json.Marshal(res)
 		if err != nil {
@@ -269,7 +320,7 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 		badRequest("invalid_grant", "the user may no longer use this server").write(w)
 	case err == nil:
 		t.s.audit("token_refreshed", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "scope", resp.Scope,
-			"dpop_jkt", t.jkt())
+			"dpop_jkt", t.jkt(), "x5t_s256", t.boundCert())
 		writeTokenResponse(w, resp)
 	case errors.As(err, &oe):
 		oe.write(w)
@@ -331,6 +382,12 @@ func (t *tokenIssuer) replayedRefresh(w http.ResponseWriter, r *http.Request, to
 		oe.write(w)
 		return
 	}
+	// Nor with another certificate than the one it is bound to (RFC 8705 §4).
+	if oe := t.checkCertificate(old.CertThumbprint, "refresh token"); oe != nil {
+		t.s.audit("refresh_replay_without_certificate", "client_id", old.ClientID, "grant_id", old.GrantID, "revoked", false)
+		oe.write(w)
+		return
+	}
 	if t.now.Sub(old.RotatedAt) <= t.s.cfg.RefreshGrace && old.Successor != nil {
 		if body, err := unseal(token, old.Successor); err == nil {
 			var resp tokenResponse
@@ -353,7 +410,9 @@ func (t *tokenIssuer) replayedRefresh(w http.ResponseWriter, r *http.Request, to
 // grantCreated is zero for a new grant. With a DPoP proof the access
 // token is bound to its key (RFC 9449 §5, §6.1), and so is the refresh
 // token of a public client; a confidential client's refresh token stays
-// bound to its credentials alone (§5).
+// bound to its credentials alone (§5). Likewise with a TLS client
+// certificate to bind to (RFC 8705 §3, §4): a token with both is bound
+// both ways.
 func (t *tokenIssuer) issue(grantID, userID, scope, resource string, grantCreated time.Time) (*store.Issue, *tokenResponse, error) {
 	jti, err := t.s.randomToken(16)
 	if err != nil {
@@ -367,12 +426,21 @@ func (t *tokenIssuer) issue(grantID, userID, scope, resource string, grantCreate
 		},
 		ClientID: t.client.ID, Scope: scope,
 	}
-	tokenType, rtKey := "Bearer", ""
+	tokenType, rtKey, rtCert := "Bearer", "", ""
 	if t.proof != nil {
 		claims.Cnf = &Confirmation{JKT: t.proof.jkt}
 		tokenType = DPoPScheme
-		if t.client.SecretHash == nil {
+		if publicClient(t.client) {
 			rtKey = t.proof.jkt
+		}
+	}
+	if t.bindCert {
+		if claims.Cnf == nil {
+			claims.Cnf = &Confirmation{}
+		}
+		claims.Cnf.X5TS256 = t.cert
+		if publicClient(t.client) {
+			rtCert = t.cert
 		}
 	}
 	at, err := t.keys.Sign(claims)
@@ -396,7 +464,7 @@ func (t *tokenIssuer) issue(grantID, userID, scope, resource string, grantCreate
 		}
 		out.Refresh = rt
 		out.Refreshed = &store.RefreshToken{GrantID: grantID, ClientID: t.client.ID, UserID: userID, Scope: scope,
-			Resource: resource, DPoPJKT: rtKey, CreatedAt: t.now, ExpiresAt: rexp}
+			Resource: resource, DPoPJKT: rtKey, CertThumbprint: rtCert, CreatedAt: t.now, ExpiresAt: rexp}
 		resp.RefreshToken = rt
 	}
 	return out, resp, nil

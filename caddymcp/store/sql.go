@@ -19,7 +19,7 @@ type sqlStore struct {
 
 const clientCols = `client_id, secret_hash, secret_expires_at, client_name, redirect_uris,
 	grant_types, response_types, scope, token_endpoint_auth_method, metadata,
-	created_at, updated_at, last_used_at`
+	created_at, updated_at, last_used_at, tls_subject_kind, tls_subject, jwks, tls_bound_tokens`
 
 func (s *sqlStore) CreateClient(ctx context.Context, c *Client) error {
 	meta := c.Metadata
@@ -27,10 +27,11 @@ func (s *sqlStore) CreateClient(ctx context.Context, c *Client) error {
 		meta = []byte("{}")
 	}
 	_, err := s.db.exec(ctx, `INSERT INTO oauth_clients (`+clientCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		c.ID, c.SecretHash, ts(c.SecretExpiresAt), c.Name, jsonList(c.RedirectURIs),
 		jsonList(c.GrantTypes), jsonList(c.ResponseTypes), c.Scope, c.TokenEndpointAuthMethod,
-		string(meta), ts(c.CreatedAt), ts(c.UpdatedAt), ts(c.LastUsedAt))
+		string(meta), ts(c.CreatedAt), ts(c.UpdatedAt), ts(c.LastUsedAt),
+		c.TLSSubject.Kind, c.TLSSubject.Value, string(c.JWKS), c.CertificateBoundTokens)
 	if err != nil {
 		return fmt.Errorf("creating client: %w", err)
 	}
@@ -42,17 +43,21 @@ func scanClient(r row) (*Client, error) {
 		c                        Client
 		secretExp, lastUsed      nt
 		redirects, grants, resps string
-		meta                     string
+		meta, jwks               string
 		createdAt, updatedAt     time.Time
 	)
 	err := r.Scan(&c.ID, &c.SecretHash, &secretExp.t, &c.Name, &redirects, &grants, &resps,
-		&c.Scope, &c.TokenEndpointAuthMethod, &meta, &createdAt, &updatedAt, &lastUsed.t)
+		&c.Scope, &c.TokenEndpointAuthMethod, &meta, &createdAt, &updatedAt, &lastUsed.t,
+		&c.TLSSubject.Kind, &c.TLSSubject.Value, &jwks, &c.CertificateBoundTokens)
 	if err != nil {
 		return nil, err
 	}
 	c.SecretExpiresAt, c.LastUsedAt = secretExp.val(), lastUsed.val()
 	c.CreatedAt, c.UpdatedAt = createdAt.UTC(), updatedAt.UTC()
 	c.Metadata = []byte(meta)
+	if jwks != "" {
+		c.JWKS = []byte(jwks)
+	}
 	if c.RedirectURIs, err = parseList(redirects); err != nil {
 		return nil, err
 	}
@@ -418,7 +423,8 @@ func (s *sqlStore) RevokedAccessTokens(ctx context.Context, since, now time.Time
 	})
 }
 
-const refreshCols = `grant_id, client_id, user_id, scope, resource, dpop_jkt, created_at, expires_at, rotated_at, revoked_at, successor`
+const refreshCols = `grant_id, client_id, user_id, scope, resource, dpop_jkt, cert_thumbprint,
+	created_at, expires_at, rotated_at, revoked_at, successor`
 
 func (s *sqlStore) CreateRefreshToken(ctx context.Context, token string, t *RefreshToken) error {
 	if err := insertRefresh(ctx, s.db, token, t); err != nil {
@@ -429,8 +435,8 @@ func (s *sqlStore) CreateRefreshToken(ctx context.Context, token string, t *Refr
 
 func insertRefresh(ctx context.Context, q querier, token string, t *RefreshToken) error {
 	_, err := q.exec(ctx, `INSERT INTO refresh_tokens (token_hash, `+refreshCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		Hash(token), t.GrantID, t.ClientID, t.UserID, t.Scope, t.Resource, t.DPoPJKT,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		Hash(token), t.GrantID, t.ClientID, t.UserID, t.Scope, t.Resource, t.DPoPJKT, t.CertThumbprint,
 		ts(t.CreatedAt), ts(t.ExpiresAt), ts(t.RotatedAt), ts(t.RevokedAt), t.Successor)
 	return err
 }
@@ -441,7 +447,7 @@ func scanRefresh(r row) (*RefreshToken, error) {
 		createdAt, expiresAt time.Time
 		rotated, revoked     nt
 	)
-	if err := r.Scan(&t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.Resource, &t.DPoPJKT,
+	if err := r.Scan(&t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.Resource, &t.DPoPJKT, &t.CertThumbprint,
 		&createdAt, &expiresAt, &rotated.t, &revoked.t, &t.Successor); err != nil {
 		return nil, err
 	}

@@ -68,14 +68,38 @@ type Client struct {
 	// Scope is the space-separated scope the client registered for.
 	Scope string
 	// TokenEndpointAuthMethod is how the client authenticates at the
-	// token endpoint ("none", "client_secret_basic", ...).
+	// token endpoint ("none", "client_secret_basic", "tls_client_auth",
+	// ...).
 	TokenEndpointAuthMethod string
+	// TLSSubject is the certificate subject of a client that
+	// authenticates with tls_client_auth (RFC 8705 §2.1.2); zero for
+	// other clients.
+	TLSSubject CertificateSubject
+	// JWKS is the client's JWK Set (RFC 7591 jwks) as a JSON object: for
+	// self_signed_tls_client_auth, the certificates of the client (x5c,
+	// RFC 8705 §2.2.2). Nil when it registered none.
+	JWKS []byte
+	// CertificateBoundTokens is the client's
+	// tls_client_certificate_bound_access_tokens (RFC 8705 §3.4): it
+	// gets only access tokens bound to its TLS client certificate.
+	CertificateBoundTokens bool
 	// Metadata is the complete registered metadata as a JSON object, as
 	// echoed in the registration response.
 	Metadata []byte
 	// CreatedAt, UpdatedAt and LastUsedAt are maintained by the store
 	// from the times the caller passes in.
 	CreatedAt, UpdatedAt, LastUsedAt time.Time
+}
+
+// CertificateSubject is the subject a client certificate must carry for
+// the PKI method of mutual-TLS client authentication (RFC 8705 §2.1.2).
+type CertificateSubject struct {
+	// Kind names the registration parameter Value comes from, without its
+	// "tls_client_auth_" prefix: "subject_dn", "san_dns", "san_uri",
+	// "san_ip" or "san_email". Empty: no subject.
+	Kind string
+	// Value is the expected subject DN (RFC 4514 string) or SAN entry.
+	Value string
 }
 
 // AuthCode is an authorization code (RFC 6749 §4.1.2) waiting to be
@@ -142,6 +166,11 @@ type RefreshToken struct {
 	// bound to (RFC 9449 §5): a refresh must prove possession of that
 	// key. Empty: not bound.
 	DPoPJKT string
+	// CertThumbprint is the x5t#S256 (base64url SHA-256 of the DER) of
+	// the TLS client certificate the token is bound to (RFC 8705 §4): a
+	// refresh must come over a connection with that certificate. Empty:
+	// not bound.
+	CertThumbprint string
 	// CreatedAt, ExpiresAt, RotatedAt (zero until exchanged) and
 	// RevokedAt (zero if not revoked).
 	CreatedAt, ExpiresAt, RotatedAt, RevokedAt time.Time

@@ -1,0 +1,824 @@
+package oauth
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/caddymcp/caddymcp/caddymcp/store"
+)
+
+// Token endpoint authentication methods of mutual TLS (RFC 8705 §2.1.1,
+// §2.2.1).
+const (
+	// TLSClientAuth is the PKI method: the client presents a certificate
+	// whose chain the TLS server verified, with the subject the client
+	// registered (RFC 8705 §2.1).
+	TLSClientAuth = "tls_client_auth"
+	// SelfSignedTLSClientAuth is the self-signed method: the client
+	// presents a certificate whose public key is one of those it
+	// registered in its jwks; the chain is not verified (RFC 8705 §2.2).
+	SelfSignedTLSClientAuth = "self_signed_tls_client_auth"
+)
+
+// The kinds of certificate subject a tls_client_auth client registers
+// exactly one of (RFC 8705 §2.1.2), as store.CertificateSubject.Kind.
+const (
+	// SubjectDN is the certificate's subject distinguished name, an RFC
+	// 4514 string (tls_client_auth_subject_dn).
+	SubjectDN = "subject_dn"
+	// SANDNS is a dNSName subject alternative name (tls_client_auth_san_dns).
+	SANDNS = "san_dns"
+	// SANURI is a uniformResourceIdentifier subject alternative name
+	// (tls_client_auth_san_uri).
+	SANURI = "san_uri"
+	// SANIP is an iPAddress subject alternative name, compared in binary
+	// form (tls_client_auth_san_ip).
+	SANIP = "san_ip"
+	// SANEmail is an rfc822Name subject alternative name
+	// (tls_client_auth_san_email).
+	SANEmail = "san_email"
+)
+
+// SubjectKinds lists the certificate subject kinds in the order of RFC
+// 8705 §2.1.2.
+var SubjectKinds = []string{SubjectDN, SANDNS, SANURI, SANIP, SANEmail}
+
+// Limits on the mutual-TLS metadata a client may register.
+const (
+	maxDNLen    = 1024
+	maxJWKSKeys = 10
+)
+
+// MTLSConfig configures mutual TLS (RFC 8705) at the token, revocation
+// and introspection endpoints. The TLS client certificate is the one of
+// the request's connection (r.TLS), which the TLS server requested (and,
+// for the PKI method, verified) during the handshake: in Caddy, a site's
+// tls client_auth settings. By default client certificates are used for
+// client authentication and access tokens are bound to them.
+type MTLSConfig struct {
+	// Disabled ignores client certificates: tls_client_auth and
+	// self_signed_tls_client_auth are neither offered nor accepted, and
+	// no token is bound to a certificate.
+	Disabled bool
+	// BindOnRequest binds access tokens to the client certificate only
+	// for clients that registered tls_client_certificate_bound_access_tokens
+	// (RFC 8705 §3.4). Default: an access token is bound whenever the
+	// token request came with a client certificate (§3).
+	BindOnRequest bool
+	// Endpoint is the base URL of mutual-TLS aliases of the token,
+	// revocation and introspection endpoints, published as
+	// mtls_endpoint_aliases (RFC 8705 §5): for example
+	// "https://mtls.example.com", a host whose TLS server requests client
+	// certificates, which the regular host then need not do. Requests to
+	// it must reach this server. It needs a configured Issuer. Empty: no
+	// aliases; the regular endpoints use the client certificate, if any.
+	Endpoint string
+}
+
+// checkMTLSConfig checks the mutual-TLS configuration of a server.
+func checkMTLSConfig(c *MTLSConfig, issuer string) (endpointPath string, err error) {
+	if c.Endpoint == "" || c.Disabled {
+		return "", nil
+	}
+	if err := ValidateIssuer(c.Endpoint); err != nil {
+		return "", fmt.Errorf("mtls endpoint: %w", err)
+	}
+	if issuer == "" {
+		return "", errors.New("an mtls endpoint needs a configured issuer: requests to it must not take their issuer from their host")
+	}
+	u, _ := url.Parse(c.Endpoint) // validated above
+	return u.EscapedPath(), nil
+}
+
+// MTLSEndpointAliases are the mutual-TLS endpoint aliases of the
+// metadata (RFC 8705 §5).
+type MTLSEndpointAliases struct {
+	// TokenEndpoint is the token endpoint on the mutual-TLS host.
+	TokenEndpoint string `json:"token_endpoint"`
+	// RevocationEndpoint is the revocation endpoint on the mutual-TLS host.
+	RevocationEndpoint string `json:"revocation_endpoint"`
+	// IntrospectionEndpoint is the introspection endpoint on the
+	// mutual-TLS host.
+	IntrospectionEndpoint string `json:"introspection_endpoint"`
+}
+
+// mtlsAliases returns the endpoint aliases of the metadata, or nil.
+func (s *Server) mtlsAliases() *MTLSEndpointAliases {
+	if s.cfg.MTLS.Disabled || s.cfg.MTLS.Endpoint == "" {
+		return nil
+	}
+	base := s.cfg.MTLS.Endpoint
+	return &MTLSEndpointAliases{TokenEndpoint: base + TokenPath, RevocationEndpoint: base + RevokePath,
+		IntrospectionEndpoint: base + IntrospectPath}
+}
+
+// endpointBase is the base URL of the endpoints a request addressed: the
+// mutual-TLS endpoint when it came to that origin and path, else the
+// issuer.
+func (s *Server) endpointBase(r *http.Request, issuer string) string {
+	alias := s.cfg.MTLS.Endpoint
+	if alias == "" || s.cfg.MTLS.Disabled || !strings.HasPrefix(r.URL.EscapedPath(), s.mtlsPath+"/") {
+		return issuer
+	}
+	origin, err := RequestOrigin(r)
+	if err != nil || origin+s.mtlsPath != alias {
+		return issuer
+	}
+	return alias
+}
+
+// CertificateThumbprint returns the X.509 certificate SHA-256 thumbprint
+// of a DER-encoded certificate: the x5t#S256 confirmation method (RFC
+// 8705 §3.1), base64url without padding.
+func CertificateThumbprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// clientCertificate returns the certificate the client presented in the
+// TLS handshake of r's connection, or nil.
+func clientCertificate(r *http.Request) *x509.Certificate {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil
+	}
+	return r.TLS.PeerCertificates[0]
+}
+
+// requestCertificate is the client certificate the authorization server
+// uses: none when mutual TLS is off.
+func (s *Server) requestCertificate(r *http.Request) *x509.Certificate {
+	if s.cfg.MTLS.Disabled {
+		return nil
+	}
+	return clientCertificate(r)
+}
+
+// mtlsClient reports whether a client authenticates with mutual TLS.
+func mtlsClient(c *store.Client) bool {
+	return c.TokenEndpointAuthMethod == TLSClientAuth || c.TokenEndpointAuthMethod == SelfSignedTLSClientAuth
+}
+
+// publicClient reports whether a client has no credentials of its own:
+// neither a secret nor a certificate (RFC 6749 §2.1).
+func publicClient(c *store.Client) bool {
+	return c.SecretHash == nil && !mtlsClient(c)
+}
+
+// authenticateCertificate authenticates a mutual-TLS client by the
+// certificate of the request's connection (RFC 8705 §2): for
+// tls_client_auth a chain the TLS server verified and the registered
+// subject (§2.1), for self_signed_tls_client_auth a public key of the
+// registered jwks (§2.2). A failure is invalid_client (§2).
+func (s *Server) authenticateCertificate(r *http.Request, c *store.Client, invalid *oauthError) *oauthError {
+	fail := func(desc string) *oauthError {
+		e := *invalid
+		e.Description = desc
+		return &e
+	}
+	if s.cfg.MTLS.Disabled {
+		return fail("mutual-TLS client authentication is turned off on this server")
+	}
+	cert := clientCertificate(r)
+	if cert == nil {
+		return fail("this client authenticates with a TLS client certificate: make the request over mutual TLS")
+	}
+	if c.TokenEndpointAuthMethod == TLSClientAuth {
+		// §2.1: the handshake validated the chain with the TLS server's
+		// trust anchors (Caddy's client_auth trust_pool).
+		if len(r.TLS.VerifiedChains) == 0 {
+			return fail("the client certificate's chain was not verified by a trusted CA (tls_client_auth needs one)")
+		}
+		if !subjectMatches(c.TLSSubject, cert) {
+			return fail("the client certificate's subject is not the one registered for this client")
+		}
+		return nil
+	}
+	keys, err := jwksPublicKeys(c.JWKS)
+	if err != nil {
+		return fail("this client has no usable registered certificates")
+	}
+	for _, k := range keys {
+		if publicKeysEqual(k, cert.PublicKey) {
+			return nil
+		}
+	}
+	return fail("the client certificate's public key is not one of those registered for this client")
+}
+
+// publicKeysEqual compares two public keys.
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	ka, ok := a.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && ka.Equal(b)
+}
+
+// certificateMismatch tells why a request does not prove possession of
+// the certificate an access token is bound to (RFC 8705 §3): its TLS
+// connection has no client certificate, or another one. It returns ""
+// when the token has no x5t#S256 or the certificate matches.
+func certificateMismatch(cnf *Confirmation, r *http.Request) string {
+	if cnf == nil || cnf.X5TS256 == "" {
+		return ""
+	}
+	cert := clientCertificate(r)
+	if cert == nil {
+		return "the access token is bound to a TLS client certificate: send it over mutual TLS with that certificate"
+	}
+	if subtle.ConstantTimeCompare([]byte(CertificateThumbprint(cert.Raw)), []byte(cnf.X5TS256)) != 1 {
+		return "the TLS client certificate is not the one the access token is bound to"
+	}
+	return ""
+}
+
+// ---- registration metadata ----
+
+// mtlsMetadata is the client metadata of mutual TLS (RFC 8705 §2.1.2,
+// §3.4, RFC 7591 jwks), embedded in clientMetadata.
+type mtlsMetadata struct {
+	TLSClientAuthSubjectDN                string          `json:"tls_client_auth_subject_dn,omitempty"`
+	TLSClientAuthSANDNS                   string          `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI                   string          `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP                    string          `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail                 string          `json:"tls_client_auth_san_email,omitempty"`
+	JWKS                                  json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                               string          `json:"jwks_uri,omitempty"`
+	TLSClientCertificateBoundAccessTokens bool            `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+}
+
+// subjects returns pointers to the subject parameters, in the order of
+// SubjectKinds.
+func (m *mtlsMetadata) subjects() []*string {
+	return []*string{&m.TLSClientAuthSubjectDN, &m.TLSClientAuthSANDNS, &m.TLSClientAuthSANURI,
+		&m.TLSClientAuthSANIP, &m.TLSClientAuthSANEmail}
+}
+
+// tlsSubject is the registered certificate subject.
+func (m *mtlsMetadata) tlsSubject() store.CertificateSubject {
+	for i, v := range m.subjects() {
+		if *v != "" {
+			return store.CertificateSubject{Kind: SubjectKinds[i], Value: *v}
+		}
+	}
+	return store.CertificateSubject{}
+}
+
+// checkMTLSMetadata validates the mutual-TLS metadata of a registration
+// whose token_endpoint_auth_method is method. Parameters another method
+// has no use for are dropped (RFC 7591 §2 lets the server ignore them).
+func (s *Server) checkMTLSMetadata(md *mtlsMetadata, method string) *oauthError {
+	meta := func(d string) *oauthError { return badRequest("invalid_client_metadata", d) }
+	if s.cfg.MTLS.Disabled {
+		// No certificate-bound tokens here: the registration answer says
+		// so by leaving the parameter out.
+		md.TLSClientCertificateBoundAccessTokens = false
+	}
+	if method == TLSClientAuth {
+		// §2.1.2: exactly one subject parameter.
+		set := 0
+		for _, v := range md.subjects() {
+			if *v != "" {
+				set++
+			}
+		}
+		if set != 1 {
+			return meta("a tls_client_auth client must register exactly one of tls_client_auth_subject_dn, tls_client_auth_san_dns, " +
+				"tls_client_auth_san_uri, tls_client_auth_san_ip and tls_client_auth_san_email")
+		}
+		if err := CheckCertificateSubject(md.tlsSubject()); err != nil {
+			return meta(err.Error())
+		}
+	} else {
+		for _, v := range md.subjects() {
+			*v = ""
+		}
+	}
+	jwksURI := md.JWKSURI
+	md.JWKSURI = ""
+	if method != SelfSignedTLSClientAuth {
+		md.JWKS = nil
+		return nil
+	}
+	// §2.2.2: the certificates come in the jwks, each in the x5c of a JWK.
+	if jwksURI != "" {
+		return meta("jwks_uri is not supported: register the client's certificates in jwks")
+	}
+	if !present(md.JWKS) {
+		return meta("a self_signed_tls_client_auth client must register its certificates in jwks (x5c)")
+	}
+	if _, err := jwksPublicKeys(md.JWKS); err != nil {
+		return meta("jwks: " + err.Error())
+	}
+	return nil
+}
+
+// CheckCertificateSubject checks the subject a tls_client_auth client
+// registers (RFC 8705 §2.1.2): a distinguished name in RFC 4514 syntax,
+// a DNS name, an absolute URI, an IP address or an email address.
+func CheckCertificateSubject(sub store.CertificateSubject) error {
+	v := sub.Value
+	if v == "" {
+		return errors.New("the certificate subject is empty")
+	}
+	switch sub.Kind {
+	case SubjectDN:
+		if len(v) > maxDNLen {
+			return errors.New("tls_client_auth_subject_dn is too long")
+		}
+		if _, err := parseDN(v); err != nil {
+			return fmt.Errorf("tls_client_auth_subject_dn is not an RFC 4514 distinguished name: %v", err)
+		}
+	case SANDNS:
+		if !validDNSName(v) {
+			return errors.New("tls_client_auth_san_dns is not a DNS name")
+		}
+	case SANURI:
+		u, err := url.Parse(v)
+		if err != nil || !u.IsAbs() || len(v) > maxURILen {
+			return errors.New("tls_client_auth_san_uri is not an absolute URI")
+		}
+	case SANIP:
+		if a, err := netip.ParseAddr(v); err != nil || a.Zone() != "" {
+			return errors.New("tls_client_auth_san_ip is not an IPv4 or IPv6 address")
+		}
+	case SANEmail:
+		local, domain, ok := strings.Cut(v, "@")
+		if !ok || local == "" || !validDNSName(domain) || len(v) > 320 || strings.ContainsAny(local, " \t\r\n\"<>@") {
+			return errors.New("tls_client_auth_san_email is not an email address")
+		}
+	default:
+		return fmt.Errorf("unknown certificate subject kind %q", sub.Kind)
+	}
+	return nil
+}
+
+// validDNSName reports whether s is a DNS name (letters, digits, '-' and
+// dots; a leading "*." wildcard label allowed), at most 253 characters.
+func validDNSName(s string) bool {
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "*."), ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// subjectMatches reports whether a certificate carries the registered
+// subject (RFC 8705 §2.1.2): its subject DN under distinguishedNameMatch
+// (§2.1), or a SAN entry of the registered kind; IP addresses are
+// compared in binary form (RFC 5952 §8).
+func subjectMatches(sub store.CertificateSubject, cert *x509.Certificate) bool {
+	switch sub.Kind {
+	case SubjectDN:
+		dn, err := parseDN(sub.Value)
+		return err == nil && dn.matches(cert.RawSubject)
+	case SANDNS:
+		want := strings.TrimSuffix(sub.Value, ".")
+		for _, n := range cert.DNSNames {
+			if strings.EqualFold(strings.TrimSuffix(n, "."), want) {
+				return true
+			}
+		}
+	case SANURI:
+		want, err := url.Parse(sub.Value)
+		if err != nil {
+			return false
+		}
+		for _, u := range cert.URIs {
+			if u.String() == sub.Value || u.String() == want.String() {
+				return true
+			}
+		}
+	case SANIP:
+		want, err := netip.ParseAddr(sub.Value)
+		if err != nil {
+			return false
+		}
+		for _, ip := range cert.IPAddresses {
+			if a, ok := netip.AddrFromSlice(ip); ok && a.Unmap() == want.Unmap() {
+				return true
+			}
+		}
+	case SANEmail:
+		local, domain, _ := strings.Cut(sub.Value, "@")
+		for _, e := range cert.EmailAddresses {
+			l, d, ok := strings.Cut(e, "@")
+			if ok && l == local && strings.EqualFold(d, domain) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ---- the certificates of self-signed clients ----
+
+// clientJWK is a JWK of a client's jwks as far as mutual TLS reads it.
+type clientJWK struct {
+	JWK
+	X5C []string `json:"x5c"`
+}
+
+// jwksPublicKeys reads a client's JWK Set (RFC 7517 §5) for the
+// self-signed method (RFC 8705 §2.2.2): at most maxJWKSKeys public keys
+// (EC, RSA of 2048 bits or more, or Ed25519; never a private or
+// symmetric key), each with an x5c whose first certificate holds that
+// same public key. It returns the keys.
+func jwksPublicKeys(raw []byte) ([]crypto.PublicKey, error) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return nil, errors.New("not a JWK Set (a JSON object with keys)")
+	}
+	switch {
+	case len(set.Keys) == 0:
+		return nil, errors.New("no keys")
+	case len(set.Keys) > maxJWKSKeys:
+		return nil, fmt.Errorf("more than %d keys", maxJWKSKeys)
+	}
+	keys := make([]crypto.PublicKey, 0, len(set.Keys))
+	for i, rawKey := range set.Keys {
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(rawKey, &members); err != nil {
+			return nil, fmt.Errorf("key %d is not a JSON object", i+1)
+		}
+		for _, name := range privateJWKMembers {
+			if _, ok := members[name]; ok {
+				return nil, fmt.Errorf("key %d holds private or symmetric key material", i+1)
+			}
+		}
+		var k clientJWK
+		if err := json.Unmarshal(rawKey, &k); err != nil {
+			return nil, fmt.Errorf("key %d is malformed", i+1)
+		}
+		// x5c holds standard base64, not base64url (RFC 7517 §4.7).
+		if len(k.X5C) == 0 {
+			return nil, fmt.Errorf("key %d has no x5c certificate", i+1)
+		}
+		der, err := base64.StdEncoding.DecodeString(k.X5C[0])
+		if err != nil {
+			return nil, fmt.Errorf("key %d: x5c is not base64", i+1)
+		}
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, fmt.Errorf("key %d: x5c is not an X.509 certificate", i+1)
+		}
+		rk, ok := parsePublicJWK(k.JWK)
+		if !ok {
+			return nil, fmt.Errorf("key %d is not a usable EC, RSA or Ed25519 public key", i+1)
+		}
+		if !publicKeysEqual(rk.key, cert.PublicKey) {
+			return nil, fmt.Errorf("key %d differs from the public key of its x5c certificate", i+1)
+		}
+		keys = append(keys, rk.key)
+	}
+	return keys, nil
+}
+
+// certificatesJWKS makes the JWK Set of certificates (each key with its
+// certificate in x5c), as a self-signed client registers it.
+func certificatesJWKS(certs []*x509.Certificate) ([]byte, error) {
+	b64 := base64.RawURLEncoding.EncodeToString
+	keys := make([]map[string]any, 0, len(certs))
+	for _, c := range certs {
+		k := map[string]any{"x5c": []string{base64.StdEncoding.EncodeToString(c.Raw)}}
+		switch pub := c.PublicKey.(type) {
+		case *ecdsa.PublicKey:
+			crv := map[elliptic.Curve]string{elliptic.P256(): "P-256", elliptic.P384(): "P-384", elliptic.P521(): "P-521"}[pub.Curve]
+			raw, err := pub.Bytes()
+			if crv == "" || err != nil {
+				return nil, errors.New("certificate key is on an unsupported curve")
+			}
+			size := (len(raw) - 1) / 2
+			k["kty"], k["crv"], k["x"], k["y"] = "EC", crv, b64(raw[1:1+size]), b64(raw[1+size:])
+		case *rsa.PublicKey:
+			k["kty"], k["n"], k["e"] = "RSA", b64(pub.N.Bytes()), b64(big.NewInt(int64(pub.E)).Bytes())
+		case ed25519.PublicKey:
+			k["kty"], k["crv"], k["x"] = "OKP", "Ed25519", b64(pub)
+		default:
+			return nil, errors.New("certificate key is not an EC, RSA or Ed25519 key")
+		}
+		keys = append(keys, k)
+	}
+	raw, err := json.Marshal(map[string]any{"keys": keys})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := jwksPublicKeys(raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// ---- distinguished names (RFC 4514) ----
+
+// dnAttribute is one attribute of a distinguished name: its type, and
+// its value as text, or, for a value written as #hex, the BER encoding
+// of the value (RFC 4514 §2.4).
+type dnAttribute struct {
+	oid   asn1.ObjectIdentifier
+	value string
+	ber   []byte
+}
+
+// distinguishedName is a parsed DN: its relative distinguished names in
+// the order of the string, the most specific first (RFC 4514 §2.1).
+type distinguishedName [][]dnAttribute
+
+// dnAttributeTypes are the attribute type names a DN string may use
+// (RFC 4514 §3, and names certificates commonly carry), upper case.
+var dnAttributeTypes = map[string]asn1.ObjectIdentifier{
+	"CN": {2, 5, 4, 3}, "SN": {2, 5, 4, 4}, "SERIALNUMBER": {2, 5, 4, 5}, "C": {2, 5, 4, 6}, "L": {2, 5, 4, 7},
+	"ST": {2, 5, 4, 8}, "STREET": {2, 5, 4, 9}, "O": {2, 5, 4, 10}, "OU": {2, 5, 4, 11}, "TITLE": {2, 5, 4, 12},
+	"POSTALCODE": {2, 5, 4, 17}, "GIVENNAME": {2, 5, 4, 42}, "GN": {2, 5, 4, 42}, "ORGANIZATIONIDENTIFIER": {2, 5, 4, 97},
+	"DC": {0, 9, 2342, 19200300, 100, 1, 25}, "UID": {0, 9, 2342, 19200300, 100, 1, 1},
+	"EMAILADDRESS": {1, 2, 840, 113549, 1, 9, 1}, "E": {1, 2, 840, 113549, 1, 9, 1},
+}
+
+// parseDN parses the string representation of a distinguished name (RFC
+// 4514 §3). Beyond the grammar it tolerates spaces around ',', '+' and
+// '=', as people write them.
+func parseDN(s string) (distinguishedName, error) {
+	p := &dnParser{s: s}
+	var dn distinguishedName
+	var rdn []dnAttribute
+	for {
+		a, err := p.attribute()
+		if err != nil {
+			return nil, err
+		}
+		rdn = append(rdn, a)
+		if p.i == len(p.s) {
+			return append(dn, rdn), nil
+		}
+		switch p.s[p.i] {
+		case '+':
+			// multi-valued RDN
+		case ',':
+			dn, rdn = append(dn, rdn), nil
+		default:
+			return nil, fmt.Errorf("unexpected %q at position %d", p.s[p.i], p.i+1)
+		}
+		p.i++
+	}
+}
+
+// dnParser is the state of parseDN.
+type dnParser struct {
+	s string
+	i int
+}
+
+func (p *dnParser) skipSpaces() {
+	for p.i < len(p.s) && p.s[p.i] == ' ' {
+		p.i++
+	}
+}
+
+// attribute reads attributeType "=" attributeValue.
+func (p *dnParser) attribute() (dnAttribute, error) {
+	p.skipSpaces()
+	start := p.i
+	for p.i < len(p.s) && p.s[p.i] != '=' {
+		p.i++
+	}
+	if p.i == len(p.s) {
+		return dnAttribute{}, errors.New("an attribute lacks '='")
+	}
+	oid, err := dnAttributeType(strings.TrimRight(p.s[start:p.i], " "))
+	if err != nil {
+		return dnAttribute{}, err
+	}
+	p.i++ // '='
+	p.skipSpaces()
+	if p.i < len(p.s) && p.s[p.i] == '#' {
+		return p.hexValue(oid)
+	}
+	var val []byte
+	keep := 0 // length of val without unescaped trailing spaces
+value:
+	for p.i < len(p.s) {
+		c := p.s[p.i]
+		switch {
+		case c == ',' || c == '+':
+			break value
+		case c == '\\':
+			if p.i+1 >= len(p.s) {
+				return dnAttribute{}, errors.New("the DN ends with a lone backslash")
+			}
+			n := p.s[p.i+1]
+			if strings.IndexByte(` "#+,;<=>\`, n) >= 0 {
+				val = append(val, n)
+				p.i += 2
+			} else if p.i+2 < len(p.s) && isHex(n) && isHex(p.s[p.i+2]) {
+				val = append(val, unhex(n)<<4|unhex(p.s[p.i+2]))
+				p.i += 3
+			} else {
+				return dnAttribute{}, fmt.Errorf("bad escape at position %d", p.i+1)
+			}
+			keep = len(val)
+		case c == 0 || c == '"' || c == ';' || c == '<' || c == '>':
+			return dnAttribute{}, fmt.Errorf("%q must be escaped (position %d)", c, p.i+1)
+		default:
+			val = append(val, c)
+			p.i++
+			if c != ' ' {
+				keep = len(val)
+			}
+		}
+	}
+	val = val[:keep]
+	if len(val) == 0 {
+		return dnAttribute{}, errors.New("an attribute value is empty")
+	}
+	if !utf8.Valid(val) {
+		return dnAttribute{}, errors.New("an attribute value is not UTF-8")
+	}
+	return dnAttribute{oid: oid, value: string(val)}, nil
+}
+
+// hexValue reads a '#' hexstring: the BER encoding of one ASN.1 value.
+func (p *dnParser) hexValue(oid asn1.ObjectIdentifier) (dnAttribute, error) {
+	p.i++ // '#'
+	start := p.i
+	for p.i < len(p.s) && isHex(p.s[p.i]) {
+		p.i++
+	}
+	ber, err := hex.DecodeString(p.s[start:p.i])
+	if err != nil || len(ber) == 0 {
+		return dnAttribute{}, errors.New("a #hexstring value has an odd or zero number of digits")
+	}
+	var v asn1.RawValue
+	if rest, err := asn1.Unmarshal(ber, &v); err != nil || len(rest) > 0 {
+		return dnAttribute{}, errors.New("a #hexstring value is not one BER-encoded value")
+	}
+	p.skipSpaces()
+	return dnAttribute{oid: oid, ber: ber}, nil
+}
+
+// dnAttributeType resolves an attribute type: a known name (any case) or
+// a dotted object identifier.
+func dnAttributeType(t string) (asn1.ObjectIdentifier, error) {
+	if oid, ok := dnAttributeTypes[strings.ToUpper(t)]; ok {
+		return oid, nil
+	}
+	parts := strings.Split(t, ".")
+	if len(parts) < 2 {
+		return nil, fmt.Errorf("unknown attribute type %q", t)
+	}
+	oid := make(asn1.ObjectIdentifier, 0, len(parts))
+	for _, part := range parts {
+		n := 0
+		if part == "" || len(part) > 9 {
+			return nil, fmt.Errorf("unknown attribute type %q", t)
+		}
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return nil, fmt.Errorf("unknown attribute type %q", t)
+			}
+			n = n*10 + int(part[i]-'0')
+		}
+		oid = append(oid, n)
+	}
+	return oid, nil
+}
+
+// certAttribute is one attribute of a certificate's subject.
+type certAttribute struct {
+	Type  asn1.ObjectIdentifier
+	Value asn1.RawValue
+}
+
+// parseSubject reads a certificate's DER subject into its RDNs, in
+// ASN.1 order (the least specific first).
+func parseSubject(raw []byte) ([][]certAttribute, error) {
+	var seq []asn1.RawValue
+	if rest, err := asn1.Unmarshal(raw, &seq); err != nil || len(rest) > 0 {
+		return nil, errors.New("malformed subject")
+	}
+	out := make([][]certAttribute, 0, len(seq))
+	for _, set := range seq {
+		var atvs []certAttribute
+		if rest, err := asn1.UnmarshalWithParams(set.FullBytes, &atvs, "set"); err != nil || len(rest) > 0 {
+			return nil, errors.New("malformed subject")
+		}
+		out = append(out, atvs)
+	}
+	return out, nil
+}
+
+// matches applies distinguishedNameMatch (RFC 4517 §4.2.15) to a
+// certificate's DER subject: the same RDNs in the same order, each with
+// the same attributes in any order, values compared as RFC 4518 would
+// for caseIgnoreMatch: ignoring case, and leading, trailing and repeated
+// spaces. A #hex value must equal the certificate's encoding exactly.
+func (dn distinguishedName) matches(rawSubject []byte) bool {
+	rdns, err := parseSubject(rawSubject)
+	if err != nil || len(rdns) != len(dn) {
+		return false
+	}
+	for i, rdn := range dn {
+		got := rdns[len(rdns)-1-i]
+		if len(got) != len(rdn) {
+			return false
+		}
+		used := make([]bool, len(got))
+		for _, want := range rdn {
+			found := false
+			for j, c := range got {
+				if !used[j] && want.matches(c) {
+					used[j], found = true, true
+					break
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (a dnAttribute) matches(c certAttribute) bool {
+	if !a.oid.Equal(c.Type) {
+		return false
+	}
+	if a.ber != nil {
+		return bytes.Equal(a.ber, c.Value.FullBytes)
+	}
+	s, ok := asn1Text(c.Value)
+	return ok && strings.EqualFold(foldSpaces(s), foldSpaces(a.value))
+}
+
+// foldSpaces removes leading and trailing spaces and makes each run of
+// spaces one.
+func foldSpaces(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// asn1Text decodes a directory string value (X.520): UTF8String,
+// PrintableString, IA5String, NumericString, VisibleString, TeletexString
+// (as Latin-1), BMPString or UniversalString.
+func asn1Text(v asn1.RawValue) (string, bool) {
+	if v.Class != asn1.ClassUniversal {
+		return "", false
+	}
+	b := v.Bytes
+	switch v.Tag {
+	case asn1.TagUTF8String, asn1.TagPrintableString, asn1.TagIA5String, asn1.TagNumericString, 26:
+		return string(b), utf8.Valid(b)
+	case asn1.TagT61String:
+		r := make([]rune, len(b))
+		for i, c := range b {
+			r[i] = rune(c)
+		}
+		return string(r), true
+	case asn1.TagBMPString:
+		if len(b)%2 != 0 {
+			return "", false
+		}
+		u := make([]uint16, len(b)/2)
+		for i := range u {
+			u[i] = binary.BigEndian.Uint16(b[2*i:])
+		}
+		return string(utf16.Decode(u)), true
+	case 28: // UniversalString
+		if len(b)%4 != 0 {
+			return "", false
+		}
+		r := make([]rune, len(b)/4)
+		for i := range r {
+			r[i] = rune(binary.BigEndian.Uint32(b[4*i:]))
+		}
+		return string(r), true
+	}
+	return "", false
+}
