@@ -10,9 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -175,30 +173,7 @@ func (s *Server) discovery(ctx context.Context, p *provider) (*discovery, error)
 func (s *Server) getJSON(ctx context.Context, u string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, DefaultHTTPTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseSize+1))
-	if err != nil {
-		return fmt.Errorf("reading the response: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	if len(body) > maxResponseSize {
-		return errors.New("the response exceeds 1 MiB")
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("decoding the response: %w", err)
-	}
-	return nil
+	return oauth.GetJSON(ctx, s.cfg.HTTPClient, u, maxResponseSize, v)
 }
 
 // oauth2Config returns the upstream client for a redirect URI.

@@ -78,7 +78,7 @@ func TestOversizedDiscovery(t *testing.T) {
 	t.Cleanup(huge.Close)
 	e := newEnv(t, envOptions{config: func(c *Config) { c.Providers[0].Issuer = huge.URL }})
 	wantPage(t, e.get(LoginPath), http.StatusBadGateway, "Signing in with Test failed")
-	if !strings.Contains(e.logs.String(), "exceeds 1 MiB") {
+	if !strings.Contains(e.logs.String(), "larger than 1048576 bytes") {
 		t.Errorf("log:\n%s", e.logs.String())
 	}
 }

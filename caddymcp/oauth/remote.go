@@ -392,28 +392,37 @@ func checkFetchURL(raw, what string) error {
 
 // getJSON fetches a JSON document of at most maxRemoteDocument bytes.
 func (ri *RemoteIssuer) getJSON(ctx context.Context, u string, v any) error {
+	if err := GetJSON(ctx, ri.cfg.Client, u, maxRemoteDocument, v); err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	return nil
+}
+
+// GetJSON fetches the JSON document at u with client into v: a 200
+// answer of at most max bytes that decodes as JSON.
+func GetJSON(ctx context.Context, client *http.Client, u string, max int64, v any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := ri.cfg.Client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
+		return fmt.Errorf("status %d", resp.StatusCode)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRemoteDocument+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return fmt.Errorf("GET %s: %w", u, err)
+		return fmt.Errorf("reading the response: %w", err)
 	}
-	if len(body) > maxRemoteDocument {
-		return fmt.Errorf("GET %s: document larger than %d bytes", u, maxRemoteDocument)
+	if int64(len(body)) > max {
+		return fmt.Errorf("the document is larger than %d bytes", max)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("GET %s: not a JSON document: %w", u, err)
+		return fmt.Errorf("not a JSON document: %w", err)
 	}
 	return nil
 }
