@@ -68,8 +68,10 @@ import (
 //
 // On success it sets `{http.auth.user.id}` (the token's sub) and
 // `{http.auth.user.client_id}`, `{http.auth.user.scope}`,
-// `{http.auth.user.aud}`, `{http.auth.user.iss}` and
-// `{http.auth.user.dpop_jkt}` (the thumbprint of a DPoP-bound token's
+// `{http.auth.user.aud}`, `{http.auth.user.iss}`,
+// `{http.auth.user.email}` (from the token of an external issuer that
+// puts one there, else the local user's record, remembered for a minute)
+// and `{http.auth.user.dpop_jkt}` (the thumbprint of a DPoP-bound token's
 // key, else empty), like Caddy's authentication handler, puts the
 // principal on the request for mcp_tools, and removes the Authorization
 // and DPoP headers, so that neither the token nor its proof is passed on
@@ -137,6 +139,7 @@ type BearerAuth struct {
 
 	resource *oauth.Resource
 	app      *App
+	emails   *emailCache
 }
 
 // ExternalIssuer is an external authorization server whose tokens
@@ -177,10 +180,10 @@ func (*BearerAuth) CaddyModule() caddy.ModuleInfo {
 // Provision sets up the resource.
 func (b *BearerAuth) Provision(ctx caddy.Context) error {
 	app, err := loadApp(ctx)
-	b.app = app
 	if err != nil {
 		return err
 	}
+	b.app, b.emails = app, newEmailCache(app.store)
 	servers := b.AuthorizationServers
 	if len(servers) == 0 && len(b.Issuers) == 0 && app.Issuer != "" {
 		servers = []string{app.Issuer}
@@ -266,6 +269,11 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		repl.Set("http.auth.user.scope", p.Scope)
 		repl.Set("http.auth.user.aud", strings.Join(p.Audience, " "))
 		repl.Set("http.auth.user.iss", p.Issuer)
+		email := p.Email
+		if email == "" {
+			email = b.emails.lookup(r.Context(), p.Subject)
+		}
+		repl.Set("http.auth.user.email", email)
 		repl.Set("http.auth.user.dpop_jkt", p.DPoPKey)
 	}
 	// No token passthrough: upstreams get identity, never the token.

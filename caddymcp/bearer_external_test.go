@@ -60,7 +60,7 @@ func TestBearerExternalIssuer(t *testing.T) {
 		}
 		scope product:read
 	}
-	respond /mcp* "user={http.auth.user.id} client={http.auth.user.client_id} iss={http.auth.user.iss} auth={header.Authorization}"
+	respond /mcp* "user={http.auth.user.id} client={http.auth.user.client_id} iss={http.auth.user.iss} email={http.auth.user.email} auth={header.Authorization}"
 }
 `, site, idp.URL)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
@@ -73,7 +73,7 @@ func TestBearerExternalIssuer(t *testing.T) {
 	defer stopCaddy(t)
 
 	sign := func(mod func(jwt.MapClaims)) string {
-		c := jwt.MapClaims{"iss": idp.URL, "sub": "kc-user", "aud": "account", "azp": "claude",
+		c := jwt.MapClaims{"iss": idp.URL, "sub": "kc-user", "aud": "account", "azp": "claude", "email": "kc@example.com",
 			"scope": "openid product:read", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
 		if mod != nil {
 			mod(c)
@@ -101,7 +101,7 @@ func TestBearerExternalIssuer(t *testing.T) {
 	}
 
 	code, body, _ := call(sign(nil))
-	if want := "user=kc-user client=claude iss=" + idp.URL + " auth="; code != 200 || body != want {
+	if want := "user=kc-user client=claude iss=" + idp.URL + " email=kc@example.com auth="; code != 200 || body != want {
 		t.Fatalf("valid token: %d %q, want %q", code, body, want)
 	}
 	code, _, chal := call(sign(func(c jwt.MapClaims) { c["scope"] = "openid" }))

@@ -43,6 +43,7 @@ http://127.0.0.1:%d {
 		scope booking:read
 	}
 	mcp_tools
+	respond /mcp/whoami "email={http.auth.user.email} scope={http.auth.user.scope}"
 }
 `
 
@@ -97,6 +98,13 @@ func TestFullFlowThroughCaddy(t *testing.T) {
 	// The guarded route lets the token through to the MCP tools.
 	if res := call("/mcp", tokens.AccessToken); res.StatusCode != http.StatusOK {
 		t.Fatalf("/mcp with a token: %d", res.StatusCode)
+	}
+	// The next handler learns the user's email from the user record (the
+	// token does not carry it).
+	req, _ := http.NewRequest("GET", base+"/mcp/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+tokens.AccessToken)
+	if res, body := b.Do(req); res.StatusCode != 200 || body != "email=ada@example.com scope=booking:read product:read" {
+		t.Fatalf("identity placeholders: %d %q", res.StatusCode, body)
 	}
 	// mcp-go's own client, with the token, sees and calls the tools.
 	testflow.MCPClientCalls(t, base+"/mcp", tokens.AccessToken, nil)

@@ -20,6 +20,10 @@ type AccessClaims struct {
 	ClientID string `json:"client_id"`
 	// Scope is the space-separated granted scope.
 	Scope string `json:"scope,omitempty"`
+	// Email is the user's email address, when the issuer puts it in its
+	// tokens (external issuers such as Keycloak do; caddymcp does not, so
+	// that clients cannot read it from the token).
+	Email string `json:"email,omitempty"`
 	// Cnf binds the token to a key (RFC 7800): with a jkt member, to a
 	// DPoP key (RFC 9449 §6.1); with x5t#S256, to a TLS client
 	// certificate (RFC 8705 §3.1). nil for an unbound bearer token.

@@ -187,7 +187,7 @@ func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string, leeway
 	if err != nil {
 		return nil, err
 	}
-	claims := &AccessClaims{RegisteredClaims: rc.RegisteredClaims, ClientID: rc.ClientID, Cnf: rc.Cnf}
+	claims := &AccessClaims{RegisteredClaims: rc.RegisteredClaims, ClientID: rc.ClientID, Email: rc.Email, Cnf: rc.Cnf}
 	if claims.ClientID == "" {
 		claims.ClientID = rc.AZP
 	}
@@ -213,6 +213,7 @@ type remoteClaims struct {
 	AppID    string    `json:"appid"` // Entra v1
 	Scope    scopeList `json:"scope"`
 	SCP      scopeList `json:"scp"` // Entra (a string), Okta (an array)
+	Email    string    `json:"email"`
 	// Cnf binds a token to a DPoP key (jkt, RFC 9449 §6.1) or a TLS
 	// client certificate (x5t#S256, RFC 8705 §3.1); the resource checks
 	// every request's proof and certificate against it.

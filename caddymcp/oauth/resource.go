@@ -465,7 +465,7 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 			return nil, refuse(http.StatusUnauthorized, "invalid_dpop_proof", "the DPoP proof was already used: make a new proof for each request", "")
 		}
 	}
-	p := &Principal{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: entry.scopes, Scope: claims.Scope,
+	p := &Principal{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: entry.scopes, Scope: claims.Scope, Email: claims.Email,
 		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID, ResourceMetadata: metadataURL}
 	if proof != nil {
 		p.DPoPKey = proof.jkt
@@ -584,6 +584,9 @@ type Principal struct {
 	Scopes []string
 	// Scope is the granted scope as the token has it, space-separated.
 	Scope string
+	// Email is the user's email address if the token carries one (tokens
+	// of external issuers may); empty otherwise.
+	Email string
 	// Audience lists the resources the token is for.
 	Audience []string
 	// Issuer is the token's issuer.
