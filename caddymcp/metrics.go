@@ -3,7 +3,6 @@ package caddymcp
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,25 +80,6 @@ func (m *metrics) toolCall(tool, outcome string, d time.Duration) {
 	}
 	m.toolCalls.WithLabelValues(tool, outcome).Inc()
 	m.toolDuration.WithLabelValues(tool).Observe(d.Seconds())
-}
-
-// oauthEndpoints are the endpoint labels of mcp_oauth, by path suffix;
-// anything else is "other", so that the label set stays bounded.
-var oauthEndpoints = []string{
-	"/.well-known/oauth-authorization-server", "/oauth/jwks", "/oauth/register", "/oauth/authorize",
-	"/oauth/consent", "/oauth/token", "/oauth/revoke", "/oauth/introspect",
-	"/auth/login", "/auth/callback", "/auth/me", "/auth/logout",
-}
-
-// oauthEndpoint names the endpoint of a request path for the duration
-// histogram.
-func oauthEndpoint(path string) string {
-	for _, e := range oauthEndpoints {
-		if i := strings.Index(path, e); i >= 0 {
-			return e
-		}
-	}
-	return "other"
 }
 
 // countingHandler is a slog handler that counts the authorization

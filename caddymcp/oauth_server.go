@@ -590,13 +590,12 @@ func (o *OAuthServer) staticClients() ([]oauth.StaticClient, error) {
 // ServeHTTP answers the authorization server's endpoints and passes other
 // requests on.
 func (o *OAuthServer) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	var serve http.Handler
-	switch {
-	case o.server.Handles(r.URL.Path):
-		serve = o.server
-	case o.login != nil && o.login.Handles(r.URL.Path):
-		serve = o.login
-	default:
+	var serve http.Handler = o.server
+	endpoint := o.server.Endpoint(r.URL.Path)
+	if endpoint == "" && o.login != nil {
+		serve, endpoint = o.login, o.login.Endpoint(r.URL.Path)
+	}
+	if endpoint == "" {
 		return next.ServeHTTP(w, r)
 	}
 	done, err := o.app.enter(r.Context())
@@ -605,7 +604,7 @@ func (o *OAuthServer) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 		return nil
 	}
 	defer done()
-	defer o.app.meters().observe("mcp_oauth", oauthEndpoint(r.URL.Path), time.Now())
+	defer o.app.meters().observe("mcp_oauth", endpoint, time.Now())
 	serve.ServeHTTP(w, r)
 	return nil
 }

@@ -328,6 +328,21 @@ func (s *Server) Handles(path string) bool {
 	return route != ""
 }
 
+// routePaths are the endpoint paths of the route names, as Endpoint
+// reports them (provider names left out).
+var routePaths = map[string]string{
+	"picker": LoginPath, "start": LoginPath, "callback": strings.TrimSuffix(CallbackPrefix, "/"),
+	"me": MePath, "logout": LogoutPath,
+}
+
+// Endpoint names the endpoint a path belongs to (`/auth/login`,
+// `/auth/callback`, `/auth/me`, `/auth/logout`), or "" if the server does
+// not answer it.
+func (s *Server) Endpoint(path string) string {
+	route, _ := s.route(path)
+	return routePaths[route]
+}
+
 // ServeHTTP answers the login endpoints; other paths get 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route, name := s.route(r.URL.Path)

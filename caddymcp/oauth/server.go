@@ -350,6 +350,18 @@ func (s *Server) route(path string) string {
 // should go to the next handler.
 func (s *Server) Handles(path string) bool { return s.route(path) != "" }
 
+// routePaths are the endpoint paths of the route names, as Endpoint
+// reports them.
+var routePaths = map[string]string{
+	"metadata": ASMetadataPath, "jwks": JWKSPath, "register": RegisterPath, "authorize": AuthorizePath,
+	"consent": ConsentPath, "token": TokenPath, "revoke": RevokePath, "introspect": IntrospectPath,
+}
+
+// Endpoint names the endpoint a path belongs to by its path without the
+// issuer's (`/oauth/token`, `/.well-known/oauth-authorization-server`,
+// …), or "" if the server does not answer it.
+func (s *Server) Endpoint(path string) string { return routePaths[s.route(path)] }
+
 // Issuer returns the issuer for a request: the configured one, or the
 // request's origin.
 func (s *Server) Issuer(r *http.Request) (string, error) {
