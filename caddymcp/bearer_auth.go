@@ -297,6 +297,9 @@ func publicRequest(r *http.Request) *http.Request {
 
 // failureReason is the metrics label of a refusal.
 func failureReason(f *oauth.Failure) string {
+	if f.Reason != "" {
+		return f.Reason
+	}
 	switch f.Code {
 	case "unauthorized":
 		return "missing_token"
@@ -304,10 +307,6 @@ func failureReason(f *oauth.Failure) string {
 		return "malformed_request"
 	case "temporarily_unavailable":
 		return "unavailable"
-	case "invalid_token":
-		if strings.Contains(f.Description, "revoked") {
-			return "revoked"
-		}
 	}
 	return f.Code
 }
