@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -75,6 +76,33 @@ func (b *syncBuffer) String() string {
 type signingKey struct {
 	kid  string
 	priv crypto.Signer
+	alg  string // "": RS256 for RSA keys, ES256 for EC keys
+}
+
+// newKeyFor makes a key that signs in alg (any JWS algorithm the
+// resource server accepts).
+func newKeyFor(t *testing.T, kid, alg string) signingKey {
+	t.Helper()
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case "ES256":
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ES384":
+		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case "ES512":
+		priv, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	case "EdDSA":
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		t.Fatalf("no key for %s", alg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signingKey{kid: kid, priv: priv, alg: alg}
 }
 
 func newECKey(t *testing.T, kid string) signingKey {
@@ -96,6 +124,9 @@ func newRSAKey(t *testing.T, kid string) signingKey {
 }
 
 func (k signingKey) method() jwt.SigningMethod {
+	if k.alg != "" {
+		return jwt.GetSigningMethod(k.alg)
+	}
 	if _, ok := k.priv.(*rsa.PrivateKey); ok {
 		return jwt.SigningMethodRS256
 	}
@@ -106,17 +137,21 @@ func (k signingKey) method() jwt.SigningMethod {
 func (k signingKey) jwk(t *testing.T) map[string]string {
 	t.Helper()
 	b64 := base64.RawURLEncoding.EncodeToString
+	alg := k.method().Alg()
 	switch pub := k.priv.Public().(type) {
 	case *rsa.PublicKey:
-		return map[string]string{"kty": "RSA", "kid": k.kid, "use": "sig", "alg": "RS256",
+		return map[string]string{"kty": "RSA", "kid": k.kid, "use": "sig", "alg": alg,
 			"n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes())}
 	case *ecdsa.PublicKey:
 		raw, err := pub.Bytes()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return map[string]string{"kty": "EC", "kid": k.kid, "use": "sig", "alg": "ES256", "crv": "P-256",
-			"x": b64(raw[1:33]), "y": b64(raw[33:])}
+		size := (len(raw) - 1) / 2
+		return map[string]string{"kty": "EC", "kid": k.kid, "use": "sig", "alg": alg, "crv": pub.Curve.Params().Name,
+			"x": b64(raw[1 : 1+size]), "y": b64(raw[1+size:])}
+	case ed25519.PublicKey:
+		return map[string]string{"kty": "OKP", "kid": k.kid, "use": "sig", "alg": alg, "crv": "Ed25519", "x": b64(pub)}
 	}
 	t.Fatal("unknown key type")
 	return nil

@@ -230,6 +230,7 @@ func New(cfg Config) (*Server, error) {
 		if _, dup := s.providers[pp.Name]; dup {
 			return nil, fmt.Errorf("login: provider %q is configured twice", pp.Name)
 		}
+		pp.keys = s.providerKeys(pp)
 		s.providers[pp.Name] = pp
 		s.order = append(s.order, pp)
 	}

@@ -2,15 +2,11 @@ package login
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rsa"
+	"crypto"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/url"
 	"slices"
 	"strings"
@@ -20,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
@@ -30,15 +27,16 @@ type provider struct {
 	// issuers are the iss values accepted in ID tokens.
 	issuers []string
 
-	// fetch serialises fetches, so that concurrent first logins make one
-	// request; waiting on it respects the request's context.
+	// fetch serialises fetches of the discovery document, so that
+	// concurrent first logins make one request; waiting on it respects
+	// the request's context.
 	fetch chan struct{}
 
-	mu        sync.Mutex
-	disc      *discovery
-	keys      map[string]publicKey // by kid
-	keysAt    time.Time            // when keys were fetched
-	lastFetch time.Time            // when a fetch of the keys was last tried
+	mu   sync.Mutex
+	disc *discovery
+	// keys are the provider's published keys (set by the Server, which
+	// knows how to fetch them).
+	keys *jose.RemoteKeySet
 }
 
 // discovery is the part of an OpenID Provider's metadata used here.
@@ -48,13 +46,6 @@ type discovery struct {
 	TokenEndpoint         string   `json:"token_endpoint"`
 	JWKSURI               string   `json:"jwks_uri"`
 	TokenAuthMethods      []string `json:"token_endpoint_auth_methods_supported"`
-}
-
-// publicKey is a verification key and the one algorithm it may be used
-// with.
-type publicKey struct {
-	alg string
-	key any
 }
 
 // googleIssuer is Google's issuer; its ID tokens may also carry the
@@ -200,129 +191,30 @@ func oauth2Config(p *provider, d *discovery, redirectURI string) *oauth2.Config 
 	}
 }
 
-// jwk is one key of a JSON Web Key Set (RFC 7517), RSA or EC.
-type jwk struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-	Crv string `json:"crv"`
-	X   string `json:"x"`
-	Y   string `json:"y"`
-}
-
-// parseKey returns the verification key of k, or an error for keys that
-// are not RS256 or ES256 signing keys.
-func parseKey(k jwk) (publicKey, error) {
-	if k.Use != "" && k.Use != "sig" {
-		return publicKey{}, fmt.Errorf("use %q", k.Use)
-	}
-	b64 := base64.RawURLEncoding
-	switch k.Kty {
-	case "RSA":
-		if k.Alg != "" && k.Alg != "RS256" {
-			return publicKey{}, fmt.Errorf("alg %q", k.Alg)
-		}
-		n, err1 := b64.DecodeString(k.N)
-		e, err2 := b64.DecodeString(k.E)
-		if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
-			return publicKey{}, errors.New("malformed RSA key")
-		}
-		key := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-		if key.N.BitLen() < 2048 || key.E < 3 || key.E%2 == 0 {
-			return publicKey{}, errors.New("weak RSA key")
-		}
-		return publicKey{alg: "RS256", key: key}, nil
-	case "EC":
-		if k.Crv != "P-256" || k.Alg != "" && k.Alg != "ES256" {
-			return publicKey{}, fmt.Errorf("curve %q, alg %q", k.Crv, k.Alg)
-		}
-		x, err1 := b64.DecodeString(k.X)
-		y, err2 := b64.DecodeString(k.Y)
-		if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
-			return publicKey{}, errors.New("malformed EC key")
-		}
-		key, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
-		if err != nil {
-			return publicKey{}, fmt.Errorf("invalid EC key: %w", err)
-		}
-		return publicKey{alg: "ES256", key: key}, nil
-	}
-	return publicKey{}, fmt.Errorf("key type %q", k.Kty)
-}
-
-// fetchKeys downloads the provider's JWKS, keeping the usable keys.
-func (s *Server) fetchKeys(ctx context.Context, p *provider, d *discovery) (map[string]publicKey, error) {
-	var set struct {
-		Keys []jwk `json:"keys"`
-	}
-	if err := s.getJSON(ctx, d.JWKSURI, &set); err != nil {
-		return nil, fmt.Errorf("fetching the keys of %s: %w", p.Name, err)
-	}
-	keys := map[string]publicKey{}
-	for _, k := range set.Keys {
-		pk, err := parseKey(k)
-		if err != nil {
-			continue // another algorithm or use: not for ID tokens
-		}
-		keys[k.Kid] = pk
-	}
-	return keys, nil
-}
-
-// key returns the key with kid. Keys are fetched on first use and again
-// when a day old; an unknown kid makes a refetch (the provider may have
-// rotated its keys), but the keys are fetched at most once a minute.
-func (s *Server) key(ctx context.Context, p *provider, d *discovery, kid string) (publicKey, error) {
-	k, ok, fetch := s.cachedKey(p, kid)
-	if fetch {
-		if err := p.lock(ctx); err != nil {
-			return publicKey{}, err
-		}
-		defer p.unlock()
-		// Another login may have fetched them while this one waited.
-		k, ok, fetch = s.cachedKey(p, kid)
-	}
-	if fetch {
-		p.mu.Lock()
-		p.lastFetch = s.cfg.Now()
-		p.mu.Unlock()
-		keys, err := s.fetchKeys(ctx, p, d)
-		switch {
-		case err != nil && ok: // the stale set still knows this key
-			s.log.Warn("refreshing provider keys failed; using the cached ones", "provider", p.Name, "error", err.Error())
-			return k, nil
-		case err != nil:
-			return publicKey{}, err
-		}
-		p.mu.Lock()
-		p.keys, p.keysAt = keys, s.cfg.Now()
-		p.mu.Unlock()
-		k, ok = keys[kid]
-	}
-	if !ok {
-		return publicKey{}, fmt.Errorf("no key %q among the keys of %s", kid, p.Name)
-	}
-	return k, nil
-}
-
-// cachedKey looks kid up in the cached keys, and tells whether to fetch
-// them: when there are none, or when they are stale or do not know kid
-// and the last fetch is a minute old.
-func (s *Server) cachedKey(p *provider, kid string) (k publicKey, ok, fetch bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := s.cfg.Now()
-	k, ok = p.keys[kid]
-	switch {
-	case p.keys == nil:
-		return k, false, true
-	case ok && now.Sub(p.keysAt) < jwksMaxAge:
-		return k, true, false
-	}
-	return k, ok, now.Sub(p.lastFetch) >= jwksMinRefetch
+// providerKeys makes the key set of p: its JWKS, from the jwks_uri of its
+// discovery document, fetched on first use and again when a day old; an
+// unknown kid makes a refetch (the provider may have rotated its keys),
+// but the keys are fetched at most once a minute.
+func (s *Server) providerKeys(p *provider) *jose.RemoteKeySet {
+	return jose.NewRemoteKeySet(jose.RemoteConfig{
+		Name: p.Name,
+		Fetch: func(ctx context.Context) (*jose.KeySet, error) {
+			d, err := s.discovery(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			var raw json.RawMessage
+			if err := s.getJSON(ctx, d.JWKSURI, &raw); err != nil {
+				return nil, fmt.Errorf("fetching the keys of %s: %w", p.Name, err)
+			}
+			return jose.ParseJWKS(raw)
+		},
+		RefreshInterval: jwksMaxAge,
+		MinRefetch:      jwksMinRefetch,
+		FetchTimeout:    DefaultHTTPTimeout,
+		Now:             s.cfg.Now,
+		Logger:          s.log,
+	})
 }
 
 // idClaims are the ID token claims used here (OpenID Connect Core §2,
@@ -346,35 +238,33 @@ func (c *idClaims) emailVerified() bool {
 }
 
 // verifyIDToken checks an ID token (OpenID Connect Core §3.1.3.7): its
-// signature with the provider's key named by kid, the algorithm that key
-// is for, iss, aud, azp, exp, iat and nonce.
-func (s *Server) verifyIDToken(ctx context.Context, p *provider, d *discovery, raw, nonce string) (*idClaims, error) {
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{"RS256", "ES256"}),
-		jwt.WithAudience(p.ClientID),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(time.Minute),
-		jwt.WithTimeFunc(s.cfg.Now),
-	)
+// signature with the provider's key named by kid, in an algorithm that
+// key allows (any asymmetric algorithm of jose.Algorithms, never none or
+// HMAC), iss, aud, azp, exp, iat and nonce.
+func (s *Server) verifyIDToken(ctx context.Context, p *provider, _ *discovery, raw, nonce string) (*idClaims, error) {
 	var c idClaims
-	_, err := parser.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		k, err := s.key(ctx, p, d, kid)
-		if err != nil {
-			return nil, err
-		}
-		if t.Method.Alg() != k.alg {
-			return nil, fmt.Errorf("key %q is for %s, not %s", kid, k.alg, t.Method.Alg())
-		}
-		return k.key, nil
+	err := jose.Verify(raw, &c, jose.Rules{
+		Issuers:   p.issuers,
+		Audiences: []string{p.ClientID},
+		Now:       s.cfg.Now,
+		Leeway:    time.Minute,
+		Key: func(kid, alg string) (crypto.PublicKey, error) {
+			k, err := p.keys.Key(ctx, kid, alg)
+			switch {
+			case errors.Is(err, jose.ErrUnknownKey):
+				return nil, fmt.Errorf("no key %q among the keys of %s", kid, p.Name)
+			case errors.Is(err, jose.ErrWrongAlgorithm):
+				return nil, fmt.Errorf("key %q is for %s, not %s", kid, strings.Join(k.Algs, " "), alg)
+			case err != nil:
+				return nil, err
+			}
+			return k.Key, nil
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("invalid ID token: %w", err)
 	}
 	switch {
-	case !slices.Contains(p.issuers, c.Issuer):
-		return nil, fmt.Errorf("invalid ID token: issuer %q", c.Issuer)
 	case c.IssuedAt == nil:
 		return nil, errors.New("invalid ID token: no iat")
 	case c.Subject == "" || len(c.Subject) > 255:

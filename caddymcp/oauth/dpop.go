@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddymcp/caddymcp/caddymcp/internal/jose"
 )
 
 // DPoP (RFC 9449) names.
@@ -98,10 +100,6 @@ type proofClaims struct {
 	ATH   string `json:"ath"`
 	Nonce string `json:"nonce"`
 }
-
-// privateJWKMembers are the JWK members that hold private or symmetric
-// key material (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
-var privateJWKMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
 // checkDPoPProof checks the DPoP header values of a request made with
 // method to htu (RFC 9449 §4.3): exactly one well-formed proof JWT with
@@ -185,27 +183,22 @@ func proofKey(header any, alg string) (any, string, error) {
 	if !ok {
 		return nil, "", errors.New("the DPoP proof needs a jwk header holding a public key")
 	}
-	for _, name := range privateJWKMembers {
-		if _, ok := m[name]; ok {
-			return nil, "", errors.New("the DPoP proof's jwk must not contain a private key")
-		}
-	}
 	raw, err := json.Marshal(m)
 	if err != nil {
 		return nil, "", errors.New("the DPoP proof's jwk is malformed")
 	}
-	var jwk JWK
-	if err := json.Unmarshal(raw, &jwk); err != nil {
+	jwk, pk, err := jose.ParsePublicJWK(raw)
+	switch {
+	case errors.Is(err, jose.ErrNotPublic):
+		return nil, "", errors.New("the DPoP proof's jwk must not contain a private key")
+	case errors.Is(err, jose.ErrMalformed):
 		return nil, "", errors.New("the DPoP proof's jwk is malformed")
-	}
-	rk, ok := parsePublicJWK(jwk)
-	if !ok {
+	case err != nil:
 		return nil, "", errors.New("the DPoP proof's jwk is not a usable EC, RSA or Ed25519 public key")
-	}
-	if !slices.Contains(rk.algs, alg) {
+	case !pk.Allows(alg):
 		return nil, "", errors.New("the DPoP proof's alg " + alg + " does not fit its jwk")
 	}
-	return rk.key, jwk.thumbprint(), nil
+	return pk.Key, jwk.Thumbprint(), nil
 }
 
 // normalizeHTU reduces an http(s) URL to the form in which htu is

@@ -10,15 +10,14 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -69,74 +68,30 @@ func GenerateKey(alg string, random io.Reader, now time.Time) (*store.SigningKey
 	if err != nil {
 		return nil, err
 	}
-	return &store.SigningKey{ID: jwk.thumbprint(), Algorithm: alg, PrivateKey: der, CreatedAt: now}, nil
+	return &store.SigningKey{ID: jwk.Thumbprint(), Algorithm: alg, PrivateKey: der, CreatedAt: now}, nil
 }
 
-// JWK is a public JSON Web Key (RFC 7517 §4): EC P-256, RSA or OKP
-// Ed25519.
-type JWK struct {
-	// Kty is the key type: "EC", "RSA" or "OKP".
-	Kty string `json:"kty"`
-	// Crv is the curve of EC and OKP keys: "P-256" or "Ed25519".
-	Crv string `json:"crv,omitempty"`
-	// X and Y are the base64url coordinates of an EC key; X alone is an
-	// OKP key's public key.
-	X string `json:"x,omitempty"`
-	Y string `json:"y,omitempty"`
-	// N and E are the base64url modulus and exponent of an RSA key.
-	N string `json:"n,omitempty"`
-	E string `json:"e,omitempty"`
-	// Kid is the key id.
-	Kid string `json:"kid,omitempty"`
-	// Use is "sig".
-	Use string `json:"use,omitempty"`
-	// Alg is the signing algorithm.
-	Alg string `json:"alg,omitempty"`
-}
+// JWK and JWKS are the JSON Web Key types of package jose, named here
+// for the users of this package's published keys.
+type (
+	// JWK is a public JSON Web Key (RFC 7517 §4).
+	JWK = jose.JWK
+	// JWKS is a JSON Web Key Set (RFC 7517 §5).
+	JWKS = jose.JWKS
+)
 
-// thumbprint is the RFC 7638 SHA-256 thumbprint: the hash of the required
-// members in lexicographic order with no whitespace.
-func (k JWK) thumbprint() string {
-	var canon string
-	switch k.Kty {
-	case "EC":
-		canon = `{"crv":"` + k.Crv + `","kty":"EC","x":"` + k.X + `","y":"` + k.Y + `"}`
-	case "RSA":
-		canon = `{"e":"` + k.E + `","kty":"RSA","n":"` + k.N + `"}`
-	case "OKP":
-		canon = `{"crv":"` + k.Crv + `","kty":"OKP","x":"` + k.X + `"}`
-	}
-	sum := sha256.Sum256([]byte(canon))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
+// publicJWK encodes a signing key's public half, refusing a key its
+// algorithm cannot use (ES256 needs P-256, RS256 an RSA key of 2048 bits
+// or more, EdDSA Ed25519).
 func publicJWK(pub crypto.PublicKey, alg, kid string) (JWK, error) {
-	b64 := base64.RawURLEncoding.EncodeToString
-	switch key := pub.(type) {
-	case *ecdsa.PublicKey:
-		raw, err := key.Bytes() // 0x04 || X || Y
-		if err != nil || len(raw) != 65 || key.Curve != elliptic.P256() || alg != AlgES256 {
-			return JWK{}, errors.New("signing key is not a P-256 key for ES256")
-		}
-		return JWK{Kty: "EC", Crv: "P-256", X: b64(raw[1:33]), Y: b64(raw[33:65]), Kid: kid, Use: "sig", Alg: alg}, nil
-	case *rsa.PublicKey:
-		if key.N.BitLen() < 2048 || alg != AlgRS256 {
-			return JWK{}, errors.New("signing key is not an RSA key of at least 2048 bits for RS256")
-		}
-		return JWK{Kty: "RSA", N: b64(key.N.Bytes()), E: b64(big.NewInt(int64(key.E)).Bytes()), Kid: kid, Use: "sig", Alg: alg}, nil
-	case ed25519.PublicKey:
-		if alg != AlgEdDSA {
-			return JWK{}, errors.New("signing key is not an Ed25519 key for EdDSA")
-		}
-		return JWK{Kty: "OKP", Crv: "Ed25519", X: b64(key), Kid: kid, Use: "sig", Alg: alg}, nil
+	if ec, ok := pub.(*ecdsa.PublicKey); ok && alg == AlgES256 && ec.Curve != elliptic.P256() {
+		return JWK{}, errors.New("signing key is not a P-256 key for ES256")
 	}
-	return JWK{}, errors.New("unsupported signing key type")
-}
-
-// verifier is a published key and the one algorithm it may verify.
-type verifier struct {
-	key crypto.PublicKey
-	alg string
+	j, err := jose.NewJWK(pub, alg, kid)
+	if err != nil {
+		return JWK{}, fmt.Errorf("signing key does not fit %s: %w", alg, err)
+	}
+	return j, nil
 }
 
 // KeySet holds the key that signs new tokens and the public keys that
@@ -146,7 +101,7 @@ type KeySet struct {
 	alg     string
 	kid     string
 	public  []JWK
-	byKid   map[string]verifier
+	verify  *jose.KeySet
 	jwksDoc []byte
 }
 
@@ -154,7 +109,7 @@ type KeySet struct {
 // signs; it and every key retired less than keepRetired ago are published
 // for verification.
 func NewKeySet(keys []store.SigningKey, now time.Time, keepRetired time.Duration) (*KeySet, error) {
-	ks := &KeySet{byKid: map[string]verifier{}}
+	ks := &KeySet{verify: jose.NewKeySet()}
 	var signerCreated time.Time
 	for _, k := range keys {
 		parsed, err := x509.ParsePKCS8PrivateKey(k.PrivateKey)
@@ -176,7 +131,7 @@ func NewKeySet(keys []store.SigningKey, now time.Time, keepRetired time.Duration
 			return nil, fmt.Errorf("signing key %s (%s): %w", k.ID, k.Algorithm, err)
 		}
 		ks.public = append(ks.public, jwk)
-		ks.byKid[k.ID] = verifier{key: priv.Public(), alg: k.Algorithm}
+		ks.verify.Add(k.ID, jose.PublicKey{Key: priv.Public(), Algs: []string{k.Algorithm}})
 		if !retired && !k.CreatedAt.After(now) && (ks.signer == nil || k.CreatedAt.After(signerCreated)) {
 			ks.signer, ks.alg, ks.kid, signerCreated = priv, k.Algorithm, k.ID, k.CreatedAt
 		}
@@ -233,12 +188,6 @@ func kekKey(secret string) []byte {
 	return sum[:]
 }
 
-// JWKS is a JSON Web Key Set (RFC 7517 §5).
-type JWKS struct {
-	// Keys are the public keys.
-	Keys []JWK `json:"keys"`
-}
-
 // SigningKeyID returns the id of the key that signs new tokens.
 func (ks *KeySet) SigningKeyID() string { return ks.kid }
 
@@ -247,8 +196,8 @@ func (ks *KeySet) SigningAlgorithm() string { return ks.alg }
 
 // PublicKey returns the verification key with the given id.
 func (ks *KeySet) PublicKey(kid string) (crypto.PublicKey, bool) {
-	v, ok := ks.byKid[kid]
-	return v.key, ok
+	k, ok := ks.verify.Get(kid)
+	return k.Key, ok
 }
 
 // PublicKeys returns the published keys.

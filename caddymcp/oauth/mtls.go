@@ -3,11 +3,6 @@ package oauth
 import (
 	"bytes"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/asn1"
@@ -17,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -25,6 +19,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -151,10 +146,7 @@ func (s *Server) endpointBase(r *http.Request, issuer string) string {
 // CertificateThumbprint returns the X.509 certificate SHA-256 thumbprint
 // of a DER-encoded certificate: the x5t#S256 confirmation method (RFC
 // 8705 §3.1), base64url without padding.
-func CertificateThumbprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
+func CertificateThumbprint(der []byte) string { return jose.CertificateThumbprint(der) }
 
 // clientCertificate returns the certificate the client presented in the
 // TLS handshake of r's connection, or nil.
@@ -219,17 +211,11 @@ func (s *Server) authenticateCertificate(r *http.Request, c *store.Client, inval
 		return fail("this client has no usable registered certificates")
 	}
 	for _, k := range keys {
-		if publicKeysEqual(k, cert.PublicKey) {
+		if jose.PublicKeysEqual(k, cert.PublicKey) {
 			return nil
 		}
 	}
 	return fail("the client certificate's public key is not one of those registered for this client")
-}
-
-// publicKeysEqual compares two public keys.
-func publicKeysEqual(a, b crypto.PublicKey) bool {
-	ka, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && ka.Equal(b)
 }
 
 // certificateMismatch tells why a request does not prove possession of
@@ -442,12 +428,6 @@ func subjectMatches(sub store.CertificateSubject, cert *x509.Certificate) bool {
 
 // ---- the certificates of self-signed clients ----
 
-// clientJWK is a JWK of a client's jwks as far as mutual TLS reads it.
-type clientJWK struct {
-	JWK
-	X5C []string `json:"x5c"`
-}
-
 // jwksPublicKeys reads a client's JWK Set (RFC 7517 §5) for the
 // self-signed method (RFC 8705 §2.2.2): at most maxJWKSKeys public keys
 // (EC, RSA of 2048 bits or more, or Ed25519; never a private or
@@ -468,39 +448,23 @@ func jwksPublicKeys(raw []byte) ([]crypto.PublicKey, error) {
 	}
 	keys := make([]crypto.PublicKey, 0, len(set.Keys))
 	for i, rawKey := range set.Keys {
-		var members map[string]json.RawMessage
-		if err := json.Unmarshal(rawKey, &members); err != nil {
-			return nil, fmt.Errorf("key %d is not a JSON object", i+1)
-		}
-		for _, name := range privateJWKMembers {
-			if _, ok := members[name]; ok {
-				return nil, fmt.Errorf("key %d holds private or symmetric key material", i+1)
-			}
-		}
-		var k clientJWK
-		if err := json.Unmarshal(rawKey, &k); err != nil {
+		k, pk, err := jose.ParsePublicJWK(rawKey)
+		switch {
+		case errors.Is(err, jose.ErrMalformed):
 			return nil, fmt.Errorf("key %d is malformed", i+1)
-		}
-		// x5c holds standard base64, not base64url (RFC 7517 §4.7).
-		if len(k.X5C) == 0 {
+		case errors.Is(err, jose.ErrNotPublic):
+			return nil, fmt.Errorf("key %d holds private or symmetric key material", i+1)
+		case len(k.X5C) == 0:
+			// x5c holds standard base64, not base64url (RFC 7517 §4.7).
 			return nil, fmt.Errorf("key %d has no x5c certificate", i+1)
 		}
-		der, err := base64.StdEncoding.DecodeString(k.X5C[0])
-		if err != nil {
-			return nil, fmt.Errorf("key %d: x5c is not base64", i+1)
+		if _, cerr := k.Certificate(); cerr != nil && !errors.Is(cerr, jose.ErrUnusable) {
+			return nil, fmt.Errorf("key %d: %w", i+1, cerr)
 		}
-		cert, err := x509.ParseCertificate(der)
 		if err != nil {
-			return nil, fmt.Errorf("key %d: x5c is not an X.509 certificate", i+1)
-		}
-		rk, ok := parsePublicJWK(k.JWK)
-		if !ok {
 			return nil, fmt.Errorf("key %d is not a usable EC, RSA or Ed25519 public key", i+1)
 		}
-		if !publicKeysEqual(rk.key, cert.PublicKey) {
-			return nil, fmt.Errorf("key %d differs from the public key of its x5c certificate", i+1)
-		}
-		keys = append(keys, rk.key)
+		keys = append(keys, pk.Key)
 	}
 	return keys, nil
 }
@@ -508,29 +472,16 @@ func jwksPublicKeys(raw []byte) ([]crypto.PublicKey, error) {
 // certificatesJWKS makes the JWK Set of certificates (each key with its
 // certificate in x5c), as a self-signed client registers it.
 func certificatesJWKS(certs []*x509.Certificate) ([]byte, error) {
-	b64 := base64.RawURLEncoding.EncodeToString
-	keys := make([]map[string]any, 0, len(certs))
+	keys := make([]JWK, 0, len(certs))
 	for _, c := range certs {
-		k := map[string]any{"x5c": []string{base64.StdEncoding.EncodeToString(c.Raw)}}
-		switch pub := c.PublicKey.(type) {
-		case *ecdsa.PublicKey:
-			crv := map[elliptic.Curve]string{elliptic.P256(): "P-256", elliptic.P384(): "P-384", elliptic.P521(): "P-521"}[pub.Curve]
-			raw, err := pub.Bytes()
-			if crv == "" || err != nil {
-				return nil, errors.New("certificate key is on an unsupported curve")
-			}
-			size := (len(raw) - 1) / 2
-			k["kty"], k["crv"], k["x"], k["y"] = "EC", crv, b64(raw[1:1+size]), b64(raw[1+size:])
-		case *rsa.PublicKey:
-			k["kty"], k["n"], k["e"] = "RSA", b64(pub.N.Bytes()), b64(big.NewInt(int64(pub.E)).Bytes())
-		case ed25519.PublicKey:
-			k["kty"], k["crv"], k["x"] = "OKP", "Ed25519", b64(pub)
-		default:
-			return nil, errors.New("certificate key is not an EC, RSA or Ed25519 key")
+		k, err := jose.NewJWK(c.PublicKey, "", "")
+		if err != nil {
+			return nil, fmt.Errorf("certificate key: %w", err)
 		}
+		k.X5C = []string{base64.StdEncoding.EncodeToString(c.Raw)}
 		keys = append(keys, k)
 	}
-	raw, err := json.Marshal(map[string]any{"keys": keys})
+	raw, err := json.Marshal(JWKS{Keys: keys})
 	if err != nil {
 		return nil, err
 	}

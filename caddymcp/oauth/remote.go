@@ -3,31 +3,24 @@ package oauth
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddymcp/caddymcp/caddymcp/internal/jose"
 )
 
 // ErrKeysUnavailable means an issuer's keys could not be obtained, so no
 // token of that issuer can be verified right now.
-var ErrKeysUnavailable = errors.New("signing keys unavailable")
+var ErrKeysUnavailable = jose.ErrKeysUnavailable
 
 // RemoteIssuerConfig describes an external authorization server (Keycloak,
 // Auth0, Entra ID, Okta, another caddymcp…) whose JWT access tokens a
@@ -69,30 +62,16 @@ type RemoteIssuerConfig struct {
 const maxRemoteDocument = 1 << 20
 
 // RemoteIssuer verifies the access tokens of an external authorization
-// server with the keys it publishes, fetched once and kept in memory:
-// fetched again after RefreshInterval, and when a token names an unknown
-// kid (at most once per MinRefetch). While the server is unreachable the
-// keys last fetched stay in use.
+// server with the keys it publishes (a jose.RemoteKeySet: fetched once and
+// kept in memory, fetched again after RefreshInterval and when a token
+// names an unknown kid, at most once per MinRefetch; while the server is
+// unreachable the keys last fetched stay in use).
 type RemoteIssuer struct {
-	cfg   RemoteIssuerConfig
-	keys  atomic.Pointer[remoteKeys]
-	fetch sync.Mutex // one fetch at a time
-	// lastAttempt is when the last fetch started (under fetch).
-	lastAttempt time.Time
-	jwksURL     string // discovered or configured (under fetch)
-}
-
-// remoteKeys is one fetched key set.
-type remoteKeys struct {
-	byKid   map[string]remoteKey
-	noKid   []remoteKey // keys published without a kid
-	fetched time.Time
-}
-
-// remoteKey is a public key and the algorithms it may verify.
-type remoteKey struct {
-	key  crypto.PublicKey
-	algs []string
+	cfg  RemoteIssuerConfig
+	keys *jose.RemoteKeySet
+	// jwksURL is the configured or discovered JWKS URL; only the key
+	// set's fetch (serialised by it) reads and writes it.
+	jwksURL string
 }
 
 // NewRemoteIssuer checks cfg and returns the issuer. It does not fetch
@@ -131,7 +110,16 @@ func NewRemoteIssuer(cfg RemoteIssuerConfig) (*RemoteIssuer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &RemoteIssuer{cfg: cfg, jwksURL: cfg.JWKSURL}, nil
+	ri := &RemoteIssuer{cfg: cfg, jwksURL: cfg.JWKSURL}
+	ri.keys = jose.NewRemoteKeySet(jose.RemoteConfig{
+		Name:            cfg.Issuer,
+		Fetch:           ri.load,
+		RefreshInterval: cfg.RefreshInterval,
+		MinRefetch:      cfg.MinRefetch,
+		Now:             cfg.Now,
+		Logger:          cfg.Logger,
+	})
+	return ri, nil
 }
 
 // ValidateRemoteIssuer checks the identifier of an external issuer: an
@@ -156,32 +144,25 @@ func (ri *RemoteIssuer) Issuer() string { return ri.cfg.Issuer }
 // server uses. The error wraps ErrKeysUnavailable when no keys could be
 // fetched, else ErrInvalidToken.
 func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string, leeway time.Duration) (*AccessClaims, error) {
-	keys, err := ri.current(ctx)
-	if err != nil {
+	// Without any keys, no token of this issuer can be judged: the
+	// resource answers 503 rather than calling a valid token invalid.
+	if _, err := ri.keys.Current(ctx); err != nil {
 		return nil, err
 	}
+	types := jose.AccessTokenTypes
+	if ri.cfg.AcceptJWTType {
+		types = jose.LegacyAccessTokenTypes
+	}
 	var rc remoteClaims
-	err = parseJWT(raw, &rc, jwtRules{
-		issuer:    ri.cfg.Issuer,
-		audiences: append([]string{resource}, ri.cfg.Audiences...),
-		anyType:   ri.cfg.AcceptJWTType,
-		now:       ri.cfg.Now,
-		leeway:    leeway,
-		key: func(kid, alg string) (crypto.PublicKey, error) {
-			k, ok := keys.lookup(kid, alg)
-			if !ok {
-				// The issuer may have rotated its keys since the last fetch.
-				if fresh := ri.refetch(ctx, keys); fresh != nil {
-					k, ok = fresh.lookup(kid, alg)
-				}
-			}
-			if !ok {
-				return nil, errors.New("unknown signing key")
-			}
-			if !slices.Contains(k.algs, alg) {
-				return nil, errors.New("algorithm does not match the key")
-			}
-			return k.key, nil
+	err := jose.Verify(raw, &rc, jose.Rules{
+		Issuers:   []string{ri.cfg.Issuer},
+		Audiences: append([]string{resource}, ri.cfg.Audiences...),
+		Types:     types,
+		Now:       ri.cfg.Now,
+		Leeway:    leeway,
+		Key: func(kid, alg string) (crypto.PublicKey, error) {
+			k, err := ri.keys.Key(ctx, kid, alg)
+			return k.Key, err
 		},
 	})
 	if err != nil {
@@ -241,72 +222,9 @@ func (s *scopeList) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// lookup finds the key for a kid; a token without a kid may use the only
-// key published without one.
-func (k *remoteKeys) lookup(kid, alg string) (remoteKey, bool) {
-	if kid != "" {
-		rk, ok := k.byKid[kid]
-		return rk, ok
-	}
-	var found []remoteKey
-	for _, rk := range k.noKid {
-		if slices.Contains(rk.algs, alg) {
-			found = append(found, rk)
-		}
-	}
-	if len(found) != 1 {
-		return remoteKey{}, false
-	}
-	return found[0], true
-}
-
-// current returns the keys, fetching them the first time and again when
-// they are older than RefreshInterval.
-func (ri *RemoteIssuer) current(ctx context.Context) (*remoteKeys, error) {
-	keys := ri.keys.Load()
-	if keys != nil && ri.cfg.Now().Sub(keys.fetched) < ri.cfg.RefreshInterval {
-		return keys, nil
-	}
-	if fresh := ri.refetch(ctx, keys); fresh != nil {
-		return fresh, nil
-	}
-	if keys != nil {
-		return keys, nil // stale keys beat none while the server is down
-	}
-	return nil, fmt.Errorf("%w: %s: no keys fetched yet", ErrKeysUnavailable, ri.cfg.Issuer)
-}
-
-// refetch fetches the keys unless a fetch started less than MinRefetch
-// ago, and returns the new keys, or nil if none were fetched. seen is the
-// set the caller has: if another request replaced it meanwhile, that one
-// is returned without a fetch.
-func (ri *RemoteIssuer) refetch(ctx context.Context, seen *remoteKeys) *remoteKeys {
-	ri.fetch.Lock()
-	defer ri.fetch.Unlock()
-	if cur := ri.keys.Load(); cur != seen {
-		return cur
-	}
-	now := ri.cfg.Now()
-	if !ri.lastAttempt.IsZero() && now.Sub(ri.lastAttempt) < ri.cfg.MinRefetch {
-		return nil
-	}
-	ri.lastAttempt = now
-	// A slow server must not hold up the request for long, and a
-	// cancelled request must not waste the fetch others wait for.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	keys, err := ri.load(ctx)
-	if err != nil {
-		ri.cfg.Logger.Warn("fetching the keys of an external issuer failed", "issuer", ri.cfg.Issuer, "error", err.Error())
-		return nil
-	}
-	keys.fetched = now
-	ri.keys.Store(keys)
-	return keys
-}
-
-// load discovers the JWKS URL if needed and fetches the keys (under fetch).
-func (ri *RemoteIssuer) load(ctx context.Context) (*remoteKeys, error) {
+// load discovers the JWKS URL if needed and fetches the keys (called by
+// the key set, one fetch at a time).
+func (ri *RemoteIssuer) load(ctx context.Context) (*jose.KeySet, error) {
 	if ri.jwksURL == "" {
 		u, err := ri.discover(ctx)
 		if err != nil {
@@ -314,32 +232,15 @@ func (ri *RemoteIssuer) load(ctx context.Context) (*remoteKeys, error) {
 		}
 		ri.jwksURL = u
 	}
-	var set struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := ri.getJSON(ctx, ri.jwksURL, &set); err != nil {
+	var raw json.RawMessage
+	if err := ri.getJSON(ctx, ri.jwksURL, &raw); err != nil {
 		return nil, err
 	}
-	keys := &remoteKeys{byKid: map[string]remoteKey{}}
-	for _, raw := range set.Keys {
-		var jwk JWK
-		if json.Unmarshal(raw, &jwk) != nil {
-			continue
-		}
-		rk, ok := parsePublicJWK(jwk)
-		if !ok {
-			continue // encryption keys, symmetric keys, unknown types
-		}
-		if jwk.Kid == "" {
-			keys.noKid = append(keys.noKid, rk)
-		} else if _, dup := keys.byKid[jwk.Kid]; !dup {
-			keys.byKid[jwk.Kid] = rk
-		}
+	set, err := jose.ParseJWKS(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ri.jwksURL, err)
 	}
-	if len(keys.byKid) == 0 && len(keys.noKid) == 0 {
-		return nil, fmt.Errorf("%s has no usable signing keys", ri.jwksURL)
-	}
-	return keys, nil
+	return set, nil
 }
 
 // discover reads jwks_uri from the issuer's metadata: RFC 8414 §3 (the
@@ -426,68 +327,4 @@ func GetJSON(ctx context.Context, client *http.Client, u string, max int64, v an
 		return fmt.Errorf("not a JSON document: %w", err)
 	}
 	return nil
-}
-
-// Algorithm families by key type (RFC 7518 §3.1, RFC 8037 §3.1). HMAC
-// and "none" have no public key and so never appear.
-var (
-	rsaAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
-	ecAlgorithms  = map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
-)
-
-// parsePublicJWK turns a published signing key into a public key and the
-// algorithms it may verify: its alg if it names one, else its key type's.
-// Keys for encryption, symmetric keys, short RSA keys and points off
-// their curve are refused.
-func parsePublicJWK(j JWK) (remoteKey, bool) {
-	if j.Use != "" && j.Use != "sig" {
-		return remoteKey{}, false
-	}
-	dec := base64.RawURLEncoding.DecodeString
-	var rk remoteKey
-	switch j.Kty {
-	case "RSA":
-		n, err1 := dec(j.N)
-		e, err2 := dec(j.E)
-		if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
-			return remoteKey{}, false
-		}
-		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-		if pub.N.BitLen() < 2048 || pub.E < 3 || pub.E%2 == 0 {
-			return remoteKey{}, false
-		}
-		rk = remoteKey{key: pub, algs: rsaAlgorithms}
-	case "EC":
-		alg, ok := ecAlgorithms[j.Crv]
-		if !ok {
-			return remoteKey{}, false
-		}
-		curve := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384(), "P-521": elliptic.P521()}[j.Crv]
-		size := (curve.Params().BitSize + 7) / 8
-		x, err1 := dec(j.X)
-		y, err2 := dec(j.Y)
-		if err1 != nil || err2 != nil || len(x) != size || len(y) != size {
-			return remoteKey{}, false
-		}
-		pub, err := ecdsa.ParseUncompressedPublicKey(curve, append(append([]byte{4}, x...), y...))
-		if err != nil {
-			return remoteKey{}, false
-		}
-		rk = remoteKey{key: pub, algs: []string{alg}}
-	case "OKP":
-		x, err := dec(j.X)
-		if j.Crv != "Ed25519" || err != nil || len(x) != ed25519.PublicKeySize {
-			return remoteKey{}, false
-		}
-		rk = remoteKey{key: ed25519.PublicKey(x), algs: []string{AlgEdDSA}}
-	default:
-		return remoteKey{}, false
-	}
-	if j.Alg != "" {
-		if !slices.Contains(rk.algs, j.Alg) {
-			return remoteKey{}, false // an alg its key type cannot have
-		}
-		rk.algs = []string{j.Alg}
-	}
-	return rk, true
 }
