@@ -19,7 +19,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -142,11 +143,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if a.SigningAlgorithm == "" {
-		a.SigningAlgorithm = oauth.AlgES256
+		a.SigningAlgorithm = signing.AlgES256
 	}
 	a.keys = keyPolicy{kek: kek, rotateAfter: time.Duration(a.KeyRotation), alg: a.SigningAlgorithm}
 	if a.Scopes == nil {
-		a.Scopes = oauth.DefaultScopes
+		a.Scopes = web.DefaultScopes
 	}
 	repl := caddy.NewReplacer()
 	if a.Issuer != "" {
@@ -178,7 +179,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 // Validate ensures the settings are consistent.
 func (a *App) Validate() error {
 	if a.Issuer != "" {
-		if err := oauth.ValidateIssuer(a.Issuer); err != nil {
+		if err := web.ValidateIssuer(a.Issuer); err != nil {
 			return err
 		}
 	}
@@ -188,7 +189,7 @@ func (a *App) Validate() error {
 	if a.StartTimeout < 0 || a.SweepInterval < 0 || a.ClientRetention < 0 {
 		return errors.New("start_timeout, sweep_interval and client_retention must not be negative")
 	}
-	if !slices.Contains(oauth.Algorithms, a.SigningAlgorithm) {
+	if !slices.Contains(signing.Algorithms, a.SigningAlgorithm) {
 		return fmt.Errorf("signing_algorithm %q: use ES256, RS256 or EdDSA", a.SigningAlgorithm)
 	}
 	if time.Duration(a.KeyRotation) < 2*retiredKeyGrace {
@@ -325,7 +326,7 @@ func (a *App) Store() store.Store { return a.store.Store }
 
 // KeySet returns the signing keys, preparing the store first if Start has
 // not run yet (the HTTP app may start first).
-func (a *App) KeySet(ctx context.Context) (*oauth.KeySet, error) {
+func (a *App) KeySet(ctx context.Context) (*signing.KeySet, error) {
 	return a.store.prepare(ctx, a.keys)
 }
 
@@ -417,5 +418,5 @@ var (
 	_ caddy.Provisioner  = (*App)(nil)
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
-	_ oauth.KeySource    = (*App)(nil)
+	_ signing.KeySource  = (*App)(nil)
 )

@@ -13,7 +13,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -137,7 +139,7 @@ type BearerAuth struct {
 	// bearer and DPoP-bound tokens are both accepted.
 	RequireDPoP bool `json:"require_dpop,omitempty"`
 
-	resource *oauth.Resource
+	resource *bearer.Resource
 	app      *App
 	emails   *emailCache
 }
@@ -188,9 +190,9 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 	if len(servers) == 0 && len(b.Issuers) == 0 && app.Issuer != "" {
 		servers = []string{app.Issuer}
 	}
-	var remote []*oauth.RemoteIssuer
+	var remote []*bearer.RemoteIssuer
 	for _, ext := range b.Issuers {
-		ri, err := oauth.NewRemoteIssuer(oauth.RemoteIssuerConfig{
+		ri, err := bearer.NewRemoteIssuer(bearer.RemoteIssuerConfig{
 			Issuer:        ext.Issuer,
 			JWKSURL:       ext.JWKSURL,
 			Audiences:     ext.Audiences,
@@ -217,7 +219,7 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 	if app.Issuer != "" {
 		base = originOf(app.Issuer)
 	}
-	b.resource, err = oauth.NewResource(oauth.ResourceConfig{
+	b.resource, err = bearer.NewResource(bearer.ResourceConfig{
 		Resource:              b.Resource,
 		BaseOrigin:            base,
 		AuthorizationServers:  servers,
@@ -278,8 +280,8 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	}
 	// No token passthrough: upstreams get identity, never the token.
 	r.Header.Del("Authorization")
-	r.Header.Del(oauth.DPoPHeader)
-	return next.ServeHTTP(w, r.WithContext(oauth.WithPrincipal(r.Context(), p)))
+	r.Header.Del(dpop.Header)
+	return next.ServeHTTP(w, r.WithContext(bearer.WithPrincipal(r.Context(), p)))
 }
 
 // publicRequest returns r as the client sent it, before any rewrite of
@@ -296,7 +298,7 @@ func publicRequest(r *http.Request) *http.Request {
 }
 
 // failureReason is the metrics label of a refusal.
-func failureReason(f *oauth.Failure) string {
+func failureReason(f *bearer.Failure) string {
 	if f.Reason != "" {
 		return f.Reason
 	}
@@ -313,19 +315,19 @@ func failureReason(f *oauth.Failure) string {
 
 // legacyLookup returns the lookup of legacy tokens in st, or nil when
 // they are not accepted.
-func legacyLookup(enabled bool, st store.LegacyTokens) func(context.Context, string) (*oauth.AccessClaims, error) {
+func legacyLookup(enabled bool, st store.LegacyTokens) func(context.Context, string) (*jose.AccessClaims, error) {
 	if !enabled {
 		return nil
 	}
-	return func(ctx context.Context, token string) (*oauth.AccessClaims, error) {
+	return func(ctx context.Context, token string) (*jose.AccessClaims, error) {
 		lt, err := st.GetLegacyToken(ctx, token, time.Now())
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("%w: unknown legacy token", oauth.ErrInvalidToken)
+			return nil, fmt.Errorf("%w: unknown legacy token", jose.ErrInvalidToken)
 		}
 		if err != nil {
 			return nil, err
 		}
-		return &oauth.AccessClaims{
+		return &jose.AccessClaims{
 			RegisteredClaims: jwt.RegisteredClaims{Subject: lt.UserID, ExpiresAt: jwt.NewNumericDate(lt.ExpiresAt),
 				IssuedAt: jwt.NewNumericDate(lt.CreatedAt)},
 			ClientID: "legacy:" + lt.ID,

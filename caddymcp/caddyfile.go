@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
@@ -427,9 +428,9 @@ func parseBearerAuth(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error
 	if matcherSet != nil && len(routes) == 1 {
 		route, ok := routes[0].Value.(caddyhttp.Route)
 		if ok {
-			paths := caddyhttp.MatchPath{oauth.PRMPath}
+			paths := caddyhttp.MatchPath{bearer.PRMPath}
 			if p := resourcePath(b.Resource); p != "" {
-				paths = append(paths, oauth.PRMPath+p)
+				paths = append(paths, bearer.PRMPath+p)
 			}
 			route.MatcherSetsRaw = append(route.MatcherSetsRaw, caddy.ModuleMap{"path": h.JSON(paths)})
 			routes[0].Value = route

@@ -14,7 +14,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -326,7 +326,7 @@ func rotateKeys(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Wr
 		if isSealed(k) && kek == "" {
 			return errors.New("the signing keys are encrypted at rest: pass the secret with --key-encryption-key-env")
 		}
-		if _, err := oauth.OpenKey(kek, k.PrivateKey); err != nil {
+		if _, err := signing.OpenKey(kek, k.PrivateKey); err != nil {
 			return fmt.Errorf("key %s: %w", k.ID, err)
 		}
 		if alg == "" {
@@ -334,7 +334,7 @@ func rotateKeys(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Wr
 		}
 	}
 	if alg == "" {
-		alg = oauth.AlgES256
+		alg = signing.AlgES256
 	}
 	now := time.Now()
 	at := now.Add(keyActivationDelay)
@@ -366,7 +366,7 @@ func rotateKeys(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Wr
 }
 
 // isSealed reports whether a stored private key is encrypted.
-func isSealed(k store.SigningKey) bool { return oauth.IsSealedKey(k.PrivateKey) }
+func isSealed(k store.SigningKey) bool { return signing.IsSealedKey(k.PrivateKey) }
 
 // keyState describes a key's role at now.
 func keyState(k store.SigningKey, now time.Time) string {

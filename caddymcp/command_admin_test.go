@@ -12,7 +12,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/pflag"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -140,18 +140,18 @@ func TestRotateKeysCommand(t *testing.T) {
 		}
 		return s
 	}
-	keySet := func(t *testing.T, s store.Store, kek string, at time.Time) *oauth.KeySet {
+	keySet := func(t *testing.T, s store.Store, kek string, at time.Time) *signing.KeySet {
 		t.Helper()
 		all, err := s.SigningKeys(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := range all {
-			if all[i].PrivateKey, err = oauth.OpenKey(kek, all[i].PrivateKey); err != nil {
+			if all[i].PrivateKey, err = signing.OpenKey(kek, all[i].PrivateKey); err != nil {
 				t.Fatal(err)
 			}
 		}
-		ks, err := oauth.NewKeySet(all, at, retiredKeyGrace)
+		ks, err := signing.NewKeySet(all, at, retiredKeyGrace)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,7 +170,7 @@ func TestRotateKeysCommand(t *testing.T) {
 			t.Fatalf("right after rotation: signer %s (old %s), %d published keys", now.SigningKeyID(), old, len(now.PublicKeys()))
 		}
 		later := keySet(t, s, "", time.Now().Add(keyActivationDelay+time.Second))
-		if later.SigningKeyID() == old || later.SigningAlgorithm() != oauth.AlgEdDSA || len(later.PublicKeys()) != 2 {
+		if later.SigningKeyID() == old || later.SigningAlgorithm() != signing.AlgEdDSA || len(later.PublicKeys()) != 2 {
 			t.Fatalf("after activation: signer %s %s, %d keys", later.SigningKeyID(), later.SigningAlgorithm(), len(later.PublicKeys()))
 		}
 	})

@@ -15,7 +15,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -74,7 +74,7 @@ store. Pending migrations are applied first.`,
 						}
 						return err
 					}
-					fmt.Fprintf(os.Stderr, "revoked %s; every instance refuses it within %s\n", id, oauth.LegacyCacheTTL)
+					fmt.Fprintf(os.Stderr, "revoked %s; every instance refuses it within %s\n", id, bearer.LegacyCacheTTL)
 					return nil
 				})
 			})

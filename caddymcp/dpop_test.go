@@ -22,7 +22,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -67,13 +69,13 @@ func (k dpopClientKey) proof(t *testing.T, method, htu, token string) string {
 type proofRecorder struct {
 	called bool
 	header http.Header
-	p      *oauth.Principal
+	p      *bearer.Principal
 }
 
 func (n *proofRecorder) ServeHTTP(_ http.ResponseWriter, r *http.Request) error {
 	n.called = true
 	n.header = r.Header.Clone()
-	n.p, _ = oauth.PrincipalFrom(r.Context())
+	n.p, _ = bearer.PrincipalFrom(r.Context())
 	return nil
 }
 
@@ -83,18 +85,18 @@ func (n *proofRecorder) ServeHTTP(_ http.ResponseWriter, r *http.Request) error 
 // and the key's thumbprint is a placeholder. With `dpop required`, a
 // bearer token is refused with a DPoP challenge.
 func TestBearerAuthDPoP(t *testing.T) {
-	key, err := oauth.GenerateSigningKey(rand.Reader, time.Now())
+	key, err := signing.GenerateSigningKey(rand.Reader, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := oauth.NewKeySet([]store.SigningKey{*key}, time.Now(), time.Hour)
+	ks, err := signing.NewKeySet([]store.SigningKey{*key}, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := newDPoPClientKey(t)
-	sign := func(jti string, cnf *oauth.Confirmation) string {
+	sign := func(jti string, cnf *jose.Confirmation) string {
 		now := time.Now()
-		tok, err := ks.Sign(&oauth.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://h.example", Subject: "user-1",
+		tok, err := ks.Sign(&jose.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://h.example", Subject: "user-1",
 			Audience: jwt.ClaimStrings{"https://h.example/github"}, IssuedAt: jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), ID: jti}, ClientID: "client-1", Scope: "booking:read", Cnf: cnf})
 		if err != nil {
@@ -102,9 +104,9 @@ func TestBearerAuthDPoP(t *testing.T) {
 		}
 		return tok
 	}
-	bound, bearer := sign("j1", &oauth.Confirmation{JKT: client.jkt}), sign("j2", nil)
+	bound, plain := sign("j1", &jose.Confirmation{JKT: client.jkt}), sign("j2", nil)
 	newHandler := func(required bool) *BearerAuth {
-		rs, err := oauth.NewResource(oauth.ResourceConfig{Resource: "/github", Keys: keysOf{ks}, RequireDPoP: required})
+		rs, err := bearer.NewResource(bearer.ResourceConfig{Resource: "/github", Keys: keysOf{ks}, RequireDPoP: required})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +160,7 @@ func TestBearerAuthDPoP(t *testing.T) {
 	for _, tt := range []struct {
 		token  string
 		status int
-	}{{bound, 401}, {bearer, 0}} {
+	}{{bound, 401}, {plain, 0}} {
 		r, _ = rewritten("Bearer", tt.token, "")
 		next = &proofRecorder{}
 		w = httptest.NewRecorder()
@@ -170,7 +172,7 @@ func TestBearerAuthDPoP(t *testing.T) {
 
 	// dpop required: bearer tokens are refused, with handle_errors too.
 	req := newHandler(true)
-	r, _ = rewritten("Bearer", bearer, "")
+	r, _ = rewritten("Bearer", plain, "")
 	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ServerCtxKey,
 		&caddyhttp.Server{Errors: &caddyhttp.HTTPErrorConfig{Routes: caddyhttp.RouteList{{}}}}))
 	w = httptest.NewRecorder()
@@ -227,7 +229,7 @@ func TestDPoPNonceSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !oauth.IsSealedKey(stored) || bytes.Contains(stored, s1) {
+	if !signing.IsSealedKey(stored) || bytes.Contains(stored, s1) {
 		t.Error("the nonce secret is stored in clear")
 	}
 	noKEK := &App{store: newPooled(t, path)}

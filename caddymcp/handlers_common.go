@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
 // loadApp returns the caddymcp app of the config being provisioned,
@@ -29,7 +28,7 @@ func loadApp(ctx caddy.Context) (*App, error) {
 func validateScopes(scopes []string) error {
 	seen := map[string]bool{}
 	for _, s := range scopes {
-		if !oauth.ValidScopeToken(s) {
+		if !web.ValidScopeToken(s) {
 			return fmt.Errorf("invalid scope %q: scopes are printable ASCII without spaces, quotes or backslashes", s)
 		}
 		if seen[s] {
@@ -65,6 +64,6 @@ func hasErrorRoutes(r *http.Request) bool {
 // retried.
 func serveUnavailable(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "5")
-	oauth.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable",
+	web.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable",
 		"the server is starting or cannot reach its database; retry shortly")
 }

@@ -16,7 +16,10 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -31,7 +34,7 @@ func (n *nextRecorder) ServeHTTP(w http.ResponseWriter, _ *http.Request) error {
 
 func newBearer(t *testing.T) *BearerAuth {
 	t.Helper()
-	rs, err := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp"})
+	rs, err := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +86,7 @@ func TestBearerAuthServeHTTP(t *testing.T) {
 		if !errors.As(err, &he) || he.StatusCode != 401 || next.called {
 			t.Fatalf("error = %#v", err)
 		}
-		var f *oauth.Failure
+		var f *bearer.Failure
 		if !errors.As(err, &f) || f.Code != "unauthorized" {
 			t.Errorf("the failure is not reachable from the error: %v", err)
 		}
@@ -121,7 +124,7 @@ func TestOAuthServerPassesOtherPaths(t *testing.T) {
 
 type fixedKeys struct{}
 
-func (fixedKeys) KeySet(context.Context) (*oauth.KeySet, error) { return nil, errors.New("no keys") }
+func (fixedKeys) KeySet(context.Context) (*signing.KeySet, error) { return nil, errors.New("no keys") }
 
 func TestToolsPathValidation(t *testing.T) {
 	for _, bad := range []string{"mcp", "/mcp*", "/mcp?x", "/mcp/"} {
@@ -138,32 +141,32 @@ func TestToolsPathValidation(t *testing.T) {
 
 // principalRecorder is a next handler that keeps what it was given.
 type principalRecorder struct {
-	p    *oauth.Principal
+	p    *bearer.Principal
 	auth string
 }
 
 func (n *principalRecorder) ServeHTTP(_ http.ResponseWriter, r *http.Request) error {
-	n.p, _ = oauth.PrincipalFrom(r.Context())
+	n.p, _ = bearer.PrincipalFrom(r.Context())
 	n.auth = r.Header.Get("Authorization")
 	return nil
 }
 
 func TestBearerAuthPassesVerifiedRequests(t *testing.T) {
-	key, err := oauth.GenerateSigningKey(rand.Reader, time.Now())
+	key, err := signing.GenerateSigningKey(rand.Reader, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := oauth.NewKeySet([]store.SigningKey{*key}, time.Now(), time.Hour)
+	ks, err := signing.NewKeySet([]store.SigningKey{*key}, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp", Keys: keysOf{ks}, Required: []string{"booking:read"}})
+	rs, err := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp", Keys: keysOf{ks}, Required: []string{"booking:read"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &BearerAuth{resource: rs}
 	now := time.Now()
-	tok, err := ks.Sign(&oauth.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://h.example", Subject: "user-1",
+	tok, err := ks.Sign(&jose.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://h.example", Subject: "user-1",
 		Audience: jwt.ClaimStrings{"https://h.example/mcp"}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), ID: "j1"},
 		ClientID: "client-1", Scope: "booking:read"})
 	if err != nil {
@@ -191,6 +194,6 @@ func TestBearerAuthPassesVerifiedRequests(t *testing.T) {
 	}
 }
 
-type keysOf struct{ ks *oauth.KeySet }
+type keysOf struct{ ks *signing.KeySet }
 
-func (k keysOf) KeySet(context.Context) (*oauth.KeySet, error) { return k.ks, nil }
+func (k keysOf) KeySet(context.Context) (*signing.KeySet, error) { return k.ks, nil }

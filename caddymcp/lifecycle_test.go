@@ -15,7 +15,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
@@ -85,7 +87,7 @@ func getJSON(t *testing.T, rawURL string, v any) int {
 
 func kidOf(t *testing.T, base string) string {
 	t.Helper()
-	var doc oauth.JWKS
+	var doc jose.JWKS
 	if code := getJSON(t, base+"/oauth/jwks", &doc); code != 200 || len(doc.Keys) != 1 {
 		t.Fatalf("JWKS: status %d, %d keys", code, len(doc.Keys))
 	}
@@ -153,7 +155,7 @@ func TestReloadKeepsKeysAndSharesStore(t *testing.T) {
 			if meta.Issuer != base {
 				t.Errorf("issuer = %q, want %q", meta.Issuer, base)
 			}
-			var prm oauth.PRM
+			var prm bearer.PRM
 			getJSON(t, base+"/.well-known/oauth-protected-resource/mcp", &prm)
 			if len(prm.AuthorizationServers) != 1 || prm.AuthorizationServers[0] != meta.Issuer || prm.Resource != base+"/mcp" {
 				t.Errorf("PRM = %+v, want issuer %s byte-identical", prm, meta.Issuer)

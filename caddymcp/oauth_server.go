@@ -18,6 +18,7 @@ import (
 
 	"github.com/caddymcp/caddymcp/caddymcp/login"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -269,12 +270,12 @@ func nonceSecret(app *App) func(ctx context.Context) ([]byte, error) {
 			if kek == "" {
 				return b, nil
 			}
-			return oauth.SealKey(kek, b, rand.Reader)
+			return signing.SealKey(kek, b, rand.Reader)
 		})
 		if err != nil {
 			return nil, err
 		}
-		secret, err := oauth.OpenKey(kek, stored)
+		secret, err := signing.OpenKey(kek, stored)
 		if err != nil {
 			return nil, fmt.Errorf("DPoP nonce secret: %w", err)
 		}

@@ -10,7 +10,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -31,10 +32,10 @@ type pooledStore struct {
 	describe string // prefix for errors that do not say which store
 	random   io.Reader
 
-	mu   sync.Mutex                   // serializes preparation and key maintenance
-	keys atomic.Pointer[oauth.KeySet] // set once migrated and keyed
+	mu   sync.Mutex                     // serializes preparation and key maintenance
+	keys atomic.Pointer[signing.KeySet] // set once migrated and keyed
 
-	deny     *oauth.DenyList
+	deny     *bearer.DenyList
 	pollOnce sync.Once
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -47,7 +48,7 @@ const denyPoll = 2 * time.Second
 // newPooledStore wraps an opened store.
 func newPooledStore(s store.Store, describe string, random io.Reader) *pooledStore {
 	p := &pooledStore{Store: s, describe: describe, random: random, stop: make(chan struct{})}
-	p.deny = oauth.NewDenyList(s.RevokedAccessTokens, nil, time.Minute)
+	p.deny = bearer.NewDenyList(s.RevokedAccessTokens, nil, time.Minute)
 	return p
 }
 
@@ -99,7 +100,7 @@ type keyPolicy struct {
 // algorithm is the configured algorithm, ES256 by default.
 func (pol keyPolicy) algorithm() string {
 	if pol.alg == "" {
-		return oauth.AlgES256
+		return signing.AlgES256
 	}
 	return pol.alg
 }
@@ -114,7 +115,7 @@ const (
 
 // prepare migrates the schema and loads (or creates) the signing keys,
 // once; later calls return the cached keys. A failure is not cached.
-func (p *pooledStore) prepare(ctx context.Context, pol keyPolicy) (*oauth.KeySet, error) {
+func (p *pooledStore) prepare(ctx context.Context, pol keyPolicy) (*signing.KeySet, error) {
 	// Requests read the key set without waiting for maintenance.
 	if ks := p.keys.Load(); ks != nil {
 		return ks, nil
@@ -175,17 +176,17 @@ func (p *pooledStore) newestKeyAlgorithm(ctx context.Context) (string, error) {
 
 // reload reads every key from the store and publishes the new set; p.mu
 // must be held (it serializes writers; readers never wait).
-func (p *pooledStore) reload(ctx context.Context, pol keyPolicy) (*oauth.KeySet, error) {
+func (p *pooledStore) reload(ctx context.Context, pol keyPolicy) (*signing.KeySet, error) {
 	all, err := p.SigningKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for i := range all {
-		if all[i].PrivateKey, err = oauth.OpenKey(pol.kek, all[i].PrivateKey); err != nil {
+		if all[i].PrivateKey, err = signing.OpenKey(pol.kek, all[i].PrivateKey); err != nil {
 			return nil, fmt.Errorf("loading signing key %s: %w", all[i].ID, err)
 		}
 	}
-	ks, err := oauth.NewKeySet(all, time.Now(), retiredKeyGrace)
+	ks, err := signing.NewKeySet(all, time.Now(), retiredKeyGrace)
 	if err != nil {
 		return nil, fmt.Errorf("loading signing keys: %w", err)
 	}
@@ -204,11 +205,11 @@ func (p *pooledStore) generator(pol keyPolicy, at time.Time) func() (*store.Sign
 // there is one.
 func keyGenerator(pol keyPolicy, random io.Reader, at time.Time) func() (*store.SigningKey, error) {
 	return func() (*store.SigningKey, error) {
-		k, err := oauth.GenerateKey(pol.algorithm(), random, at)
+		k, err := signing.GenerateKey(pol.algorithm(), random, at)
 		if err != nil || pol.kek == "" {
 			return k, err
 		}
-		if k.PrivateKey, err = oauth.SealKey(pol.kek, k.PrivateKey, random); err != nil {
+		if k.PrivateKey, err = signing.SealKey(pol.kek, k.PrivateKey, random); err != nil {
 			return nil, err
 		}
 		return k, nil

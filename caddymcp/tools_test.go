@@ -20,7 +20,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -96,7 +96,7 @@ func (s *toolsSite) token(tb testing.TB, subject, scope string) string {
 		tb.Fatal(err)
 	}
 	now := time.Now()
-	token, err := ks.Sign(&oauth.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: s.base, Subject: subject,
+	token, err := ks.Sign(&jose.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: s.base, Subject: subject,
 		Audience: jwt.ClaimStrings{s.base + "/mcp"}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
 		ID: subject + "-" + scope}, ClientID: "test", Scope: scope})
 	if err != nil {

@@ -24,7 +24,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -66,18 +67,18 @@ func run(db, issuer, resource, scope string, n int, lifetime time.Duration, kekE
 		kek = os.Getenv(kekEnv)
 	}
 	for i := range keys {
-		if keys[i].PrivateKey, err = oauth.OpenKey(kek, keys[i].PrivateKey); err != nil {
+		if keys[i].PrivateKey, err = signing.OpenKey(kek, keys[i].PrivateKey); err != nil {
 			return err
 		}
 	}
 	now := time.Now()
-	ks, err := oauth.NewKeySet(keys, now, 0)
+	ks, err := signing.NewKeySet(keys, now, 0)
 	if err != nil {
 		return err
 	}
 	client := rand.Text()
 	for range n {
-		tok, err := ks.Sign(&oauth.AccessClaims{
+		tok, err := ks.Sign(&jose.AccessClaims{
 			RegisteredClaims: jwt.RegisteredClaims{
 				Issuer: issuer, Subject: rand.Text(), Audience: jwt.ClaimStrings{resource},
 				IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(lifetime)),

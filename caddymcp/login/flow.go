@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -71,7 +71,7 @@ func (s *Server) onBase(r *http.Request) bool {
 	if s.base == "" {
 		return true
 	}
-	origin, err := oauth.RequestOrigin(r)
+	origin, err := web.RequestOrigin(r)
 	if err != nil {
 		return false
 	}

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/ratelimit"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
@@ -166,7 +167,7 @@ type Config struct {
 	// BaseURL is the origin ("https://host[:port]", no path) the
 	// callbacks are built on; logins that start on another host are sent
 	// there first. https (http only for loopback). Default: the origin of
-	// each request (see oauth.RequestOrigin).
+	// each request (see web.RequestOrigin).
 	BaseURL string
 	// SessionIdle ends a session unused this long. Default: 24h.
 	SessionIdle time.Duration
@@ -277,7 +278,7 @@ func validateBaseURL(raw string) (string, error) {
 	switch {
 	case !u.IsAbs() || u.Host == "":
 		return "", fmt.Errorf("login: base URL %q must be an absolute URL", raw)
-	case u.Scheme != "https" && !(u.Scheme == "http" && oauth.IsLoopbackHost(u.Hostname())):
+	case u.Scheme != "https" && !(u.Scheme == "http" && web.IsLoopbackHost(u.Hostname())):
 		return "", fmt.Errorf("login: base URL %q must use https (http is allowed only for localhost)", raw)
 	case u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#"):
 		return "", fmt.Errorf("login: base URL %q must be an origin, without user, query or fragment", raw)
@@ -426,7 +427,7 @@ func (s *Server) baseURL(r *http.Request) (string, error) {
 	if s.base != "" {
 		return s.base, nil
 	}
-	return oauth.RequestOrigin(r)
+	return web.RequestOrigin(r)
 }
 
 // secure reports whether the browser reached r over HTTPS, which selects

@@ -16,8 +16,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 
-	"github.com/caddymcp/caddymcp/caddymcp/internal/jose"
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 )
 
 // provider is a configured Provider with its cached discovery document
@@ -71,7 +71,7 @@ func newProvider(p Provider) (*provider, error) {
 		scopes = []string{"openid", "email", "profile"}
 	}
 	for _, sc := range scopes {
-		if !oauth.ValidScopeToken(sc) {
+		if !web.ValidScopeToken(sc) {
 			return nil, fmt.Errorf("%s: invalid scope %q", p.Name, sc)
 		}
 	}
@@ -98,7 +98,7 @@ func checkEndpoint(raw string) error {
 		return fmt.Errorf("%q is not a URL", raw)
 	case !u.IsAbs() || u.Host == "":
 		return fmt.Errorf("%q is not an absolute URL", raw)
-	case u.Scheme != "https" && !(u.Scheme == "http" && oauth.IsLoopbackHost(u.Hostname())):
+	case u.Scheme != "https" && !(u.Scheme == "http" && web.IsLoopbackHost(u.Hostname())):
 		return fmt.Errorf("%q must use https (http is allowed only for localhost)", raw)
 	case u.User != nil:
 		return fmt.Errorf("%q must not contain user information", raw)
@@ -164,7 +164,7 @@ func (s *Server) discovery(ctx context.Context, p *provider) (*discovery, error)
 func (s *Server) getJSON(ctx context.Context, u string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, DefaultHTTPTimeout)
 	defer cancel()
-	return oauth.GetJSON(ctx, s.cfg.HTTPClient, u, maxResponseSize, v)
+	return web.GetJSON(ctx, s.cfg.HTTPClient, u, maxResponseSize, v)
 }
 
 // oauth2Config returns the upstream client for a redirect URI.

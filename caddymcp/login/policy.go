@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -46,7 +46,7 @@ func newPolicy(rules []Rule) (policy, error) {
 		if r.Scopes != nil {
 			n.scopes = make([]string, 0, len(r.Scopes))
 			for _, sc := range r.Scopes {
-				if !oauth.ValidScopeToken(sc) {
+				if !web.ValidScopeToken(sc) {
 					return nil, fmt.Errorf("login: rule %d: invalid scope %q", i+1, sc)
 				}
 				n.scopes = append(n.scopes, sc)

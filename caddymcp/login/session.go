@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
@@ -195,7 +196,7 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 	if s.base != "" && origin == s.base {
 		return true
 	}
-	own, err := oauth.RequestOrigin(r)
+	own, err := web.RequestOrigin(r)
 	return err == nil && origin == own
 }
 

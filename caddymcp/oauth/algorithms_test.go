@@ -11,7 +11,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -22,16 +23,16 @@ func TestAlgorithms(t *testing.T) {
 		alg, kty string
 		members  []string // the RFC 7638 required members
 	}{
-		{oauth.AlgES256, "EC", []string{"crv", "kty", "x", "y"}},
-		{oauth.AlgRS256, "RSA", []string{"e", "kty", "n"}},
-		{oauth.AlgEdDSA, "OKP", []string{"crv", "kty", "x"}},
+		{signing.AlgES256, "EC", []string{"crv", "kty", "x", "y"}},
+		{signing.AlgRS256, "RSA", []string{"e", "kty", "n"}},
+		{signing.AlgEdDSA, "OKP", []string{"crv", "kty", "x"}},
 	} {
 		t.Run(tt.alg, func(t *testing.T) {
-			k, err := oauth.GenerateKey(tt.alg, rand.Reader, t0)
+			k, err := signing.GenerateKey(tt.alg, rand.Reader, t0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ks, err := oauth.NewKeySet([]store.SigningKey{*k}, t0, time.Hour)
+			ks, err := signing.NewKeySet([]store.SigningKey{*k}, t0, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +55,7 @@ func TestAlgorithms(t *testing.T) {
 			if k.ID != base64.RawURLEncoding.EncodeToString(sum[:]) {
 				t.Errorf("kid %s is not the RFC 7638 thumbprint", k.ID)
 			}
-			tok, err := ks.Sign(validClaims())
+			tok, err := ks.Sign(testkeys.ValidClaims())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -62,12 +63,12 @@ func TestAlgorithms(t *testing.T) {
 			if !strings.Contains(string(header), `"alg":"`+tt.alg+`"`) {
 				t.Errorf("header %s", header)
 			}
-			if _, err := ks.Verify(tok, oauth.VerifyOptions{Issuer: "https://mcp.example.com", Now: func() time.Time { return t0 }}); err != nil {
+			if _, err := ks.Verify(tok, signing.VerifyOptions{Issuer: "https://mcp.example.com", Now: func() time.Time { return t0 }}); err != nil {
 				t.Errorf("Verify: %v", err)
 			}
 		})
 	}
-	if _, err := oauth.GenerateKey("HS256", rand.Reader, t0); err == nil {
+	if _, err := signing.GenerateKey("HS256", rand.Reader, t0); err == nil {
 		t.Error("HS256 keys can be generated")
 	}
 }
@@ -76,22 +77,22 @@ func TestAlgorithms(t *testing.T) {
 // than its key's is refused, even when its signature is valid for that
 // algorithm.
 func TestAlgorithmFixedByKey(t *testing.T) {
-	rsaKey, _ := oauth.GenerateKey(oauth.AlgRS256, rand.Reader, t0)
-	ecKey, _ := oauth.GenerateKey(oauth.AlgES256, rand.Reader, t0.Add(-time.Minute))
-	ks, err := oauth.NewKeySet([]store.SigningKey{*rsaKey, *ecKey}, t0, time.Hour)
+	rsaKey, _ := signing.GenerateKey(signing.AlgRS256, rand.Reader, t0)
+	ecKey, _ := signing.GenerateKey(signing.AlgES256, rand.Reader, t0.Add(-time.Minute))
+	ks, err := signing.NewKeySet([]store.SigningKey{*rsaKey, *ecKey}, t0, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecOnly, _ := oauth.NewKeySet([]store.SigningKey{*ecKey}, t0, time.Hour)
+	ecOnly, _ := signing.NewKeySet([]store.SigningKey{*ecKey}, t0, time.Hour)
 	// An ES256 token signed by the EC key but naming the RSA key's kid.
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, validClaims())
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, testkeys.ValidClaims())
 	tok.Header["typ"] = "at+jwt"
 	tok.Header["kid"] = rsaKey.ID
-	s, err := tok.SignedString(oauth.SignerOf(ecOnly))
+	s, err := tok.SignedString(ecOnly.Signer())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ks.Verify(s, oauth.VerifyOptions{Issuer: "https://mcp.example.com", Now: func() time.Time { return t0 }}); err == nil {
+	if _, err := ks.Verify(s, signing.VerifyOptions{Issuer: "https://mcp.example.com", Now: func() time.Time { return t0 }}); err == nil {
 		t.Fatal("a token naming another key's kid with its own algorithm verified")
 	}
 }

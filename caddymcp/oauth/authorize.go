@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -300,7 +301,7 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request, issuer str
 	scope := req.Scope
 	if prev, err := s.cfg.Store.GetConsent(r.Context(), user.ID, req.ClientID); err == nil &&
 		prev.RedirectURI == req.RedirectURI && prev.Resource == req.Resource {
-		scope = unionScope(prev.Scope, req.Scope)
+		scope = web.UnionScope(prev.Scope, req.Scope)
 	}
 	if err := s.cfg.Store.SaveConsent(r.Context(), &store.Consent{UserID: user.ID, ClientID: req.ClientID,
 		Scope: scope, RedirectURI: req.RedirectURI, Resource: req.Resource, CreatedAt: now, UpdatedAt: now}); err != nil {
@@ -462,17 +463,6 @@ func scopeCovers(have, want string) bool {
 		}
 	}
 	return true
-}
-
-// unionScope merges two scope strings, keeping the order of first use.
-func unionScope(a, b string) string {
-	out := strings.Fields(a)
-	for _, sc := range strings.Fields(b) {
-		if !slices.Contains(out, sc) {
-			out = append(out, sc)
-		}
-	}
-	return strings.Join(out, " ")
 }
 
 // redirectOrigin is the CSP form-action source that lets the consent form

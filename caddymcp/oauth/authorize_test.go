@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
@@ -56,7 +57,7 @@ func TestMetadataEndpoints(t *testing.T) {
 			"grant_types_supported":            {"authorization_code", "refresh_token"},
 			"response_types_supported":         {"code"},
 			"code_challenge_methods_supported": {"S256"},
-			"scopes_supported":                 oauth.DefaultScopes,
+			"scopes_supported":                 web.DefaultScopes,
 		} {
 			if got := list(m, key); !slices.Equal(got, want) {
 				t.Errorf("%s = %v, want %v", key, got, want)
@@ -341,7 +342,7 @@ func TestAuthorizeScope(t *testing.T) {
 		{"as requested", "", nil, ptr("booking:read booking:write"), "booking:read booking:write", false},
 		{"unknown scopes dropped", "", nil, ptr("booking:read admin order:read"), "booking:read order:read", false},
 		{"duplicates dropped", "", nil, ptr("booking:read booking:read"), "booking:read", false},
-		{"none requested: everything", "", nil, nil, strings.Join(oauth.DefaultScopes, " "), false},
+		{"none requested: everything", "", nil, nil, strings.Join(web.DefaultScopes, " "), false},
 		{"none requested: the client's", "order:read booking:read", nil, nil, "order:read booking:read", false},
 		{"registered scope is no cap", "booking:read order:read", nil, ptr("booking:read booking:write"), "booking:read booking:write", false},
 		{"cut to the user's", "", []string{"booking:read", "form:read"}, ptr("booking:read booking:write form:read"), "booking:read form:read", false},

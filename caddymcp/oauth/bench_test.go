@@ -53,7 +53,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -84,12 +86,12 @@ func benchToken(n int) string {
 }
 
 // benchKeySet makes a key set with one fresh ES256 key.
-func benchKeySet(tb testing.TB, now time.Time) *oauth.KeySet {
-	key, err := oauth.GenerateSigningKey(rand.Reader, now)
+func benchKeySet(tb testing.TB, now time.Time) *signing.KeySet {
+	key, err := signing.GenerateSigningKey(rand.Reader, now)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ks, err := oauth.NewKeySet([]store.SigningKey{*key}, now, time.Hour)
+	ks, err := signing.NewKeySet([]store.SigningKey{*key}, now, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -98,8 +100,8 @@ func benchKeySet(tb testing.TB, now time.Time) *oauth.KeySet {
 
 // benchClaims is a claim set like the token endpoint issues: random
 // user, client and token ids, one resource, two scopes, one hour.
-func benchClaims(now time.Time) *oauth.AccessClaims {
-	return &oauth.AccessClaims{
+func benchClaims(now time.Time) *jose.AccessClaims {
+	return &jose.AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: flowIssuer, Subject: benchToken(16), Audience: jwt.ClaimStrings{flowResource},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(oauth.DefaultAccessTokenLifetime)),
@@ -132,7 +134,7 @@ func BenchmarkVerifyAccessToken(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts := oauth.VerifyOptions{Issuer: flowIssuer, Audience: flowResource, Now: func() time.Time { return now }}
+	opts := signing.VerifyOptions{Issuer: flowIssuer, Audience: flowResource, Now: func() time.Time { return now }}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := ks.Verify(raw, opts); err != nil {

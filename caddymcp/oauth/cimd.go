@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -190,7 +191,7 @@ func checkDocumentURL(raw string) (*url.URL, error) {
 		return nil, errors.New("the URL contains a query")
 	case u.Path == "" || u.Path == "/":
 		return nil, errors.New("the URL has no path")
-	case u.Hostname() == "" || !validPort(u.Port()):
+	case u.Hostname() == "" || !web.ValidPort(u.Port()):
 		return nil, errors.New("the URL has no valid host")
 	}
 	for _, seg := range strings.Split(u.EscapedPath(), "/") {

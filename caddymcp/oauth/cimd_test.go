@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
@@ -291,7 +292,7 @@ func TestDocumentFlow(t *testing.T) {
 	f := newDocFlow(t, ds, res)
 
 	// Claude uses CIMD only when both are advertised.
-	m := decode(t, f.get(oauth.ASMetadataPath, nil))
+	m := testkeys.DecodeJSON(t, f.get(oauth.ASMetadataPath, nil))
 	if m["client_id_metadata_document_supported"] != true {
 		t.Errorf("client_id_metadata_document_supported = %v", m["client_id_metadata_document_supported"])
 	}
@@ -804,7 +805,7 @@ func TestDocumentsDisabled(t *testing.T) {
 	id := ds.url("client.example.com", docPath)
 	ds.set(id, docReply{body: docBody(t, id, nil)})
 	f := newDocFlow(t, ds, res, func(c *oauth.ClientMetadataDocuments) { c.Disabled = true })
-	if _, ok := decode(t, f.get(oauth.ASMetadataPath, nil))["client_id_metadata_document_supported"]; ok {
+	if _, ok := testkeys.DecodeJSON(t, f.get(oauth.ASMetadataPath, nil))["client_id_metadata_document_supported"]; ok {
 		t.Error("the metadata advertises client_id_metadata_document_supported")
 	}
 	wantDocRefused(t, f.authorizeDoc(docClient(id), nil), http.StatusBadRequest, "this server does not accept client metadata documents")

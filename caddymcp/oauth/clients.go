@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -168,7 +169,7 @@ func checkRedirectURI(raw string) error {
 			return fmt.Errorf("redirect URI %+q has no host", raw)
 		}
 	case "http":
-		if !IsLoopbackHost(u.Hostname()) {
+		if !web.IsLoopbackHost(u.Hostname()) {
 			return fmt.Errorf("redirect URI %+q: http is allowed only for localhost, 127.0.0.1 and [::1]", raw)
 		}
 	case "javascript", "data", "file", "vbscript", "about", "blob", "filesystem", "ws", "wss", "ftp", "mailto", "tel", "view-source":
@@ -192,7 +193,7 @@ func matchRedirectURI(registered []string, requested string) bool {
 		}
 	}
 	ru, err := url.Parse(requested)
-	if err != nil || ru.Scheme != "http" || !IsLoopbackHost(ru.Hostname()) {
+	if err != nil || ru.Scheme != "http" || !web.IsLoopbackHost(ru.Hostname()) {
 		return false
 	}
 	for _, r := range registered {

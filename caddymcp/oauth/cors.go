@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 )
 
 // preflight sets the CORS headers of an endpoint, answers a CORS
@@ -22,8 +24,8 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, methods strin
 		h.Add("Vary", "Origin")
 	}
 	h.Set("Access-Control-Allow-Methods", methods)
-	h.Set("Access-Control-Allow-Headers", CORSAllowHeaders)
-	h.Set("Access-Control-Expose-Headers", CORSExposeHeaders)
+	h.Set("Access-Control-Allow-Headers", web.CORSAllowHeaders)
+	h.Set("Access-Control-Expose-Headers", web.CORSExposeHeaders)
 	h.Set("Access-Control-Max-Age", "86400")
 	if r.Method == http.MethodOptions {
 		w.WriteHeader(http.StatusNoContent)
@@ -35,7 +37,7 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request, methods strin
 		}
 	}
 	h.Set("Allow", methods)
-	WriteError(w, http.StatusMethodNotAllowed, "invalid_request", "method "+r.Method+" is not allowed here")
+	web.WriteError(w, http.StatusMethodNotAllowed, "invalid_request", "method "+r.Method+" is not allowed here")
 	return false
 }
 
@@ -103,7 +105,7 @@ func (e *oauthError) write(w http.ResponseWriter) {
 	if e.basicChallenge {
 		w.Header().Set("WWW-Authenticate", `Basic realm="oauth", charset="UTF-8"`)
 	}
-	WriteError(w, e.Status, e.Code, e.Description)
+	web.WriteError(w, e.Status, e.Code, e.Description)
 }
 
 func (e *oauthError) Error() string { return e.Code + ": " + e.Description }

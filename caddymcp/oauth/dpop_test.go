@@ -25,8 +25,13 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -46,9 +51,9 @@ func newDPoPKey(t *testing.T, alg string) *dpopKey {
 	var signer crypto.Signer
 	switch alg {
 	case "ES256":
-		signer = testECKey(t, elliptic.P256())
+		signer = testkeys.ECKey(t, elliptic.P256())
 	case "ES384":
-		signer = testECKey(t, elliptic.P384())
+		signer = testkeys.ECKey(t, elliptic.P384())
 	case "EdDSA":
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
@@ -56,11 +61,11 @@ func newDPoPKey(t *testing.T, alg string) *dpopKey {
 		}
 		signer = priv
 	case "RS256", "PS256":
-		signer = testRSAKey(t)
+		signer = testkeys.RSAKey(t)
 	default:
 		t.Fatalf("no key for %s", alg)
 	}
-	pub := jwkOf(t, signer.Public(), "", "")
+	pub := testkeys.JWKOf(t, signer.Public(), "", "")
 	delete(pub, "use")
 	jwk := map[string]any{}
 	for k, v := range pub {
@@ -188,11 +193,11 @@ func newFlowOn(t *testing.T, backend string, opts ...func(*oauth.Config)) (*flow
 			t.Fatal(err)
 		}
 	}
-	key, err := oauth.GenerateSigningKey(rand.Reader, flowStart)
+	key, err := signing.GenerateSigningKey(rand.Reader, flowStart)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := oauth.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
+	ks, err := signing.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +281,7 @@ func wantBearerToken(t *testing.T, f *flow, w *httptest.ResponseRecorder) tokenB
 
 func wantDescription(t *testing.T, w *httptest.ResponseRecorder, part string) {
 	t.Helper()
-	var e oauth.ErrorBody
+	var e web.ErrorBody
 	_ = json.Unmarshal(w.Body.Bytes(), &e)
 	if !strings.Contains(e.Description, part) {
 		t.Errorf("error_description %q, want it to mention %q", e.Description, part)
@@ -285,7 +290,7 @@ func wantDescription(t *testing.T, w *httptest.ResponseRecorder, part string) {
 
 func TestDPoPMetadata(t *testing.T) {
 	f := newFlow(t)
-	m := decode(t, f.get(oauth.ASMetadataPath, nil))
+	m := testkeys.DecodeJSON(t, f.get(oauth.ASMetadataPath, nil))
 	algs, _ := m["dpop_signing_alg_values_supported"].([]any)
 	if len(algs) == 0 || algs[0] != "ES256" {
 		t.Fatalf("dpop_signing_alg_values_supported = %v", m["dpop_signing_alg_values_supported"])
@@ -296,7 +301,7 @@ func TestDPoPMetadata(t *testing.T) {
 		}
 	}
 	off := newFlow(t, func(c *oauth.Config) { c.DPoP.Disabled = true })
-	if m := decode(t, off.get(oauth.ASMetadataPath, nil)); m["dpop_signing_alg_values_supported"] != nil {
+	if m := testkeys.DecodeJSON(t, off.get(oauth.ASMetadataPath, nil)); m["dpop_signing_alg_values_supported"] != nil {
 		t.Errorf("DPoP off, yet the metadata lists %v", m["dpop_signing_alg_values_supported"])
 	}
 	if _, err := oauth.New(oauth.Config{Keys: fixedKeys{f.keys}, DPoP: oauth.DPoPConfig{RequireNonce: true}}); err == nil {
@@ -421,7 +426,7 @@ func TestDPoPProofRejections(t *testing.T) {
 		{"no jwk", []string{f.tokenProof(key, withHeaderParam("jwk", nil))}, "jwk"},
 		{"jwk as a string", []string{f.tokenProof(key, withHeaderParam("jwk", "key"))}, "jwk"},
 		{"alg that does not fit the key", []string{signJWS(t, map[string]any{"typ": "dpop+jwt", "alg": "ES384", "jwk": key.jwk},
-			map[string]any{"jti": randomJTI(t), "htm": "POST", "htu": tokenURL, "iat": now.Unix()}, testECKey(t, elliptic.P384()))}, "does not fit"},
+			map[string]any{"jti": randomJTI(t), "htm": "POST", "htu": tokenURL, "iat": now.Unix()}, testkeys.ECKey(t, elliptic.P384()))}, "does not fit"},
 		{"signed by another key", []string{f.tokenProof(other, withHeaderParam("jwk", key.jwk))}, "signature"},
 		{"typ JWT", []string{f.tokenProof(key, withHeaderParam("typ", "JWT"))}, "typ"},
 		{"no typ", []string{f.tokenProof(key, withHeaderParam("typ", nil))}, "typ"},
@@ -581,7 +586,7 @@ func TestDPoPNonce(t *testing.T) {
 		// Another instance on the same database (here: another server with
 		// the same store and secret, and its own replay cache) takes the
 		// nonce; the code was not used up by the refusals.
-		f.clock.Advance(oauth.DPoPNonceSlot - time.Second)
+		f.clock.Advance(dpop.NonceSlot - time.Second)
 		other, err := oauth.New(f.cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -605,7 +610,7 @@ func TestDPoPNonce(t *testing.T) {
 		next := wantDPoPToken(t, f, f.tokenCall(c, refreshForm(tb.RefreshToken), f.tokenProof(key, withClaim("nonce", fresh))), key.jkt)
 
 		// A nonce lives for its slot and the next, then is refused.
-		f.clock.Advance(2 * oauth.DPoPNonceSlot)
+		f.clock.Advance(2 * dpop.NonceSlot)
 		w = f.tokenCall(c, refreshForm(next.RefreshToken), f.tokenProof(key, withClaim("nonce", fresh)))
 		wantOAuthError(t, w, 400, "use_dpop_nonce")
 		if w.Header().Get("DPoP-Nonce") == fresh {
@@ -622,16 +627,16 @@ func TestDPoPNonce(t *testing.T) {
 }
 
 // resourceFor is a resource server for the flow's tokens at flowResource.
-func resourceFor(t *testing.T, f *flow, mod func(*oauth.ResourceConfig)) *oauth.Resource {
+func resourceFor(t *testing.T, f *flow, mod func(*bearer.ResourceConfig)) *bearer.Resource {
 	t.Helper()
-	cfg := oauth.ResourceConfig{Resource: "/mcp", AuthorizationServers: []string{flowIssuer}, Keys: fixedKeys{f.keys},
+	cfg := bearer.ResourceConfig{Resource: "/mcp", AuthorizationServers: []string{flowIssuer}, Keys: fixedKeys{f.keys},
 		Now: f.clock.Now, Active: func(ctx context.Context, jti string) (bool, error) {
 			return f.store.AccessTokenActive(ctx, jti, f.clock.Now())
 		}}
 	if mod != nil {
 		mod(&cfg)
 	}
-	rs, err := oauth.NewResource(cfg)
+	rs, err := bearer.NewResource(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,7 +658,7 @@ func resourceRequest(method, target, scheme, token string, proofs ...string) *ht
 
 // wantRefused checks a failure's status, the scheme its challenge names
 // and the error in it.
-func wantRefused(t *testing.T, f *oauth.Failure, status int, scheme, code string) {
+func wantRefused(t *testing.T, f *bearer.Failure, status int, scheme, code string) {
 	t.Helper()
 	if f == nil {
 		t.Fatalf("accepted, want %d %s", status, code)
@@ -673,7 +678,7 @@ func TestDPoPResource(t *testing.T) {
 	c := f.register("none", nil)
 	code, verifier := f.authorizeCode(c, nil)
 	at := wantDPoPToken(t, f, f.tokenCall(c, codeForm(c, code, verifier), f.tokenProof(key)), key.jkt).AccessToken
-	bearer := f.tokens(f.register("none", nil), nil).AccessToken
+	plainToken := f.tokens(f.register("none", nil), nil).AccessToken
 	now := f.clock.Now()
 	proof := func(k *dpopKey, opts ...proofOpt) string {
 		return k.proof(t, "POST", flowResource, f.clock.Now(), append([]proofOpt{withATH(at)}, opts...)...)
@@ -720,7 +725,7 @@ func TestDPoPResource(t *testing.T) {
 			401, "DPoP", "invalid_dpop_proof", "htu"},
 		{"no ath", resourceRequest("POST", flowResource, "DPoP", at, key.proof(t, "POST", flowResource, now)),
 			401, "DPoP", "invalid_dpop_proof", "ath"},
-		{"ath of another token", resourceRequest("POST", flowResource, "DPoP", at, key.proof(t, "POST", flowResource, now, withATH(bearer))),
+		{"ath of another token", resourceRequest("POST", flowResource, "DPoP", at, key.proof(t, "POST", flowResource, now, withATH(plainToken))),
 			401, "DPoP", "invalid_dpop_proof", "ath"},
 		{"stale iat", resourceRequest("POST", flowResource, "DPoP", at, key.proof(t, "POST", flowResource, now.Add(-2*time.Minute), withATH(at))),
 			401, "DPoP", "invalid_dpop_proof", "too old"},
@@ -737,10 +742,10 @@ func TestDPoPResource(t *testing.T) {
 			401, "Bearer", "invalid_token", "DPoP-bound"},
 		{"bound token as a bearer token with a proof", resourceRequest("POST", flowResource, "Bearer", at, proof(key)),
 			401, "Bearer", "invalid_token", "DPoP-bound"},
-		{"bearer token with the DPoP scheme", resourceRequest("POST", flowResource, "DPoP", bearer,
-			key.proof(t, "POST", flowResource, now, withATH(bearer))),
+		{"bearer token with the DPoP scheme", resourceRequest("POST", flowResource, "DPoP", plainToken,
+			key.proof(t, "POST", flowResource, now, withATH(plainToken))),
 			401, "DPoP", "invalid_token", "not DPoP-bound"},
-		{"forged token", resourceRequest("POST", flowResource, "DPoP", tamper(at), key.proof(t, "POST", flowResource, now, withATH(tamper(at)))),
+		{"forged token", resourceRequest("POST", flowResource, "DPoP", testkeys.Tamper(at), key.proof(t, "POST", flowResource, now, withATH(testkeys.Tamper(at)))),
 			401, "DPoP", "invalid_token", "invalid"},
 		{"DPoP scheme without a token", resourceRequest("POST", flowResource, "DPoP", ""),
 			400, "DPoP", "invalid_request", "needs a token"},
@@ -759,18 +764,18 @@ func TestDPoPResource(t *testing.T) {
 	}
 
 	// Bearer tokens keep working where DPoP is not required.
-	if p, fail := rs.Check(resourceRequest("POST", flowResource, "Bearer", bearer)); fail != nil || p.DPoPKey != "" {
+	if p, fail := rs.Check(resourceRequest("POST", flowResource, "Bearer", plainToken)); fail != nil || p.DPoPKey != "" {
 		t.Fatalf("bearer token: %+v, %+v", p, fail)
 	}
 
 	// A step-up challenge answers in the scheme of the token.
 	dp, _ := rs.Check(resourceRequest("POST", flowResource, "DPoP", at, proof(key)))
-	if ch := oauth.InsufficientScope(dp, "order:write").Challenge; !strings.HasPrefix(ch, `DPoP resource_metadata="`) ||
+	if ch := bearer.InsufficientScope(dp, "order:write").Challenge; !strings.HasPrefix(ch, `DPoP resource_metadata="`) ||
 		!strings.Contains(ch, `error="insufficient_scope"`) || !strings.Contains(ch, "order:write") {
 		t.Errorf("step-up challenge of a DPoP token: %q", ch)
 	}
-	bp, _ := rs.Check(resourceRequest("POST", flowResource, "Bearer", bearer))
-	if ch := oauth.InsufficientScope(bp, "order:write").Challenge; !strings.HasPrefix(ch, "Bearer ") {
+	bp, _ := rs.Check(resourceRequest("POST", flowResource, "Bearer", plainToken))
+	if ch := bearer.InsufficientScope(bp, "order:write").Challenge; !strings.HasPrefix(ch, "Bearer ") {
 		t.Errorf("step-up challenge of a bearer token: %q", ch)
 	}
 
@@ -788,7 +793,7 @@ func TestDPoPResource(t *testing.T) {
 func TestDPoPChallenges(t *testing.T) {
 	f := newFlow(t)
 	for _, required := range []bool{false, true} {
-		rs := resourceFor(t, f, func(c *oauth.ResourceConfig) { c.RequireDPoP = required; c.Required = []string{"booking:read"} })
+		rs := resourceFor(t, f, func(c *bearer.ResourceConfig) { c.RequireDPoP = required; c.Required = []string{"booking:read"} })
 		w := httptest.NewRecorder()
 		_, fail := rs.Check(resourceRequest("POST", flowResource, "", ""))
 		fail.Write(w)
@@ -807,7 +812,7 @@ func TestDPoPChallenges(t *testing.T) {
 		}
 		mw := httptest.NewRecorder()
 		rs.ServeMetadata(mw, httptest.NewRequest("GET", "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", nil))
-		m := decode(t, mw)
+		m := testkeys.DecodeJSON(t, mw)
 		if m["dpop_bound_access_tokens_required"] != required {
 			t.Errorf("dpop_bound_access_tokens_required = %v, want %v", m["dpop_bound_access_tokens_required"], required)
 		}
@@ -826,9 +831,9 @@ func TestDPoPChallenges(t *testing.T) {
 	}
 
 	// Where DPoP is required, a valid bearer token is refused.
-	req := resourceFor(t, f, func(c *oauth.ResourceConfig) { c.RequireDPoP = true })
-	bearer := f.tokens(f.register("none", nil), nil).AccessToken
-	_, fail = req.Check(resourceRequest("POST", flowResource, "Bearer", bearer))
+	req := resourceFor(t, f, func(c *bearer.ResourceConfig) { c.RequireDPoP = true })
+	plainToken := f.tokens(f.register("none", nil), nil).AccessToken
+	_, fail = req.Check(resourceRequest("POST", flowResource, "Bearer", plainToken))
 	wantRefused(t, fail, 401, "DPoP", "invalid_token")
 	if len(fail.MoreChallenges) != 0 {
 		t.Errorf("a DPoP-only resource offers %q", fail.MoreChallenges)
@@ -853,9 +858,9 @@ func TestDPoPResourcePublicURL(t *testing.T) {
 	c := f.register("none", nil)
 	code, verifier := f.authorizeCode(c, nil)
 	at := wantDPoPToken(t, f, f.tokenCall(c, codeForm(c, code, verifier), f.tokenProof(key)), key.jkt).AccessToken
-	for _, mod := range []func(*oauth.ResourceConfig){
-		func(c *oauth.ResourceConfig) { c.BaseOrigin = flowIssuer },
-		func(c *oauth.ResourceConfig) { c.Resource = flowResource },
+	for _, mod := range []func(*bearer.ResourceConfig){
+		func(c *bearer.ResourceConfig) { c.BaseOrigin = flowIssuer },
+		func(c *bearer.ResourceConfig) { c.Resource = flowResource },
 	} {
 		rs := resourceFor(t, f, mod)
 		// Caddy sees http://internal:8080/mcp; the client addressed
@@ -873,25 +878,25 @@ func TestDPoPResourcePublicURL(t *testing.T) {
 // bound by cnf.jkt like local ones, and a cnf this resource cannot
 // verify (a raw public key, RFC 7800 §3.2) refuses the token.
 func TestDPoPRemoteIssuer(t *testing.T) {
-	e := newRemoteEnv(t, "/realms/mcp", nil)
-	e.idp.addKey(t, "k1", testECKey(t, elliptic.P256()), "ES256")
+	e := testkeys.NewRemoteEnv(t, "/realms/mcp", nil)
+	e.IdP.AddKey(t, "k1", testkeys.ECKey(t, elliptic.P256()), "ES256")
 	key := newDPoPKey(t, "ES256")
-	bound := e.idp.sign(t, "k1", "ES256", "at+jwt", e.claims(func(c jwt.MapClaims) { c["cnf"] = map[string]any{"jkt": key.jkt} }))
-	certBound := e.idp.sign(t, "k1", "ES256", "at+jwt", e.claims(func(c jwt.MapClaims) {
+	bound := e.IdP.Sign(t, "k1", "ES256", "at+jwt", e.Claims(func(c jwt.MapClaims) { c["cnf"] = map[string]any{"jkt": key.jkt} }))
+	certBound := e.IdP.Sign(t, "k1", "ES256", "at+jwt", e.Claims(func(c jwt.MapClaims) {
 		c["jti"] = "remote-2"
 		c["cnf"] = map[string]any{"jwk": key.jwk}
 	}))
 
-	p, fail := e.rs.Check(resourceRequest("POST", remoteResource, "DPoP", bound, key.proof(t, "POST", remoteResource, e.now, withATH(bound))))
-	if fail != nil || p.DPoPKey != key.jkt || p.Issuer != e.idp.issuer {
+	p, fail := e.RS.Check(resourceRequest("POST", testkeys.RemoteResource, "DPoP", bound, key.proof(t, "POST", testkeys.RemoteResource, e.Now, withATH(bound))))
+	if fail != nil || p.DPoPKey != key.jkt || p.Issuer != e.IdP.Issuer {
 		t.Fatalf("external DPoP-bound token: %+v, %+v", p, fail)
 	}
-	_, fail = e.rs.Check(resourceRequest("POST", remoteResource, "Bearer", bound))
+	_, fail = e.RS.Check(resourceRequest("POST", testkeys.RemoteResource, "Bearer", bound))
 	wantRefused(t, fail, 401, "Bearer", "invalid_token")
-	_, fail = e.rs.Check(resourceRequest("POST", remoteResource, "DPoP", bound,
-		newDPoPKey(t, "ES256").proof(t, "POST", remoteResource, e.now, withATH(bound))))
+	_, fail = e.RS.Check(resourceRequest("POST", testkeys.RemoteResource, "DPoP", bound,
+		newDPoPKey(t, "ES256").proof(t, "POST", testkeys.RemoteResource, e.Now, withATH(bound))))
 	wantRefused(t, fail, 401, "DPoP", "invalid_token")
-	_, fail = e.rs.Check(resourceRequest("POST", remoteResource, "Bearer", certBound))
+	_, fail = e.RS.Check(resourceRequest("POST", testkeys.RemoteResource, "Bearer", certBound))
 	wantRefused(t, fail, 401, "Bearer", "invalid_token")
 	if !strings.Contains(fail.Description, "cannot verify") {
 		t.Errorf("certificate-bound token refused for %q", fail.Description)
@@ -909,7 +914,7 @@ func TestDPoPIntrospection(t *testing.T) {
 	code, verifier := f.authorizeCode(c, nil)
 	at := wantDPoPToken(t, f, f.tokenCall(c, codeForm(c, code, verifier), f.tokenProof(key)), key.jkt).AccessToken
 	w := f.postForm(oauth.IntrospectPath, url.Values{"token": {at}}, &testClient{ID: "rs", Secret: "rs-secret", Method: "client_secret_basic"})
-	m := decode(t, w)
+	m := testkeys.DecodeJSON(t, w)
 	cnf, _ := m["cnf"].(map[string]any)
 	if m["active"] != true || m["token_type"] != "DPoP" || cnf["jkt"] != key.jkt {
 		t.Fatalf("introspection %v", m)

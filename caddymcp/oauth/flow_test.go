@@ -25,7 +25,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -125,9 +128,9 @@ func (u *testUsers) Logins() int {
 }
 
 // fixedKeys is a KeySource that always yields one key set.
-type fixedKeys struct{ ks *oauth.KeySet }
+type fixedKeys struct{ ks *signing.KeySet }
 
-func (k fixedKeys) KeySet(context.Context) (*oauth.KeySet, error) { return k.ks, nil }
+func (k fixedKeys) KeySet(context.Context) (*signing.KeySet, error) { return k.ks, nil }
 
 // flow is one authorization server with its store, clock and users.
 type flow struct {
@@ -136,7 +139,7 @@ type flow struct {
 	store *store.Embedded
 	clock *testClock
 	users *testUsers
-	keys  *oauth.KeySet
+	keys  *signing.KeySet
 	cfg   oauth.Config
 }
 
@@ -159,11 +162,11 @@ func newFlow(t *testing.T, opts ...func(*oauth.Config)) *flow {
 			t.Fatal(err)
 		}
 	}
-	key, err := oauth.GenerateSigningKey(rand.Reader, flowStart)
+	key, err := signing.GenerateSigningKey(rand.Reader, flowStart)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := oauth.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
+	ks, err := signing.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +540,7 @@ func wantOAuthError(t *testing.T, w *httptest.ResponseRecorder, status int, code
 		t.Fatalf("status %d, want %d (%s): %s", w.Code, status, code, w.Body)
 	}
 	wantNoStore(t, w)
-	var e oauth.ErrorBody
+	var e web.ErrorBody
 	if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
 		t.Fatalf("error body %q: %v", w.Body, err)
 	}
@@ -547,9 +550,9 @@ func wantOAuthError(t *testing.T, w *httptest.ResponseRecorder, status int, code
 }
 
 // verify checks an access token with the key set, as a resource would.
-func (f *flow) verify(at string) *oauth.AccessClaims {
+func (f *flow) verify(at string) *jose.AccessClaims {
 	f.t.Helper()
-	c, err := f.keys.Verify(at, oauth.VerifyOptions{Issuer: flowIssuer, Now: f.clock.Now})
+	c, err := f.keys.Verify(at, signing.VerifyOptions{Issuer: flowIssuer, Now: f.clock.Now})
 	if err != nil {
 		f.t.Fatalf("access token does not verify: %v", err)
 	}

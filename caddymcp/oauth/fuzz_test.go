@@ -39,7 +39,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -49,7 +52,7 @@ type fuzzAS struct {
 	srv   *oauth.Server
 	cfg   oauth.Config
 	st    *store.Embedded
-	keys  *oauth.KeySet
+	keys  *signing.KeySet
 	clock *testClock
 }
 
@@ -68,11 +71,11 @@ func newFuzzAS(tb testing.TB, opts ...func(*oauth.Config)) *fuzzAS {
 		Email: alice.Email, Name: alice.Name, CreatedAt: flowStart, UpdatedAt: flowStart}); err != nil {
 		tb.Fatal(err)
 	}
-	key, err := oauth.GenerateSigningKey(rand.Reader, flowStart)
+	key, err := signing.GenerateSigningKey(rand.Reader, flowStart)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ks, err := oauth.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
+	ks, err := signing.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -401,7 +404,7 @@ func checkRegistration(t *testing.T, a *fuzzAS, contentType, body string, answer
 		t.Fatalf("scope %q dropped entirely", req.Scope)
 	}
 	for _, sc := range strings.Fields(got.Scope) {
-		if !slices.Contains(oauth.DefaultScopes, sc) || !slices.Contains(strings.Fields(req.Scope), sc) {
+		if !slices.Contains(web.DefaultScopes, sc) || !slices.Contains(strings.Fields(req.Scope), sc) {
 			t.Fatalf("scope %q registered from %q", sc, req.Scope)
 		}
 	}
@@ -631,7 +634,7 @@ func checkIssued(t *testing.T, a *fuzzAS, clients []*fuzzClient, r *http.Request
 	if tb.TokenType != "Bearer" || tb.ExpiresIn <= 0 || tb.RefreshToken == "" || w.Header().Get("Pragma") != "no-cache" {
 		t.Fatalf("token answer %s", w.Body)
 	}
-	claims, err := a.keys.Verify(tb.AccessToken, oauth.VerifyOptions{Issuer: flowIssuer, Audience: flowResource, Now: a.clock.Now})
+	claims, err := a.keys.Verify(tb.AccessToken, signing.VerifyOptions{Issuer: flowIssuer, Audience: flowResource, Now: a.clock.Now})
 	if err != nil {
 		t.Fatalf("issued access token does not verify: %v", err)
 	}
@@ -725,8 +728,8 @@ func FuzzVerify(f *testing.F) {
 	var stored []store.SigningKey
 	keys := map[string]fuzzKey{}
 	var order []fuzzKey
-	for i, alg := range []string{oauth.AlgES256, oauth.AlgRS256, oauth.AlgEdDSA} {
-		k, err := oauth.GenerateKey(alg, rand.Reader, t0.Add(time.Duration(i-3)*time.Minute))
+	for i, alg := range []string{signing.AlgES256, signing.AlgRS256, signing.AlgEdDSA} {
+		k, err := signing.GenerateKey(alg, rand.Reader, t0.Add(time.Duration(i-3)*time.Minute))
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -738,22 +741,22 @@ func FuzzVerify(f *testing.F) {
 		keys[k.ID], order = fk, append(order, fk)
 		stored = append(stored, *k)
 	}
-	all, err := oauth.NewKeySet(stored, t0, time.Hour)
+	all, err := signing.NewKeySet(stored, t0, time.Hour)
 	if err != nil {
 		f.Fatal(err)
 	}
 	// An attacker's keys, one of each type, never published.
 	var attacker []crypto.Signer
-	for _, alg := range []string{oauth.AlgES256, oauth.AlgRS256, oauth.AlgEdDSA} {
-		k, err := oauth.GenerateKey(alg, rand.Reader, t0)
+	for _, alg := range []string{signing.AlgES256, signing.AlgRS256, signing.AlgEdDSA} {
+		k, err := signing.GenerateKey(alg, rand.Reader, t0)
 		if err != nil {
 			f.Fatal(err)
 		}
 		priv, _ := x509.ParsePKCS8PrivateKey(k.PrivateKey)
 		attacker = append(attacker, priv.(crypto.Signer))
 	}
-	claims := func() *oauth.AccessClaims {
-		c := &oauth.AccessClaims{ClientID: "client-1", Scope: "booking:read"}
+	claims := func() *jose.AccessClaims {
+		c := &jose.AccessClaims{ClientID: "client-1", Scope: "booking:read"}
 		c.Issuer, c.Subject, c.ID = flowIssuer, alice.ID, "jti-1"
 		c.Audience = []string{flowResource}
 		c.IssuedAt = jwtDate(t0.Add(-time.Minute))
@@ -762,7 +765,7 @@ func FuzzVerify(f *testing.F) {
 	}
 	var bases []string
 	for i, k := range order {
-		ks, err := oauth.NewKeySet(stored[i:i+1], t0, time.Hour)
+		ks, err := signing.NewKeySet(stored[i:i+1], t0, time.Hour)
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -770,7 +773,7 @@ func FuzzVerify(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		if _, err := all.Verify(tok, oauth.VerifyOptions{Issuer: flowIssuer, Audience: flowResource, Now: func() time.Time { return verifyNow }, Leeway: verifyLeeway}); err != nil {
+		if _, err := all.Verify(tok, signing.VerifyOptions{Issuer: flowIssuer, Audience: flowResource, Now: func() time.Time { return verifyNow }, Leeway: verifyLeeway}); err != nil {
 			f.Fatalf("a valid %s token does not verify: %v", k.alg, err)
 		}
 		bases = append(bases, tok)
@@ -839,8 +842,8 @@ func FuzzVerify(f *testing.F) {
 	f.Add(uint8(0), uint8(0), "a.b.c", "..", []byte("...."))
 	f.Add(uint8(0), uint8(0), "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "e30.e30.e30.e30", []byte(nil))
 
-	opts := func(aud string) oauth.VerifyOptions {
-		return oauth.VerifyOptions{Issuer: flowIssuer, Audience: aud, Now: func() time.Time { return verifyNow }, Leeway: verifyLeeway}
+	opts := func(aud string) signing.VerifyOptions {
+		return signing.VerifyOptions{Issuer: flowIssuer, Audience: aud, Now: func() time.Time { return verifyNow }, Leeway: verifyLeeway}
 	}
 	f.Fuzz(func(t *testing.T, baseIdx, forge uint8, header, body string, edits []byte) {
 		base := order[int(baseIdx)%len(order)]
@@ -1070,7 +1073,7 @@ func strictlyValid(tok string, keys map[string]fuzzKey, aud string) string {
 			return "its EdDSA signature is invalid"
 		}
 	}
-	var c oauth.AccessClaims
+	var c jose.AccessClaims
 	if err := json.Unmarshal(raw[1], &c); err != nil {
 		return "its claims do not decode"
 	}
@@ -1107,8 +1110,8 @@ func FuzzChallenge(f *testing.F) {
 	f.Add("\"", "\\", "\\\"", "\",error=\"forged")
 	f.Add(", scope=\"admin\"", " ", "\t", "\x00")
 	f.Fuzz(func(t *testing.T, rm, scope, code, desc string) {
-		p := oauth.ChallengeParams{ResourceMetadata: rm, Scope: scope, Error: code, Description: desc}
-		out := oauth.Challenge("Bearer", p)
+		p := web.ChallengeParams{ResourceMetadata: rm, Scope: scope, Error: code, Description: desc}
+		out := web.Challenge("Bearer", p)
 		for i := 0; i < len(out); i++ {
 			if c := out[i]; (c < 0x20 && c != '\t') || c >= 0x7f {
 				t.Fatalf("challenge %q has byte %#x: not a single clean header line", out, c)

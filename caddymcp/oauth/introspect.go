@@ -5,6 +5,10 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -22,7 +26,7 @@ type introspection struct {
 	TokenType string   `json:"token_type,omitempty"`
 	// Cnf carries the jkt of a DPoP-bound token (RFC 9449 §6.2) and the
 	// x5t#S256 of a certificate-bound one (RFC 8705 §3.2).
-	Cnf *Confirmation `json:"cnf,omitempty"`
+	Cnf *jose.Confirmation `json:"cnf,omitempty"`
 }
 
 // serveIntrospect answers token introspection (RFC 7662). Only clients
@@ -55,7 +59,7 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request, issuer 
 	if _, static := s.static[client.ID]; !static && resp.ClientID != client.ID {
 		resp = introspection{Active: false}
 	}
-	writeJSON(w, http.StatusOK, resp, "no-store")
+	web.WriteJSON(w, http.StatusOK, resp, "no-store")
 }
 
 func (s *Server) introspect(r *http.Request, issuer, token string) (introspection, error) {
@@ -66,7 +70,7 @@ func (s *Server) introspect(r *http.Request, issuer, token string) (introspectio
 		if err != nil {
 			return inactive, err
 		}
-		c, err := ks.Verify(token, VerifyOptions{Issuer: issuer, Now: s.cfg.Now})
+		c, err := ks.Verify(token, signing.VerifyOptions{Issuer: issuer, Now: s.cfg.Now})
 		if err != nil {
 			return inactive, nil
 		}
@@ -76,7 +80,7 @@ func (s *Server) introspect(r *http.Request, issuer, token string) (introspectio
 		}
 		tokenType := "Bearer" // also for a certificate-bound token (RFC 8705 §3.2)
 		if c.Cnf != nil && c.Cnf.JKT != "" {
-			tokenType = DPoPScheme // RFC 9449 §6.2
+			tokenType = dpop.Scheme // RFC 9449 §6.2
 		}
 		return introspection{Active: true, Scope: c.Scope, ClientID: c.ClientID, Sub: c.Subject, Aud: c.Audience,
 			Iss: c.Issuer, Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix(), JTI: c.ID, TokenType: tokenType, Cnf: c.Cnf}, nil

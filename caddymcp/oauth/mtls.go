@@ -3,7 +3,6 @@ package oauth
 import (
 	"bytes"
 	"crypto"
-	"crypto/subtle"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
@@ -19,7 +18,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/caddymcp/caddymcp/caddymcp/internal/jose"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -96,7 +96,7 @@ func checkMTLSConfig(c *MTLSConfig, issuer string) (endpointPath string, err err
 	if c.Endpoint == "" || c.Disabled {
 		return "", nil
 	}
-	if err := ValidateIssuer(c.Endpoint); err != nil {
+	if err := web.ValidateIssuer(c.Endpoint); err != nil {
 		return "", fmt.Errorf("mtls endpoint: %w", err)
 	}
 	if issuer == "" {
@@ -136,25 +136,11 @@ func (s *Server) endpointBase(r *http.Request, issuer string) string {
 	if alias == "" || s.cfg.MTLS.Disabled || !strings.HasPrefix(r.URL.EscapedPath(), s.mtlsPath+"/") {
 		return issuer
 	}
-	origin, err := RequestOrigin(r)
+	origin, err := web.RequestOrigin(r)
 	if err != nil || origin+s.mtlsPath != alias {
 		return issuer
 	}
 	return alias
-}
-
-// CertificateThumbprint returns the X.509 certificate SHA-256 thumbprint
-// of a DER-encoded certificate: the x5t#S256 confirmation method (RFC
-// 8705 §3.1), base64url without padding.
-func CertificateThumbprint(der []byte) string { return jose.CertificateThumbprint(der) }
-
-// clientCertificate returns the certificate the client presented in the
-// TLS handshake of r's connection, or nil.
-func clientCertificate(r *http.Request) *x509.Certificate {
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return nil
-	}
-	return r.TLS.PeerCertificates[0]
 }
 
 // requestCertificate is the client certificate the authorization server
@@ -163,7 +149,7 @@ func (s *Server) requestCertificate(r *http.Request) *x509.Certificate {
 	if s.cfg.MTLS.Disabled {
 		return nil
 	}
-	return clientCertificate(r)
+	return web.ClientCertificate(r)
 }
 
 // mtlsClient reports whether a client authenticates with mutual TLS.
@@ -191,7 +177,7 @@ func (s *Server) authenticateCertificate(r *http.Request, c *store.Client, inval
 	if s.cfg.MTLS.Disabled {
 		return fail("mutual-TLS client authentication is turned off on this server")
 	}
-	cert := clientCertificate(r)
+	cert := web.ClientCertificate(r)
 	if cert == nil {
 		return fail("this client authenticates with a TLS client certificate: make the request over mutual TLS")
 	}
@@ -217,26 +203,6 @@ func (s *Server) authenticateCertificate(r *http.Request, c *store.Client, inval
 	}
 	return fail("the client certificate's public key is not one of those registered for this client")
 }
-
-// certificateMismatch tells why a request does not prove possession of
-// the certificate an access token is bound to (RFC 8705 §3): its TLS
-// connection has no client certificate, or another one. It returns ""
-// when the token has no x5t#S256 or the certificate matches.
-func certificateMismatch(cnf *Confirmation, r *http.Request) string {
-	if cnf == nil || cnf.X5TS256 == "" {
-		return ""
-	}
-	cert := clientCertificate(r)
-	if cert == nil {
-		return "the access token is bound to a TLS client certificate: send it over mutual TLS with that certificate"
-	}
-	if subtle.ConstantTimeCompare([]byte(CertificateThumbprint(cert.Raw)), []byte(cnf.X5TS256)) != 1 {
-		return "the TLS client certificate is not the one the access token is bound to"
-	}
-	return ""
-}
-
-// ---- registration metadata ----
 
 // mtlsMetadata is the client metadata of mutual TLS (RFC 8705 §2.1.2,
 // §3.4, RFC 7591 jwks), embedded in clientMetadata.
@@ -438,7 +404,7 @@ func jwksPublicKeys(raw []byte) ([]crypto.PublicKey, error) {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(raw, &set); err != nil {
-		return nil, errors.New("not a JWK Set (a JSON object with keys)")
+		return nil, errors.New("not a jose.JWK Set (a JSON object with keys)")
 	}
 	switch {
 	case len(set.Keys) == 0:
@@ -472,7 +438,7 @@ func jwksPublicKeys(raw []byte) ([]crypto.PublicKey, error) {
 // certificatesJWKS makes the JWK Set of certificates (each key with its
 // certificate in x5c), as a self-signed client registers it.
 func certificatesJWKS(certs []*x509.Certificate) ([]byte, error) {
-	keys := make([]JWK, 0, len(certs))
+	keys := make([]jose.JWK, 0, len(certs))
 	for _, c := range certs {
 		k, err := jose.NewJWK(c.PublicKey, "", "")
 		if err != nil {
@@ -481,7 +447,7 @@ func certificatesJWKS(certs []*x509.Certificate) ([]byte, error) {
 		k.X5C = []string{base64.StdEncoding.EncodeToString(c.Raw)}
 		keys = append(keys, k)
 	}
-	raw, err := json.Marshal(JWKS{Keys: keys})
+	raw, err := json.Marshal(jose.JWKS{Keys: keys})
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpki"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
@@ -131,7 +133,7 @@ func selfSignedJWKS(t *testing.T, certs ...tls.Certificate) map[string]any {
 	var keys []any
 	for _, c := range certs {
 		k := map[string]any{"x5c": []string{base64.StdEncoding.EncodeToString(c.Certificate[0])}}
-		for name, v := range jwkOf(t, c.Leaf.PublicKey, "", "") {
+		for name, v := range testkeys.JWKOf(t, c.Leaf.PublicKey, "", "") {
 			k[name] = v
 		}
 		keys = append(keys, k)
@@ -172,7 +174,7 @@ var (
 
 func TestMTLSMetadata(t *testing.T) {
 	t.Parallel()
-	m := decode(t, newFlow(t).get(oauth.ASMetadataPath, nil))
+	m := testkeys.DecodeJSON(t, newFlow(t).get(oauth.ASMetadataPath, nil))
 	for _, key := range []string{"token_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"} {
 		got := strList(m, key)
 		for _, want := range []string{"none", "client_secret_basic", "client_secret_post", "tls_client_auth", "self_signed_tls_client_auth"} {
@@ -191,7 +193,7 @@ func TestMTLSMetadata(t *testing.T) {
 		t.Errorf("mtls_endpoint_aliases without an mTLS endpoint: %v", m["mtls_endpoint_aliases"])
 	}
 
-	m = decode(t, newFlow(t, func(c *oauth.Config) { c.MTLS.Endpoint = "https://mtls.mcp.example.com" }).get(oauth.ASMetadataPath, nil))
+	m = testkeys.DecodeJSON(t, newFlow(t, func(c *oauth.Config) { c.MTLS.Endpoint = "https://mtls.mcp.example.com" }).get(oauth.ASMetadataPath, nil))
 	aliases, _ := m["mtls_endpoint_aliases"].(map[string]any)
 	for key, want := range map[string]string{
 		"token_endpoint":         "https://mtls.mcp.example.com/oauth/token",
@@ -206,7 +208,7 @@ func TestMTLSMetadata(t *testing.T) {
 		t.Errorf("token_endpoint = %v", m["token_endpoint"])
 	}
 
-	m = decode(t, newFlow(t, func(c *oauth.Config) {
+	m = testkeys.DecodeJSON(t, newFlow(t, func(c *oauth.Config) {
 		c.MTLS = oauth.MTLSConfig{Disabled: true, Endpoint: "https://mtls.mcp.example.com"}
 	}).get(oauth.ASMetadataPath, nil))
 	for _, key := range []string{"tls_client_certificate_bound_access_tokens", "mtls_endpoint_aliases"} {
@@ -314,7 +316,7 @@ func TestMTLSRegistration(t *testing.T) {
 				if w.Code != http.StatusCreated {
 					t.Fatalf("status %d: %s", w.Code, w.Body)
 				}
-				resp := decode(t, w)
+				resp := testkeys.DecodeJSON(t, w)
 				if _, ok := resp["client_secret"]; ok {
 					t.Errorf("a client without a secret method got one: %v", resp)
 				}
@@ -467,7 +469,7 @@ func TestMTLSClientAuthPKI(t *testing.T) {
 
 	// Introspection accepts the client's certificate as its credentials
 	// and reports the binding (RFC 8705 §3.2).
-	m := decode(t, e.post(t, e.verified, &agent, oauth.IntrospectPath, url.Values{"token": {next.AccessToken}}, c))
+	m := testkeys.DecodeJSON(t, e.post(t, e.verified, &agent, oauth.IntrospectPath, url.Values{"token": {next.AccessToken}}, c))
 	cnf, _ := m["cnf"].(map[string]any)
 	if m["active"] != true || m["token_type"] != "Bearer" || cnf["x5t#S256"] != thumbprint(agent) {
 		t.Fatalf("introspection %v", m)
@@ -541,7 +543,7 @@ func TestMTLSSubjectKinds(t *testing.T) {
 				}
 				t.Fatalf("register %v: %d %s", md, w.Code, w.Body)
 			}
-			c := testClient{ID: decode(t, w)["client_id"].(string), Method: "tls_client_auth"}
+			c := testClient{ID: testkeys.DecodeJSON(t, w)["client_id"].(string), Method: "tls_client_auth"}
 			if got := e.authenticates(t, e.verified, &cert, c); got != tt.ok {
 				t.Fatalf("authenticated = %v, want %v", got, tt.ok)
 			}
@@ -750,7 +752,7 @@ func TestMTLSWithDPoP(t *testing.T) {
 
 	rs := resourceFor(t, f, nil)
 	at := tb.AccessToken
-	check := func(scheme string, cert *tls.Certificate, proof bool) *oauth.Failure {
+	check := func(scheme string, cert *tls.Certificate, proof bool) *bearer.Failure {
 		var proofs []string
 		if proof {
 			proofs = append(proofs, key.proof(t, "POST", flowResource, f.clock.Now(), withATH(at)))
@@ -838,42 +840,42 @@ func TestMTLSResource(t *testing.T) {
 // issuer: cnf x5t#S256 is checked like a local token's, with cnf.jkt too
 // when both are present.
 func TestMTLSRemoteIssuer(t *testing.T) {
-	e := newRemoteEnv(t, "/realms/mcp", nil)
-	e.idp.addKey(t, "k1", testECKey(t, elliptic.P256()), "ES256")
+	e := testkeys.NewRemoteEnv(t, "/realms/mcp", nil)
+	e.IdP.AddKey(t, "k1", testkeys.ECKey(t, elliptic.P256()), "ES256")
 	mine := testpki.SelfSigned(t, &x509.Certificate{Subject: agentSubject}, nil)
 	theirs := testpki.SelfSigned(t, &x509.Certificate{Subject: agentSubject}, nil)
 	key := newDPoPKey(t, "ES256")
-	certBound := e.idp.sign(t, "k1", "ES256", "at+jwt", e.claims(func(c jwt.MapClaims) {
+	certBound := e.IdP.Sign(t, "k1", "ES256", "at+jwt", e.Claims(func(c jwt.MapClaims) {
 		c["cnf"] = map[string]any{"x5t#S256": thumbprint(mine)}
 	}))
-	both := e.idp.sign(t, "k1", "ES256", "at+jwt", e.claims(func(c jwt.MapClaims) {
+	both := e.IdP.Sign(t, "k1", "ES256", "at+jwt", e.Claims(func(c jwt.MapClaims) {
 		c["jti"] = "remote-2"
 		c["cnf"] = map[string]any{"x5t#S256": thumbprint(mine), "jkt": key.jkt}
 	}))
 	req := func(scheme, token string, cert *tls.Certificate, proofs ...string) *http.Request {
-		r := resourceRequest("POST", remoteResource, scheme, token, proofs...)
+		r := resourceRequest("POST", testkeys.RemoteResource, scheme, token, proofs...)
 		if cert != nil {
 			r.TLS.PeerCertificates = []*x509.Certificate{cert.Leaf}
 		}
 		return r
 	}
-	if p, fail := e.rs.Check(req("Bearer", certBound, &mine)); fail != nil || p.Issuer != e.idp.issuer {
+	if p, fail := e.RS.Check(req("Bearer", certBound, &mine)); fail != nil || p.Issuer != e.IdP.Issuer {
 		t.Fatalf("external certificate-bound token: %+v, %+v", p, fail)
 	}
-	_, fail := e.rs.Check(req("Bearer", certBound, nil))
+	_, fail := e.RS.Check(req("Bearer", certBound, nil))
 	wantRefused(t, fail, 401, "Bearer", "invalid_token")
-	_, fail = e.rs.Check(req("Bearer", certBound, &theirs))
+	_, fail = e.RS.Check(req("Bearer", certBound, &theirs))
 	wantRefused(t, fail, 401, "Bearer", "invalid_token")
 	// A certificate-bound token is not DPoP-bound.
-	_, fail = e.rs.Check(req("DPoP", certBound, &mine, key.proof(t, "POST", remoteResource, e.now, withATH(certBound))))
+	_, fail = e.RS.Check(req("DPoP", certBound, &mine, key.proof(t, "POST", testkeys.RemoteResource, e.Now, withATH(certBound))))
 	wantRefused(t, fail, 401, "DPoP", "invalid_token")
 
-	if _, fail := e.rs.Check(req("DPoP", both, &mine, key.proof(t, "POST", remoteResource, e.now, withATH(both)))); fail != nil {
+	if _, fail := e.RS.Check(req("DPoP", both, &mine, key.proof(t, "POST", testkeys.RemoteResource, e.Now, withATH(both)))); fail != nil {
 		t.Fatalf("token bound both ways, with both: %+v", fail)
 	}
-	_, fail = e.rs.Check(req("DPoP", both, nil, key.proof(t, "POST", remoteResource, e.now, withATH(both))))
+	_, fail = e.RS.Check(req("DPoP", both, nil, key.proof(t, "POST", testkeys.RemoteResource, e.Now, withATH(both))))
 	wantRefused(t, fail, 401, "DPoP", "invalid_token")
-	_, fail = e.rs.Check(req("Bearer", both, &mine))
+	_, fail = e.RS.Check(req("Bearer", both, &mine))
 	wantRefused(t, fail, 401, "Bearer", "invalid_token")
 }
 

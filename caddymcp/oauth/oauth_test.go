@@ -1,7 +1,6 @@
 package oauth_test
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -14,34 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
-var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-
-type staticKeys struct {
-	ks  *oauth.KeySet
-	err error
-}
-
-func (s staticKeys) KeySet(context.Context) (*oauth.KeySet, error) { return s.ks, s.err }
-
-func newKeySet(t testing.TB, keys ...store.SigningKey) *oauth.KeySet {
-	t.Helper()
-	if len(keys) == 0 {
-		k, err := oauth.GenerateSigningKey(rand.Reader, t0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys = []store.SigningKey{*k}
-	}
-	ks, err := oauth.NewKeySet(keys, t0, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ks
-}
+var t0 = testkeys.T0
 
 func get(t *testing.T, h http.Handler, method, target string, hdr map[string]string) *httptest.ResponseRecorder {
 	t.Helper()
@@ -61,20 +40,8 @@ func get(t *testing.T, h http.Handler, method, target string, hdr map[string]str
 	return w
 }
 
-func decode(t *testing.T, w *httptest.ResponseRecorder) map[string]any {
-	t.Helper()
-	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("Content-Type = %q, body %s", ct, w.Body)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
-		t.Fatalf("body %q: %v", w.Body, err)
-	}
-	return m
-}
-
 func TestMetadata(t *testing.T) {
-	ks := newKeySet(t)
+	ks := testkeys.NewKeySet(t)
 	tests := []struct {
 		name, issuer, target, wantIssuer string
 	}{
@@ -86,7 +53,7 @@ func TestMetadata(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := oauth.New(oauth.Config{Issuer: tt.issuer, Keys: staticKeys{ks: ks}})
+			s, err := oauth.New(oauth.Config{Issuer: tt.issuer, Keys: testkeys.Static{KS: ks}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +61,7 @@ func TestMetadata(t *testing.T) {
 			if w.Code != 200 {
 				t.Fatalf("status %d: %s", w.Code, w.Body)
 			}
-			m := decode(t, w)
+			m := testkeys.DecodeJSON(t, w)
 			if m["issuer"] != tt.wantIssuer {
 				t.Errorf("issuer = %v, want %s", m["issuer"], tt.wantIssuer)
 			}
@@ -118,7 +85,7 @@ func TestMetadata(t *testing.T) {
 }
 
 func TestServerRoutingAndMethods(t *testing.T) {
-	s, err := oauth.New(oauth.Config{Keys: staticKeys{ks: newKeySet(t)}})
+	s, err := oauth.New(oauth.Config{Keys: testkeys.Static{KS: testkeys.NewKeySet(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +102,7 @@ func TestServerRoutingAndMethods(t *testing.T) {
 		}
 	}
 	w := get(t, s, "POST", "https://h/.well-known/oauth-authorization-server", nil)
-	if w.Code != 405 || w.Header().Get("Allow") == "" || decode(t, w)["error"] != "invalid_request" {
+	if w.Code != 405 || w.Header().Get("Allow") == "" || testkeys.DecodeJSON(t, w)["error"] != "invalid_request" {
 		t.Errorf("POST metadata: %d %s", w.Code, w.Body)
 	}
 	w = get(t, s, "OPTIONS", "https://h/oauth/jwks", map[string]string{"Origin": "http://localhost:6274", "Access-Control-Request-Method": "GET"})
@@ -153,12 +120,12 @@ func TestNewRejectsBadIssuers(t *testing.T) {
 		"mcp.example.com", "http://mcp.example.com", "https://mcp.example.com/", "https://mcp.example.com?x=1",
 		"https://mcp.example.com#f", "https://user@mcp.example.com", "HTTPS://mcp.example.com", "https://MCP.example.com",
 	} {
-		if _, err := oauth.New(oauth.Config{Issuer: issuer, Keys: staticKeys{}}); err == nil {
+		if _, err := oauth.New(oauth.Config{Issuer: issuer, Keys: testkeys.Static{}}); err == nil {
 			t.Errorf("issuer %q accepted", issuer)
 		}
 	}
 	for _, issuer := range []string{"https://mcp.example.com", "http://localhost:8080", "http://127.0.0.1:9", "https://h/tenant"} {
-		if _, err := oauth.New(oauth.Config{Issuer: issuer, Keys: staticKeys{}}); err != nil {
+		if _, err := oauth.New(oauth.Config{Issuer: issuer, Keys: testkeys.Static{}}); err != nil {
 			t.Errorf("issuer %q refused: %v", issuer, err)
 		}
 	}
@@ -168,24 +135,24 @@ func TestNewRejectsBadIssuers(t *testing.T) {
 }
 
 func TestJWKS(t *testing.T) {
-	k1, err := oauth.GenerateSigningKey(rand.Reader, t0.Add(-2*time.Minute))
+	k1, err := signing.GenerateSigningKey(rand.Reader, t0.Add(-2*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	k2, err := oauth.GenerateSigningKey(rand.Reader, t0.Add(-time.Minute))
+	k2, err := signing.GenerateSigningKey(rand.Reader, t0.Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, err := oauth.GenerateSigningKey(rand.Reader, t0.Add(-48*time.Hour))
+	old, err := signing.GenerateSigningKey(rand.Reader, t0.Add(-48*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	old.RetiredAt = t0.Add(-2 * time.Hour) // retired longer than the 1h kept
-	ks := newKeySet(t, *k1, *k2, *old)
+	ks := testkeys.NewKeySet(t, *k1, *k2, *old)
 	if ks.SigningKeyID() != k2.ID {
 		t.Fatalf("signing key = %s, want the newest %s", ks.SigningKeyID(), k2.ID)
 	}
-	s, err := oauth.New(oauth.Config{Keys: staticKeys{ks: ks}})
+	s, err := oauth.New(oauth.Config{Keys: testkeys.Static{KS: ks}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +160,7 @@ func TestJWKS(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("status %d", w.Code)
 	}
-	var doc oauth.JWKS
+	var doc jose.JWKS
 	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
@@ -225,15 +192,15 @@ func TestJWKS(t *testing.T) {
 	}
 
 	// Keys not available: 503 with Retry-After, never 500.
-	s2, _ := oauth.New(oauth.Config{Keys: staticKeys{err: errors.New("db down")}})
+	s2, _ := oauth.New(oauth.Config{Keys: testkeys.Static{Err: errors.New("db down")}})
 	w = get(t, s2, "GET", "https://h/oauth/jwks", nil)
-	if w.Code != 503 || w.Header().Get("Retry-After") == "" || decode(t, w)["error"] != "temporarily_unavailable" {
+	if w.Code != 503 || w.Header().Get("Retry-After") == "" || testkeys.DecodeJSON(t, w)["error"] != "temporarily_unavailable" {
 		t.Errorf("keys unavailable: %d %s", w.Code, w.Body)
 	}
 }
 
 func TestNewKeySetErrors(t *testing.T) {
-	k, _ := oauth.GenerateSigningKey(rand.Reader, t0)
+	k, _ := signing.GenerateSigningKey(rand.Reader, t0)
 	retired := *k
 	retired.RetiredAt = t0
 	bad := *k
@@ -246,7 +213,7 @@ func TestNewKeySetErrors(t *testing.T) {
 		"garbage":     {bad},
 		"algorithm":   {alg},
 	} {
-		if _, err := oauth.NewKeySet(keys, t0, time.Hour); err == nil {
+		if _, err := signing.NewKeySet(keys, t0, time.Hour); err == nil {
 			t.Errorf("%s: NewKeySet succeeded", name)
 		}
 	}
@@ -255,8 +222,8 @@ func TestNewKeySetErrors(t *testing.T) {
 func tlsState() *tls.ConnectionState { return &tls.ConnectionState{} }
 
 func TestKeyRotationSchedule(t *testing.T) {
-	oldKey, _ := oauth.GenerateSigningKey(rand.Reader, t0.Add(-30*24*time.Hour))
-	newKey, _ := oauth.GenerateSigningKey(rand.Reader, t0.Add(15*time.Minute)) // starts signing later
+	oldKey, _ := signing.GenerateSigningKey(rand.Reader, t0.Add(-30*24*time.Hour))
+	newKey, _ := signing.GenerateSigningKey(rand.Reader, t0.Add(15*time.Minute)) // starts signing later
 	oldKey.RetiredAt = newKey.CreatedAt
 	for _, tt := range []struct {
 		name       string
@@ -268,7 +235,7 @@ func TestKeyRotationSchedule(t *testing.T) {
 		{"after it starts", t0.Add(20 * time.Minute), newKey.ID, 2},
 		{"a day later the old key is gone", t0.Add(15*time.Minute + 25*time.Hour), newKey.ID, 1},
 	} {
-		ks, err := oauth.NewKeySet([]store.SigningKey{*oldKey, *newKey}, tt.now, 24*time.Hour)
+		ks, err := signing.NewKeySet([]store.SigningKey{*oldKey, *newKey}, tt.now, 24*time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,25 +247,25 @@ func TestKeyRotationSchedule(t *testing.T) {
 
 func TestSealKey(t *testing.T) {
 	der := []byte("private key bytes")
-	sealed, err := oauth.SealKey("kek-1", der, rand.Reader)
+	sealed, err := signing.SealKey("kek-1", der, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(string(sealed), string(der)) {
 		t.Fatal("sealed key contains the plaintext")
 	}
-	if got, err := oauth.OpenKey("kek-1", sealed); err != nil || string(got) != string(der) {
+	if got, err := signing.OpenKey("kek-1", sealed); err != nil || string(got) != string(der) {
 		t.Fatalf("OpenKey = %q, %v", got, err)
 	}
 	for name, secret := range map[string]string{"no secret": "", "wrong secret": "kek-2"} {
-		if _, err := oauth.OpenKey(secret, sealed); err == nil {
+		if _, err := signing.OpenKey(secret, sealed); err == nil {
 			t.Errorf("%s: sealed key opened", name)
 		}
 	}
-	if got, err := oauth.OpenKey("kek-1", der); err != nil || string(got) != string(der) {
+	if got, err := signing.OpenKey("kek-1", der); err != nil || string(got) != string(der) {
 		t.Errorf("an unsealed key: %q, %v", got, err)
 	}
-	if _, err := oauth.OpenKey("kek-1", sealed[:25]); err == nil {
+	if _, err := signing.OpenKey("kek-1", sealed[:25]); err == nil {
 		t.Error("a truncated key opened")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 )
 
 func sampleConsent() consentPage {
@@ -291,7 +293,7 @@ func TestConsentPageAccessibility(t *testing.T) {
 }
 
 func TestDescribeScope(t *testing.T) {
-	for _, s := range DefaultScopes {
+	for _, s := range web.DefaultScopes {
 		d := describeScope(s)
 		if d.Title == "" || d.Description == "" || len(d.Tools) == 0 {
 			t.Errorf("scope %s is not fully described: %+v", s, d)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/ratelimit"
 )
@@ -64,7 +65,7 @@ func wantTooMany(t *testing.T, w *httptest.ResponseRecorder, retryAfter string, 
 		}
 		return
 	}
-	var body oauth.ErrorBody
+	var body web.ErrorBody
 	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || body.Error != "too_many_requests" || body.Description == "" {
 		t.Errorf("want a too_many_requests JSON error; got %s (%v)", w.Body, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -58,25 +59,25 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	reg := s.cfg.Registration
 	if reg.Disabled || s.cfg.Store == nil {
-		WriteError(w, http.StatusForbidden, "access_denied", "dynamic client registration is disabled on this server")
+		web.WriteError(w, http.StatusForbidden, "access_denied", "dynamic client registration is disabled on this server")
 		return
 	}
 	if reg.InitialAccessToken != "" {
-		tok, err := BearerToken(r)
+		tok, err := web.BearerToken(r)
 		if err != nil || subtle.ConstantTimeCompare([]byte(tok), []byte(reg.InitialAccessToken)) != 1 {
-			w.Header().Set("WWW-Authenticate", Challenge("Bearer", ChallengeParams{Error: "invalid_token",
+			w.Header().Set("WWW-Authenticate", web.Challenge("Bearer", web.ChallengeParams{Error: "invalid_token",
 				Description: "registration requires an initial access token"}))
-			WriteError(w, http.StatusUnauthorized, "invalid_token", "registration requires a valid initial access token")
+			web.WriteError(w, http.StatusUnauthorized, "invalid_token", "registration requires a valid initial access token")
 			return
 		}
 	}
 	if mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
-		WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "the body must be a JSON object (Content-Type: application/json)")
+		web.WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "the body must be a JSON object (Content-Type: application/json)")
 		return
 	}
 	body, err := readLimited(w, r)
 	if err != nil {
-		WriteError(w, http.StatusRequestEntityTooLarge, "invalid_client_metadata", "the request body is too large")
+		web.WriteError(w, http.StatusRequestEntityTooLarge, "invalid_client_metadata", "the request body is too large")
 		return
 	}
 	var md clientMetadata
@@ -84,7 +85,7 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 	// Nothing but white space may follow the object: dec.More alone
 	// misses a stray ']' or '}'.
 	if err := dec.Decode(&md); err != nil || !endOfJSON(dec) {
-		WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is not a valid JSON object of client metadata")
+		web.WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "the body is not a valid JSON object of client metadata")
 		return
 	}
 	if oe := s.checkMetadata(&md); oe != nil {
@@ -99,7 +100,7 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		// RFC 7591 has no code for a full registry; the client can do
 		// nothing but try later.
 		w.Header().Set("Retry-After", "3600")
-		WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "this server accepts no more client registrations at the moment")
+		web.WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "this server accepts no more client registrations at the moment")
 		return
 	}
 
@@ -143,7 +144,7 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit("client_registered", "client_id", id, "client_name", md.ClientName,
 		"token_endpoint_auth_method", md.TokenEndpointAuthMethod, "redirect_uris", md.RedirectURIs)
-	writeJSON(w, http.StatusCreated, resp, "no-store")
+	web.WriteJSON(w, http.StatusCreated, resp, "no-store")
 }
 
 // endOfJSON reports whether dec has nothing left but white space.
@@ -212,7 +213,7 @@ func (s *Server) checkMetadata(md *clientMetadata) *oauthError {
 	if md.Scope != "" {
 		var kept []string
 		for _, sc := range strings.Fields(md.Scope) {
-			if !ValidScopeToken(sc) {
+			if !web.ValidScopeToken(sc) {
 				return meta("scope contains an invalid scope token")
 			}
 			if slices.Contains(s.cfg.Scopes, sc) && !slices.Contains(kept, sc) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -57,7 +58,7 @@ func (s *Server) revokeAccessToken(r *http.Request, issuer string, client *store
 	if err != nil {
 		return false, err
 	}
-	claims, err := ks.Verify(token, VerifyOptions{Issuer: issuer, Now: s.cfg.Now})
+	claims, err := ks.Verify(token, signing.VerifyOptions{Issuer: issuer, Now: s.cfg.Now})
 	if err != nil || claims.ClientID != client.ID {
 		return false, nil // expired, foreign or not ours: nothing to do
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -233,11 +234,11 @@ func TestIntrospect(t *testing.T) {
 		parts := strings.Split(live, ".")
 
 		// A token signed by a key the server does not know.
-		key, err := oauth.GenerateSigningKey(rand.Reader, flowStart)
+		key, err := signing.GenerateSigningKey(rand.Reader, flowStart)
 		if err != nil {
 			t.Fatal(err)
 		}
-		foreignKS, err := oauth.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
+		foreignKS, err := signing.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,7 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/ratelimit"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -86,7 +89,7 @@ type Config struct {
 	// DefaultScopes.
 	Scopes []string
 	// Keys yields the signing keys.
-	Keys KeySource
+	Keys signing.KeySource
 	// Store keeps clients, codes, grants and consents. Without it no
 	// client can be authorized, and static clients are refused.
 	Store Store
@@ -209,9 +212,9 @@ type Server struct {
 	issuerPath string
 	static     map[string]*store.Client
 	log        *slog.Logger
-	replay     *replayCache // DPoP proofs seen at the token endpoint
-	docs       *documents   // client metadata documents; nil when off
-	mtlsPath   string       // path of the mutual-TLS endpoint aliases
+	replay     *dpop.ReplayCache // DPoP proofs seen at the token endpoint
+	docs       *documents        // client metadata documents; nil when off
+	mtlsPath   string            // path of the mutual-TLS endpoint aliases
 	// The token endpoint authentication methods offered: at the token and
 	// revocation endpoints, and at the introspection endpoint.
 	authMethods, introspectMethods []string
@@ -219,9 +222,9 @@ type Server struct {
 
 // New checks cfg, fills in defaults, and returns a server.
 func New(cfg Config) (*Server, error) {
-	s := &Server{cfg: cfg, static: map[string]*store.Client{}, replay: newReplayCache()}
+	s := &Server{cfg: cfg, static: map[string]*store.Client{}, replay: dpop.NewReplayCache()}
 	if cfg.Issuer != "" {
-		if err := ValidateIssuer(cfg.Issuer); err != nil {
+		if err := web.ValidateIssuer(cfg.Issuer); err != nil {
 			return nil, err
 		}
 		u, _ := url.Parse(cfg.Issuer) // validated above
@@ -232,7 +235,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	c := &s.cfg
 	if c.Scopes == nil {
-		c.Scopes = DefaultScopes
+		c.Scopes = web.DefaultScopes
 	}
 	if c.Resources == nil {
 		c.Resources = func() []string { return nil }
@@ -368,14 +371,14 @@ func (s *Server) Issuer(r *http.Request) (string, error) {
 	if s.cfg.Issuer != "" {
 		return s.cfg.Issuer, nil
 	}
-	return RequestOrigin(r)
+	return web.RequestOrigin(r)
 }
 
 // ServeHTTP answers the server's endpoints; other paths get 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	route := s.route(r.URL.Path)
 	if route == "" {
-		WriteError(w, http.StatusNotFound, "invalid_request", "no such endpoint")
+		web.WriteError(w, http.StatusNotFound, "invalid_request", "no such endpoint")
 		return
 	}
 	if !s.allow(w, r, route) {
@@ -383,7 +386,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	issuer, err := s.Issuer(r)
 	if err != nil {
-		WriteError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		web.WriteError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
 	switch route {
@@ -441,7 +444,7 @@ func (s *Server) allow(w http.ResponseWriter, r *http.Request, route string) boo
 	// RFC 6749 has no code for this. too_many_requests is what MCP SDKs
 	// use for it; a client reads it as "try later", never as a reason to
 	// drop its registration (invalid_client) or its tokens (invalid_grant).
-	WriteError(w, http.StatusTooManyRequests, "too_many_requests", "too many requests from this client; retry after "+retry+" seconds")
+	web.WriteError(w, http.StatusTooManyRequests, "too_many_requests", "too many requests from this client; retry after "+retry+" seconds")
 	return false
 }
 
@@ -531,7 +534,7 @@ func (s *Server) Metadata(issuer string) ASMetadata {
 		m.RegistrationEndpoint = issuer + RegisterPath
 	}
 	if !s.cfg.DPoP.Disabled {
-		m.DPoPSigningAlgValuesSupported = DPoPAlgorithms
+		m.DPoPSigningAlgValuesSupported = dpop.Algorithms
 	}
 	m.ClientIDMetadataDocumentSupported = s.docs != nil
 	m.TLSClientCertificateBoundAccessTokens = !s.cfg.MTLS.Disabled
@@ -543,7 +546,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request, issuer st
 	if !s.preflight(w, r, "GET, HEAD, OPTIONS") {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.Metadata(issuer), "public, max-age=300")
+	web.WriteJSON(w, http.StatusOK, s.Metadata(issuer), "public, max-age=300")
 }
 
 // randomToken returns n random bytes, base64url-encoded.
@@ -561,11 +564,11 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, what stri
 	if errors.Is(cause, store.ErrUnavailable) || errors.Is(cause, context.DeadlineExceeded) {
 		s.log.Warn("store unavailable", "during", what, "error", cause.Error())
 		w.Header().Set("Retry-After", "5")
-		WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the service is temporarily unavailable; retry shortly")
+		web.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the service is temporarily unavailable; retry shortly")
 		return
 	}
 	s.log.Error("internal error", "during", what, "error", cause.Error(), "path", r.URL.Path)
-	WriteError(w, http.StatusInternalServerError, "server_error", "the server could not complete the request")
+	web.WriteError(w, http.StatusInternalServerError, "server_error", "the server could not complete the request")
 }
 
 // revoked tells OnRevoke that tokens were revoked.

@@ -1,8 +1,6 @@
 package oauth
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -16,6 +14,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -54,7 +56,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, issuer strin
 	// refuse (§3.4), and the code or refresh token stays usable.
 	thumb := ""
 	if cert := s.requestCertificate(r); cert != nil {
-		thumb = CertificateThumbprint(cert.Raw)
+		thumb = jose.CertificateThumbprint(cert.Raw)
 	}
 	if client.CertificateBoundTokens && thumb == "" {
 		badRequest("invalid_request", "this client gets only certificate-bound access tokens "+
@@ -88,10 +90,10 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, issuer strin
 type tokenIssuer struct {
 	s      *Server
 	issuer string
-	keys   *KeySet
+	keys   *signing.KeySet
 	client *store.Client
 	now    time.Time
-	proof  *dpopProof // nil: a bearer token request
+	proof  *dpop.Proof // nil: a bearer token request
 	// cert is the x5t#S256 of the request's TLS client certificate, or
 	// "" (RFC 8705 §3.1); bindCert binds the new tokens to it.
 	cert     string
@@ -103,7 +105,7 @@ func (t *tokenIssuer) jkt() string {
 	if t.proof == nil {
 		return ""
 	}
-	return t.proof.jkt
+	return t.proof.JKT
 }
 
 // boundCert is the thumbprint new access tokens are bound to, or "".
@@ -123,7 +125,7 @@ func (t *tokenIssuer) checkBinding(bound, what string) *oauthError {
 		return nil
 	case t.proof == nil:
 		return badRequest("invalid_grant", "the "+what+" is bound to a DPoP key: send a DPoP proof made with that key")
-	case t.proof.jkt != bound:
+	case t.proof.JKT != bound:
 		return badRequest("invalid_grant", "the DPoP proof is made with another key than the "+what+" is bound to")
 	}
 	return nil
@@ -419,7 +421,7 @@ func (t *tokenIssuer) issue(grantID, userID, scope, resource string, grantCreate
 		return nil, nil, err
 	}
 	exp := t.now.Add(t.s.cfg.AccessTokenLifetime)
-	claims := &AccessClaims{
+	claims := &jose.AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: t.issuer, Subject: userID, Audience: jwt.ClaimStrings{resource},
 			IssuedAt: jwt.NewNumericDate(t.now), ExpiresAt: jwt.NewNumericDate(exp), ID: jti,
@@ -428,15 +430,15 @@ func (t *tokenIssuer) issue(grantID, userID, scope, resource string, grantCreate
 	}
 	tokenType, rtKey, rtCert := "Bearer", "", ""
 	if t.proof != nil {
-		claims.Cnf = &Confirmation{JKT: t.proof.jkt}
-		tokenType = DPoPScheme
+		claims.Cnf = &jose.Confirmation{JKT: t.proof.JKT}
+		tokenType = dpop.Scheme
 		if publicClient(t.client) {
-			rtKey = t.proof.jkt
+			rtKey = t.proof.JKT
 		}
 	}
 	if t.bindCert {
 		if claims.Cnf == nil {
-			claims.Cnf = &Confirmation{}
+			claims.Cnf = &jose.Confirmation{}
 		}
 		claims.Cnf.X5TS256 = t.cert
 		if publicClient(t.client) {
@@ -482,7 +484,7 @@ func (t *tokenIssuer) grantExpiry(out *store.Issue) time.Time {
 
 func writeTokenResponse(w http.ResponseWriter, resp *tokenResponse) {
 	w.Header().Set("Pragma", "no-cache")
-	writeJSON(w, http.StatusOK, resp, "no-store")
+	web.WriteJSON(w, http.StatusOK, resp, "no-store")
 }
 
 // validVerifier checks a PKCE code verifier: 43 to 128 characters of
@@ -510,43 +512,10 @@ func sealKey(token string) []byte {
 
 // seal encrypts plaintext with AES-256-GCM under the token's seal key.
 func seal(token string, plaintext []byte, random io.Reader) ([]byte, error) {
-	return sealGCM(sealKey(token), plaintext, nil, random)
+	return signing.SealGCM(sealKey(token), plaintext, nil, random)
 }
 
 // unseal reverses seal.
 func unseal(token string, sealed []byte) ([]byte, error) {
-	return openGCM(sealKey(token), sealed, nil)
-}
-
-// sealGCM encrypts with AES-256-GCM under key: nonce || ciphertext.
-func sealGCM(key, plaintext, aad []byte, random io.Reader) ([]byte, error) {
-	gcm, err := newGCM(key)
-	if err != nil {
-		return nil, err
-	}
-	nonce := make([]byte, gcm.NonceSize())
-	if _, err := io.ReadFull(random, nonce); err != nil {
-		return nil, err
-	}
-	return gcm.Seal(nonce, nonce, plaintext, aad), nil
-}
-
-// openGCM reverses sealGCM.
-func openGCM(key, sealed, aad []byte) ([]byte, error) {
-	gcm, err := newGCM(key)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < gcm.NonceSize() {
-		return nil, errors.New("sealed data too short")
-	}
-	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
-}
-
-func newGCM(key []byte) (cipher.AEAD, error) {
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
+	return signing.OpenGCM(sealKey(token), sealed, nil)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 )
 
 // tokenRequest posts form to the token endpoint; mutate adjusts the
@@ -84,7 +85,7 @@ func TestTokenAccessToken(t *testing.T) {
 				t.Errorf("expires_in %d does not match exp - iat", tb.ExpiresIn)
 			}
 			// A resource with another audience refuses the token.
-			if _, err := f.keys.Verify(tb.AccessToken, oauth.VerifyOptions{Issuer: flowIssuer, Audience: flowRootResource, Now: f.clock.Now}); err == nil {
+			if _, err := f.keys.Verify(tb.AccessToken, signing.VerifyOptions{Issuer: flowIssuer, Audience: flowRootResource, Now: f.clock.Now}); err == nil {
 				t.Error("the token verifies for another audience")
 			}
 			if !f.active(tb.AccessToken) {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -79,7 +79,7 @@ func (s *Server) addBookings() {
 	shop := s.cfg.Shop
 	add(s, toolSpec{name: "bookings_list", family: "booking", action: "list", scope: "booking:read", title: "List bookings",
 		description: "Lists bookings in a time range, by status and resource, a page at a time.", readOnly: true, idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *bookingsListIn) (BookingList, error) {
+		func(ctx context.Context, p *bearer.Principal, in *bookingsListIn) (BookingList, error) {
 			from, err := optTime("from", in.From)
 			if err != nil {
 				return BookingList{}, err
@@ -97,7 +97,7 @@ func (s *Server) addBookings() {
 		getByID(shop.GetBooking, viewBooking))
 	add(s, toolSpec{name: "bookings_create", family: "booking", action: "create", scope: "booking:write", title: "Create a booking",
 		description: "Books a resource for a time range; a resource is never double-booked."},
-		func(ctx context.Context, p *oauth.Principal, in *bookingCreateIn) (BookingView, error) {
+		func(ctx context.Context, p *bearer.Principal, in *bookingCreateIn) (BookingView, error) {
 			start, err := parseTime("start", in.Start)
 			if err != nil {
 				return BookingView{}, err
@@ -115,7 +115,7 @@ func (s *Server) addBookings() {
 		})
 	add(s, toolSpec{name: "bookings_update", family: "booking", action: "update", scope: "booking:write", title: "Update a booking",
 		description: "Changes a confirmed booking; a new time or resource must be free.", idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *bookingUpdateIn) (BookingView, error) {
+		func(ctx context.Context, p *bearer.Principal, in *bookingUpdateIn) (BookingView, error) {
 			if err := required("id", in.ID); err != nil {
 				return BookingView{}, err
 			}
@@ -142,7 +142,7 @@ func (s *Server) addBookings() {
 		})
 	add(s, toolSpec{name: "bookings_cancel", family: "booking", action: "cancel", scope: "booking:write", title: "Cancel a booking",
 		description: "Cancels a booking and frees its time slot.", destructive: true},
-		func(ctx context.Context, p *oauth.Principal, in *idIn) (BookingView, error) {
+		func(ctx context.Context, p *bearer.Principal, in *idIn) (BookingView, error) {
 			if err := required("id", in.ID); err != nil {
 				return BookingView{}, err
 			}

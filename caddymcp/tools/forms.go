@@ -3,7 +3,7 @@ package tools
 import (
 	"context"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -88,7 +88,7 @@ func (s *Server) addForms() {
 	shop := s.cfg.Shop
 	add(s, toolSpec{name: "forms_list", family: "form", action: "list", scope: "form:read", title: "List forms",
 		description: "Lists forms, newest first.", readOnly: true, idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *pageIn) (FormList, error) {
+		func(ctx context.Context, p *bearer.Principal, in *pageIn) (FormList, error) {
 			list, next, err := shop.ListForms(ctx, store.Page{Cursor: in.Cursor, Limit: in.Limit})
 			return FormList{Forms: views(list, viewForm), NextCursor: next}, err
 		})
@@ -97,7 +97,7 @@ func (s *Server) addForms() {
 		getByID(shop.GetForm, viewForm))
 	add(s, toolSpec{name: "forms_create", family: "form", action: "create", scope: "form:write", title: "Create a form",
 		description: "Creates a form with text, email, number, date and choice fields."},
-		func(ctx context.Context, p *oauth.Principal, in *formCreateIn) (FormView, error) {
+		func(ctx context.Context, p *bearer.Principal, in *formCreateIn) (FormView, error) {
 			f := &store.Form{ID: newID("frm"), Title: in.Title, Description: in.Description, Audit: audit(p, s.cfg.Now())}
 			for _, fl := range in.Fields {
 				f.Fields = append(f.Fields, store.FormField{Name: fl.Name, Label: fl.Label, Type: fl.Type, Required: fl.Required,
@@ -110,7 +110,7 @@ func (s *Server) addForms() {
 		})
 	add(s, toolSpec{name: "forms_submit", family: "form", action: "submit", scope: "form:write", title: "Submit a form",
 		description: "Submits answers to a form; they are checked against its fields."},
-		func(ctx context.Context, p *oauth.Principal, in *formSubmitIn) (SubmissionView, error) {
+		func(ctx context.Context, p *bearer.Principal, in *formSubmitIn) (SubmissionView, error) {
 			if err := required("form_id", in.FormID); err != nil {
 				return SubmissionView{}, err
 			}
@@ -122,7 +122,7 @@ func (s *Server) addForms() {
 		})
 	add(s, toolSpec{name: "forms_list_submissions", family: "form", action: "list_submissions", scope: "form:read",
 		title: "List a form's submissions", description: "Lists a form's submissions, newest first.", readOnly: true, idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *submissionsIn) (SubmissionList, error) {
+		func(ctx context.Context, p *bearer.Principal, in *submissionsIn) (SubmissionList, error) {
 			if err := required("form_id", in.FormID); err != nil {
 				return SubmissionList{}, err
 			}

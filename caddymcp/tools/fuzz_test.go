@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 	"github.com/caddymcp/caddymcp/caddymcp/tools"
 )
@@ -331,7 +331,7 @@ func FuzzMCP(f *testing.F) {
 				scopes = append(scopes, sc)
 			}
 		}
-		p := &oauth.Principal{Subject: "user-1", ClientID: "c1", Scopes: scopes,
+		p := &bearer.Principal{Subject: "user-1", ClientID: "c1", Scopes: scopes,
 			ResourceMetadata: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"}
 		path, rest := "/mcp", (*tools.Tool)(nil)
 		if route%2 == 1 {
@@ -344,7 +344,7 @@ func FuzzMCP(f *testing.F) {
 		if version != "" {
 			r.Header.Set("MCP-Protocol-Version", version)
 		}
-		r = r.WithContext(oauth.WithPrincipal(r.Context(), p))
+		r = r.WithContext(bearer.WithPrincipal(r.Context(), p))
 		w := httptest.NewRecorder()
 		s.srv.ServeHTTP(w, r)
 

@@ -3,7 +3,7 @@ package tools
 import (
 	"context"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -69,7 +69,7 @@ func (s *Server) addOrders() {
 	shop := s.cfg.Shop
 	add(s, toolSpec{name: "orders_list", family: "order", action: "list", scope: "order:read", title: "List orders",
 		description: "Lists orders, newest first, optionally by status.", readOnly: true, idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *ordersListIn) (OrderList, error) {
+		func(ctx context.Context, p *bearer.Principal, in *ordersListIn) (OrderList, error) {
 			list, next, err := shop.ListOrders(ctx, store.OrderFilter{Status: in.Status, Page: store.Page{Cursor: in.Cursor, Limit: in.Limit}})
 			return OrderList{Orders: views(list, viewOrder), NextCursor: next}, err
 		})
@@ -78,7 +78,7 @@ func (s *Server) addOrders() {
 		getByID(shop.GetOrder, viewOrder))
 	add(s, toolSpec{name: "orders_create", family: "order", action: "create", scope: "order:write", title: "Create an order",
 		description: "Creates a pending order: prices and the total are computed from the products, and their stock is reserved at once."},
-		func(ctx context.Context, p *oauth.Principal, in *orderCreateIn) (OrderView, error) {
+		func(ctx context.Context, p *bearer.Principal, in *orderCreateIn) (OrderView, error) {
 			lines := make([]store.OrderLine, len(in.Items))
 			for i, it := range in.Items {
 				lines[i] = store.OrderLine{ProductID: it.ProductID, Quantity: it.Quantity}
@@ -91,7 +91,7 @@ func (s *Server) addOrders() {
 		})
 	add(s, toolSpec{name: "orders_update_status", family: "order", action: "update_status", scope: "order:write",
 		title: "Change an order's status", description: "Moves an order along pending → paid → shipped → delivered, or cancels a pending or paid order (restoring its stock)."},
-		func(ctx context.Context, p *oauth.Principal, in *orderStatusIn) (OrderView, error) {
+		func(ctx context.Context, p *bearer.Principal, in *orderStatusIn) (OrderView, error) {
 			if err := required("id", in.ID); err != nil {
 				return OrderView{}, err
 			}

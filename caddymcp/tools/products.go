@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -89,7 +89,7 @@ func (s *Server) addProducts() {
 	shop := s.cfg.Shop
 	add(s, toolSpec{name: "products_list", family: "product", action: "list", scope: "product:read", title: "List products",
 		description: "Lists products, filtered by a search text, a page at a time.", readOnly: true, idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *productsListIn) (ProductList, error) {
+		func(ctx context.Context, p *bearer.Principal, in *productsListIn) (ProductList, error) {
 			list, next, err := shop.ListProducts(ctx, store.ProductFilter{Query: in.Query, IncludeDeleted: in.IncludeDeleted,
 				Page: store.Page{Cursor: in.Cursor, Limit: in.Limit}})
 			return ProductList{Products: views(list, viewProduct), NextCursor: next}, err
@@ -99,7 +99,7 @@ func (s *Server) addProducts() {
 		getByID(shop.GetProduct, viewProduct))
 	add(s, toolSpec{name: "products_create", family: "product", action: "create", scope: "product:write", title: "Create a product",
 		description: "Creates a product with a price in minor units and an initial stock."},
-		func(ctx context.Context, p *oauth.Principal, in *productCreateIn) (ProductView, error) {
+		func(ctx context.Context, p *bearer.Principal, in *productCreateIn) (ProductView, error) {
 			pr := &store.Product{ID: newID("prd"), SKU: in.SKU, Name: in.Name, Description: in.Description,
 				PriceMinor: in.PriceMinor, Currency: in.Currency, Stock: in.Stock, Audit: audit(p, s.cfg.Now())}
 			if err := shop.CreateProduct(ctx, pr); err != nil {
@@ -109,7 +109,7 @@ func (s *Server) addProducts() {
 		})
 	add(s, toolSpec{name: "products_update", family: "product", action: "update", scope: "product:write", title: "Update a product",
 		description: "Changes a product's SKU, name, description, price or currency; fields left out stay as they are.", idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *productUpdateIn) (ProductView, error) {
+		func(ctx context.Context, p *bearer.Principal, in *productUpdateIn) (ProductView, error) {
 			if err := required("id", in.ID); err != nil {
 				return ProductView{}, err
 			}
@@ -122,7 +122,7 @@ func (s *Server) addProducts() {
 		})
 	add(s, toolSpec{name: "products_delete", family: "product", action: "delete", scope: "product:write", title: "Delete a product",
 		description: "Deletes a product (it stays in past orders).", destructive: true, idempotent: true},
-		func(ctx context.Context, p *oauth.Principal, in *idIn) (Deleted, error) {
+		func(ctx context.Context, p *bearer.Principal, in *idIn) (Deleted, error) {
 			if err := required("id", in.ID); err != nil {
 				return Deleted{}, err
 			}
@@ -133,7 +133,7 @@ func (s *Server) addProducts() {
 		})
 	add(s, toolSpec{name: "products_adjust_stock", family: "product", action: "adjust_stock", scope: "product:write",
 		title: "Adjust stock", description: "Adds to or removes from a product's stock; it never goes below zero."},
-		func(ctx context.Context, p *oauth.Principal, in *stockIn) (ProductView, error) {
+		func(ctx context.Context, p *bearer.Principal, in *stockIn) (ProductView, error) {
 			if err := required("id", in.ID); err != nil {
 				return ProductView{}, err
 			}

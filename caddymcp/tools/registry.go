@@ -10,7 +10,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -35,7 +35,7 @@ type Tool struct {
 	InputSchema json.RawMessage `json:"input_schema"`
 
 	// run decodes raw arguments, runs the tool and returns its result.
-	run func(ctx context.Context, p *oauth.Principal, args json.RawMessage) (any, error)
+	run func(ctx context.Context, p *bearer.Principal, args json.RawMessage) (any, error)
 	mcp mcp.Tool
 }
 
@@ -47,7 +47,7 @@ type toolSpec struct {
 
 // add registers a tool whose arguments decode into In and whose result is
 // Out.
-func add[In, Out any](s *Server, spec toolSpec, run func(ctx context.Context, p *oauth.Principal, in *In) (Out, error)) {
+func add[In, Out any](s *Server, spec toolSpec, run func(ctx context.Context, p *bearer.Principal, in *In) (Out, error)) {
 	t := mcp.NewTool(spec.name,
 		mcp.WithToolTitle(spec.title),
 		mcp.WithDescription(spec.description+" Needs the "+spec.scope+" scope."),
@@ -63,7 +63,7 @@ func add[In, Out any](s *Server, spec toolSpec, run func(ctx context.Context, p 
 		Name: spec.name, Family: spec.family, Action: spec.action, Scope: spec.scope, Description: spec.description,
 		ReadOnly: spec.readOnly, Destructive: spec.destructive, Idempotent: spec.idempotent, InputSchema: t.RawInputSchema,
 		mcp: t,
-		run: func(ctx context.Context, p *oauth.Principal, raw json.RawMessage) (any, error) {
+		run: func(ctx context.Context, p *bearer.Principal, raw json.RawMessage) (any, error) {
 			in := new(In)
 			if err := decodeArgs(raw, in); err != nil {
 				return nil, err
@@ -126,8 +126,8 @@ func jsonKind(goKind string) string {
 
 // getByID is the run function of a "get" tool: it fetches one record by
 // its id argument and returns its view.
-func getByID[R, V any](get func(context.Context, string) (*R, error), view func(*R) V) func(context.Context, *oauth.Principal, *idIn) (V, error) {
-	return func(ctx context.Context, _ *oauth.Principal, in *idIn) (V, error) {
+func getByID[R, V any](get func(context.Context, string) (*R, error), view func(*R) V) func(context.Context, *bearer.Principal, *idIn) (V, error) {
+	return func(ctx context.Context, _ *bearer.Principal, in *idIn) (V, error) {
 		var zero V
 		if err := required("id", in.ID); err != nil {
 			return zero, err

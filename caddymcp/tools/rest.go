@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -16,7 +16,7 @@ import (
 //	GET  <path>/tools                    every tool
 //	GET  <path>/tools/{family}           one family's tools
 //	POST <path>/tools/{family}/{action}  call a tool with a JSON object of arguments
-func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, p *oauth.Principal) {
+func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, p *bearer.Principal) {
 	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, s.cfg.Path+"/tools"), "/")
 	family, action, _ := strings.Cut(rest, "/")
 	if action == "" {
@@ -54,7 +54,7 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request, p *oauth.Prin
 		return
 	case !p.HasScope(tool.Scope):
 		s.observe(tool.Name, "forbidden", time.Time{})
-		oauth.InsufficientScope(p, tool.Scope).Write(w)
+		bearer.InsufficientScope(p, tool.Scope).Write(w)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))

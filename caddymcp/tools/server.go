@@ -2,8 +2,9 @@
 // form tools on mcp-go's Streamable HTTP transport, each gated by the
 // scope it declares, and a REST view of the same tools.
 //
-// The package does not import Caddy. Its API carries no stability promise
-// outside this module.
+// It imports store, bearer (the caller's Principal and the step-up
+// challenge) and internal/web; never the authorization server (oauth) or
+// Caddy. Its API carries no stability promise outside this module.
 package tools
 
 import (
@@ -24,7 +25,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	"github.com/mark3labs/mcp-go/server"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -184,17 +186,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", origin)
 		h.Add("Vary", "Origin")
-		h.Set("Access-Control-Expose-Headers", oauth.CORSExposeHeaders)
-		if oauth.IsPreflight(r) {
+		h.Set("Access-Control-Expose-Headers", web.CORSExposeHeaders)
+		if bearer.IsPreflight(r) {
 			// Preflights carry no credentials and are answered here.
 			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", oauth.CORSAllowHeaders)
+			h.Set("Access-Control-Allow-Headers", web.CORSAllowHeaders)
 			h.Set("Access-Control-Max-Age", "86400")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 	}
-	p, ok := oauth.PrincipalFrom(r.Context())
+	p, ok := bearer.PrincipalFrom(r.Context())
 	if !ok {
 		writeJSONError(w, http.StatusUnauthorized, "unauthorized", "this endpoint needs a verified access token")
 		return
@@ -217,7 +219,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if name != "" {
 			if t, ok := s.byName[name]; ok && !p.HasScope(t.Scope) {
 				s.observe(t.Name, "forbidden", time.Time{})
-				f := oauth.InsufficientScope(p, t.Scope)
+				f := bearer.InsufficientScope(p, t.Scope)
 				f.Write(w)
 				return
 			}
@@ -282,7 +284,7 @@ func rpcHead(body []byte) (method, tool string) {
 // 404 for an unknown, ended, idle or other user's session, as the MCP
 // transport answers for a session it does not know). mcp-go checks the id
 // again through the session table.
-func (s *Server) sessionGate(w http.ResponseWriter, r *http.Request, p *oauth.Principal, method string) bool {
+func (s *Server) sessionGate(w http.ResponseWriter, r *http.Request, p *bearer.Principal, method string) bool {
 	id := r.Header.Get(server.HeaderKeySessionID)
 	switch {
 	case mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)):
@@ -316,11 +318,11 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	if origin == "" || slices.Contains(s.cfg.AllowedOrigins, origin) {
 		return true
 	}
-	if own, err := oauth.RequestOrigin(r); err == nil && strings.EqualFold(own, origin) {
+	if own, err := web.RequestOrigin(r); err == nil && strings.EqualFold(own, origin) {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && oauth.IsLoopbackHost(u.Hostname())
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && web.IsLoopbackHost(u.Hostname())
 }
 
 // handler adapts a tool to mcp-go: the principal comes from the request
@@ -328,7 +330,7 @@ func (s *Server) originAllowed(r *http.Request) bool {
 // wrong, and other failures become JSON-RPC errors.
 func (s *Server) handler(t *Tool) server.ToolHandlerFunc {
 	return func(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		p, ok := oauth.PrincipalFrom(ctx)
+		p, ok := bearer.PrincipalFrom(ctx)
 		if !ok {
 			return nil, errors.New("no verified principal")
 		}
@@ -380,7 +382,7 @@ func newID(prefix string) string {
 }
 
 // audit is the Audit of a new row created by p at now.
-func audit(p *oauth.Principal, now time.Time) store.Audit {
+func audit(p *bearer.Principal, now time.Time) store.Audit {
 	return store.Audit{CreatedAt: now, UpdatedAt: now, CreatedBy: p.Subject, UpdatedBy: p.Subject}
 }
 

@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/mark3labs/mcp-go/server"
-
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
 // DefaultSessionIdleTimeout is how long a session may go without a
@@ -30,7 +29,7 @@ var errNoSession = errors.New("no such session")
 // owner is the user a session belongs to: the token's issuer and subject.
 type owner struct{ issuer, subject string }
 
-func ownerOf(p *oauth.Principal) owner { return owner{issuer: p.Issuer, subject: p.Subject} }
+func ownerOf(p *bearer.Principal) owner { return owner{issuer: p.Issuer, subject: p.Subject} }
 
 type session struct {
 	owner    owner
@@ -147,7 +146,7 @@ func (t *sessionTable) ResolveSessionIdManager(r *http.Request) server.SessionId
 	if r == nil {
 		return serverSessions{t}
 	}
-	p, ok := oauth.PrincipalFrom(r.Context())
+	p, ok := bearer.PrincipalFrom(r.Context())
 	if !ok {
 		return noSessions{}
 	}

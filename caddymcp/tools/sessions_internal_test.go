@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/mark3labs/mcp-go/server"
-
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
 // TestSessionIdManager checks the binding where mcp-go meets it: the
@@ -20,7 +19,7 @@ func TestSessionIdManager(t *testing.T) {
 	table := newSessionTable(func() time.Time { return now }, rand.Reader, time.Minute)
 	as := func(issuer, subject string) server.SessionIdManager {
 		r := httptest.NewRequest("POST", "/mcp", nil)
-		r = r.WithContext(oauth.WithPrincipal(r.Context(), &oauth.Principal{Issuer: issuer, Subject: subject}))
+		r = r.WithContext(bearer.WithPrincipal(r.Context(), &bearer.Principal{Issuer: issuer, Subject: subject}))
 		return table.ResolveSessionIdManager(r)
 	}
 	alice, bob, otherAlice := as("https://a.example", "alice"), as("https://a.example", "bob"), as("https://b.example", "alice")

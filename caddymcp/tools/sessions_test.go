@@ -16,7 +16,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/tools"
 )
 
@@ -71,8 +71,8 @@ func newSessionSite(t *testing.T) *sessionSite {
 		if !ok {
 			issuer = testIssuer
 		}
-		p := &oauth.Principal{Issuer: issuer, Subject: user, ClientID: clientID, Scopes: allScopes}
-		srv.ServeHTTP(w, r.WithContext(oauth.WithPrincipal(r.Context(), p)))
+		p := &bearer.Principal{Issuer: issuer, Subject: user, ClientID: clientID, Scopes: allScopes}
+		srv.ServeHTTP(w, r.WithContext(bearer.WithPrincipal(r.Context(), p)))
 	}))
 	t.Cleanup(hs.Close)
 	return &sessionSite{srv: srv, url: hs.URL + "/mcp", clock: c}

@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 	"github.com/caddymcp/caddymcp/caddymcp/tools"
 )
@@ -80,7 +80,7 @@ func (e *env) request(method, path, body string, scopes []string, hdr map[string
 		r.Header.Set(k, v)
 	}
 	if scopes != nil {
-		r = r.WithContext(oauth.WithPrincipal(r.Context(), &oauth.Principal{Subject: "user-1", ClientID: "c1", Scopes: scopes,
+		r = r.WithContext(bearer.WithPrincipal(r.Context(), &bearer.Principal{Subject: "user-1", ClientID: "c1", Scopes: scopes,
 			ResourceMetadata: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"}))
 	}
 	w := httptest.NewRecorder()

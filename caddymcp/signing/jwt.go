@@ -1,33 +1,18 @@
-package oauth
+package signing
 
 import (
 	"crypto"
 	"fmt"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/caddymcp/caddymcp/caddymcp/internal/jose"
 )
-
-// The access token's claims and type are package jose's.
-type (
-	// AccessClaims are the claims of an access token (RFC 9068 §2.2).
-	AccessClaims = jose.AccessClaims
-	// Confirmation is the cnf claim of a sender-constrained token.
-	Confirmation = jose.Confirmation
-)
-
-// AccessTokenType is the JWT "typ" of access tokens (RFC 9068 §2.1).
-const AccessTokenType = jose.AccessTokenType
-
-// ErrInvalidToken wraps every reason a token is refused.
-var ErrInvalidToken = jose.ErrInvalidToken
 
 // Sign signs an access token with the key set's signing key.
-func (ks *KeySet) Sign(c *AccessClaims) (string, error) {
+func (ks *KeySet) Sign(c *jose.AccessClaims) (string, error) {
 	tok := jwt.NewWithClaims(signingMethod(ks.alg), c)
-	tok.Header["typ"] = AccessTokenType
+	tok.Header["typ"] = jose.AccessTokenType
 	tok.Header["kid"] = ks.kid
 	s, err := tok.SignedString(ks.signer)
 	if err != nil {
@@ -51,12 +36,12 @@ type VerifyOptions struct {
 // Verify checks an access token's signature (with the key of this set
 // its kid names, in that key's algorithm), its typ, and its iss, aud,
 // exp, nbf and iat claims.
-func (ks *KeySet) Verify(raw string, o VerifyOptions) (*AccessClaims, error) {
+func (ks *KeySet) Verify(raw string, o VerifyOptions) (*jose.AccessClaims, error) {
 	var aud []string
 	if o.Audience != "" {
 		aud = []string{o.Audience}
 	}
-	claims := new(AccessClaims)
+	claims := new(jose.AccessClaims)
 	err := jose.Verify(raw, claims, jose.Rules{Issuers: []string{o.Issuer}, Audiences: aud, Types: jose.AccessTokenTypes,
 		Now: o.Now, Leeway: o.Leeway,
 		Key: func(kid, alg string) (crypto.PublicKey, error) {
@@ -72,7 +57,7 @@ func (ks *KeySet) Verify(raw string, o VerifyOptions) (*AccessClaims, error) {
 		return nil, err
 	}
 	if claims.Subject == "" || claims.ClientID == "" || claims.ID == "" {
-		return nil, fmt.Errorf("%w: missing sub, client_id or jti", ErrInvalidToken)
+		return nil, fmt.Errorf("%w: missing sub, client_id or jti", jose.ErrInvalidToken)
 	}
 	return claims, nil
 }

@@ -1,4 +1,4 @@
-package oauth
+package bearer
 
 import (
 	"context"
@@ -6,21 +6,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/caddymcp/caddymcp/caddymcp/internal/jose"
 )
-
-// ErrKeysUnavailable means an issuer's keys could not be obtained, so no
-// token of that issuer can be verified right now.
-var ErrKeysUnavailable = jose.ErrKeysUnavailable
 
 // RemoteIssuerConfig describes an external authorization server (Keycloak,
 // Auth0, Entra ID, Okta, another caddymcp…) whose JWT access tokens a
@@ -130,7 +125,7 @@ func ValidateRemoteIssuer(issuer string) error {
 	if err != nil {
 		return fmt.Errorf("issuer %q is not a URL: %w", issuer, err)
 	}
-	return checkHTTPSURL(issuer, u, "issuer")
+	return web.CheckHTTPSURL(issuer, u, "issuer")
 }
 
 // Issuer returns the issuer identifier.
@@ -143,7 +138,7 @@ func (ri *RemoteIssuer) Issuer() string { return ri.cfg.Issuer }
 // 9068), azp or appid, and the scopes from scope or scp, whichever the
 // server uses. The error wraps ErrKeysUnavailable when no keys could be
 // fetched, else ErrInvalidToken.
-func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string, leeway time.Duration) (*AccessClaims, error) {
+func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string, leeway time.Duration) (*jose.AccessClaims, error) {
 	// Without any keys, no token of this issuer can be judged: the
 	// resource answers 503 rather than calling a valid token invalid.
 	if _, err := ri.keys.Current(ctx); err != nil {
@@ -168,7 +163,7 @@ func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string, leeway
 	if err != nil {
 		return nil, err
 	}
-	claims := &AccessClaims{RegisteredClaims: rc.RegisteredClaims, ClientID: rc.ClientID, Email: rc.Email, Cnf: rc.Cnf}
+	claims := &jose.AccessClaims{RegisteredClaims: rc.RegisteredClaims, ClientID: rc.ClientID, Email: rc.Email, Cnf: rc.Cnf}
 	if claims.ClientID == "" {
 		claims.ClientID = rc.AZP
 	}
@@ -181,7 +176,7 @@ func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string, leeway
 	}
 	claims.Scope = strings.Join(scopes, " ")
 	if claims.Subject == "" {
-		return nil, fmt.Errorf("%w: missing sub", ErrInvalidToken)
+		return nil, fmt.Errorf("%w: missing sub", jose.ErrInvalidToken)
 	}
 	return claims, nil
 }
@@ -198,7 +193,7 @@ type remoteClaims struct {
 	// Cnf binds a token to a DPoP key (jkt, RFC 9449 §6.1) or a TLS
 	// client certificate (x5t#S256, RFC 8705 §3.1); the resource checks
 	// every request's proof and certificate against it.
-	Cnf *Confirmation `json:"cnf"`
+	Cnf *jose.Confirmation `json:"cnf"`
 }
 
 // scopeList reads a scope claim given as a space-separated string or as
@@ -284,7 +279,7 @@ func checkFetchURL(raw, what string) error {
 		return fmt.Errorf("%s %q is not a URL", what, raw)
 	case !u.IsAbs() || u.Host == "":
 		return fmt.Errorf("%s %q must be an absolute URL", what, raw)
-	case u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname())):
+	case u.Scheme != "https" && !(u.Scheme == "http" && web.IsLoopbackHost(u.Hostname())):
 		return fmt.Errorf("%s %q must use https (http is allowed only for localhost)", what, raw)
 	case u.User != nil:
 		return fmt.Errorf("%s %q must not contain user information", what, raw)
@@ -294,37 +289,8 @@ func checkFetchURL(raw, what string) error {
 
 // getJSON fetches a JSON document of at most maxRemoteDocument bytes.
 func (ri *RemoteIssuer) getJSON(ctx context.Context, u string, v any) error {
-	if err := GetJSON(ctx, ri.cfg.Client, u, maxRemoteDocument, v); err != nil {
+	if err := web.GetJSON(ctx, ri.cfg.Client, u, maxRemoteDocument, v); err != nil {
 		return fmt.Errorf("GET %s: %w", u, err)
-	}
-	return nil
-}
-
-// GetJSON fetches the JSON document at u with client into v: a 200
-// answer of at most max bytes that decodes as JSON.
-func GetJSON(ctx context.Context, client *http.Client, u string, max int64, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
-	if err != nil {
-		return fmt.Errorf("reading the response: %w", err)
-	}
-	if int64(len(body)) > max {
-		return fmt.Errorf("the document is larger than %d bytes", max)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("not a JSON document: %w", err)
 	}
 	return nil
 }

@@ -1,9 +1,11 @@
-package oauth
+package bearer
 
 import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 )
 
 // verifiedCacheSize bounds the verified-token cache.
@@ -25,7 +27,7 @@ type verifiedCache struct {
 // them prepared once.
 type cachedToken struct {
 	origin, resource string // what the token was verified for
-	claims           *AccessClaims
+	claims           *jose.AccessClaims
 	scopes           []string // claims.Scope split; shared, never modified
 	until            time.Time
 }
@@ -48,7 +50,7 @@ func (c *verifiedCache) get(token, origin, resource string, now time.Time) (*cac
 
 // put caches a token's claims until its expiry (plus the leeway the
 // verifier allowed) and returns the entry.
-func (c *verifiedCache) put(token, origin, resource string, claims *AccessClaims, leeway time.Duration) *cachedToken {
+func (c *verifiedCache) put(token, origin, resource string, claims *jose.AccessClaims, leeway time.Duration) *cachedToken {
 	e := newCachedToken(origin, resource, claims, time.Time{})
 	if claims.ExpiresAt == nil {
 		return e // not cached: it would never expire
@@ -59,13 +61,13 @@ func (c *verifiedCache) put(token, origin, resource string, claims *AccessClaims
 }
 
 // putUntil caches a token's claims until a given time.
-func (c *verifiedCache) putUntil(token, origin, resource string, claims *AccessClaims, until time.Time) *cachedToken {
+func (c *verifiedCache) putUntil(token, origin, resource string, claims *jose.AccessClaims, until time.Time) *cachedToken {
 	e := newCachedToken(origin, resource, claims, until)
 	c.store(token, e)
 	return e
 }
 
-func newCachedToken(origin, resource string, claims *AccessClaims, until time.Time) *cachedToken {
+func newCachedToken(origin, resource string, claims *jose.AccessClaims, until time.Time) *cachedToken {
 	return &cachedToken{origin: origin, resource: resource, claims: claims, scopes: strings.Fields(claims.Scope), until: until}
 }
 

@@ -1,4 +1,4 @@
-package oauth_test
+package bearer_test
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -16,32 +15,36 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 )
 
 func TestProtectedResourceMetadata(t *testing.T) {
 	tests := []struct {
 		name         string
-		cfg          oauth.ResourceConfig
+		cfg          bearer.ResourceConfig
 		host         string
 		wantResource string
 		wantPaths    []string
 		wantAS       string
 	}{
-		{"path resource", oauth.ResourceConfig{Resource: "/mcp"}, "mcp.example.com",
+		{"path resource", bearer.ResourceConfig{Resource: "/mcp"}, "mcp.example.com",
 			"https://mcp.example.com/mcp", []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"}, "https://mcp.example.com"},
-		{"origin resource", oauth.ResourceConfig{}, "mcp.example.com",
+		{"origin resource", bearer.ResourceConfig{}, "mcp.example.com",
 			"https://mcp.example.com", []string{"/.well-known/oauth-protected-resource"}, "https://mcp.example.com"},
-		{"path resource behind a TLS proxy", oauth.ResourceConfig{Resource: "/mcp", BaseOrigin: "https://mcp.example.com",
+		{"path resource behind a TLS proxy", bearer.ResourceConfig{Resource: "/mcp", BaseOrigin: "https://mcp.example.com",
 			AuthorizationServers: []string{"https://mcp.example.com"}}, "internal:8080",
 			"https://mcp.example.com/mcp", []string{"/.well-known/oauth-protected-resource/mcp"}, "https://mcp.example.com"},
 		{"absolute resource, external issuer",
-			oauth.ResourceConfig{Resource: "https://api.example.com/mcp", AuthorizationServers: []string{"https://login.example.com/realms/x"}, ResourceName: "Shop"},
+			bearer.ResourceConfig{Resource: "https://api.example.com/mcp", AuthorizationServers: []string{"https://login.example.com/realms/x"}, ResourceName: "Shop"},
 			"api.example.com", "https://api.example.com/mcp", []string{"/.well-known/oauth-protected-resource/mcp"}, "https://login.example.com/realms/x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rs, err := oauth.NewResource(tt.cfg)
+			rs, err := bearer.NewResource(tt.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +59,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 				if w.Code != 200 {
 					t.Fatalf("%s: %d", p, w.Code)
 				}
-				m := decode(t, w)
+				m := testkeys.DecodeJSON(t, w)
 				if m["resource"] != tt.wantResource {
 					t.Errorf("%s: resource = %v, want %s", p, m["resource"], tt.wantResource)
 				}
@@ -73,21 +76,21 @@ func TestProtectedResourceMetadata(t *testing.T) {
 			}
 		})
 	}
-	if rs, _ := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp"}); rs.IsMetadataPath("/.well-known/oauth-protected-resource/other") {
+	if rs, _ := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp"}); rs.IsMetadataPath("/.well-known/oauth-protected-resource/other") {
 		t.Error("a foreign path-suffixed URL is claimed")
 	}
-	for _, bad := range []oauth.ResourceConfig{
+	for _, bad := range []bearer.ResourceConfig{
 		{Resource: "mcp"}, {Resource: "http://example.com/mcp"}, {Resource: "https://h/mcp#x"}, {Resource: "/mcp?x=1"},
 		{Resource: "//evil/mcp"}, {AuthorizationServers: []string{"https://as.example/"}}, {ResourceDocumentation: "docs"},
 	} {
-		if _, err := oauth.NewResource(bad); err == nil {
+		if _, err := bearer.NewResource(bad); err == nil {
 			t.Errorf("config %+v accepted", bad)
 		}
 	}
 }
 
 func TestCheckChallenges(t *testing.T) {
-	rs, err := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp", Scopes: []string{"booking:read", "product:read"}})
+	rs, err := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp", Scopes: []string{"booking:read", "product:read"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +131,7 @@ func TestCheckChallenges(t *testing.T) {
 			if w.Code != tt.wantStatus {
 				t.Errorf("status = %d, want %d", w.Code, tt.wantStatus)
 			}
-			body := decode(t, w)
+			body := testkeys.DecodeJSON(t, w)
 			if body["error"] != tt.wantCode {
 				t.Errorf("error = %v, want %s", body["error"], tt.wantCode)
 			}
@@ -171,12 +174,12 @@ func TestCheckChallenges(t *testing.T) {
 }
 
 func TestChallengeQuoting(t *testing.T) {
-	got := oauth.Challenge("Bearer", oauth.ChallengeParams{Error: "invalid_token", Description: "bad \"x\" \\ y\r\nInjected: 1\x00é"})
+	got := web.Challenge("Bearer", web.ChallengeParams{Error: "invalid_token", Description: "bad \"x\" \\ y\r\nInjected: 1\x00é"})
 	want := `Bearer error="invalid_token", error_description="bad \"x\" \\ yInjected: 1"`
 	if got != want {
 		t.Errorf("Challenge = %s, want %s", got, want)
 	}
-	if got := oauth.Challenge("Bearer", oauth.ChallengeParams{}); got != "Bearer" {
+	if got := web.Challenge("Bearer", web.ChallengeParams{}); got != "Bearer" {
 		t.Errorf("empty challenge = %q", got)
 	}
 }
@@ -211,7 +214,7 @@ func TestRequestOrigin(t *testing.T) {
 		if tt.tls {
 			r.TLS = tlsState()
 		}
-		got, err := oauth.RequestOrigin(r)
+		got, err := web.RequestOrigin(r)
 		if (err != nil) != tt.isErr || got != tt.want {
 			t.Errorf("RequestOrigin(%q) = %q, %v; want %q", tt.host, got, err, tt.want)
 		}
@@ -219,11 +222,11 @@ func TestRequestOrigin(t *testing.T) {
 }
 
 func TestCheckVerifiesTokens(t *testing.T) {
-	ks := newKeySet(t)
+	ks := testkeys.NewKeySet(t)
 	now := t0.Add(time.Minute)
 	const resource = "https://mcp.example.com/mcp"
-	mint := func(mod func(c *oauth.AccessClaims)) string {
-		c := &oauth.AccessClaims{
+	mint := func(mod func(c *jose.AccessClaims)) string {
+		c := &jose.AccessClaims{
 			RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://mcp.example.com", Subject: "u1",
 				Audience: jwt.ClaimStrings{resource}, IssuedAt: jwt.NewNumericDate(t0), ExpiresAt: jwt.NewNumericDate(t0.Add(time.Hour)), ID: "jti-1"},
 			ClientID: "c1", Scope: "booking:read product:read",
@@ -237,8 +240,8 @@ func TestCheckVerifiesTokens(t *testing.T) {
 		}
 		return tok
 	}
-	other := newKeySet(t)
-	foreign, _ := other.Sign(&oauth.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://mcp.example.com", Subject: "u1",
+	other := testkeys.NewKeySet(t)
+	foreign, _ := other.Sign(&jose.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://mcp.example.com", Subject: "u1",
 		Audience: jwt.ClaimStrings{resource}, IssuedAt: jwt.NewNumericDate(t0), ExpiresAt: jwt.NewNumericDate(t0.Add(time.Hour)), ID: "j"}, ClientID: "c1"})
 	revoked := map[string]bool{"jti-revoked": true}
 	tests := []struct {
@@ -256,15 +259,15 @@ func TestCheckVerifiesTokens(t *testing.T) {
 		{"step-up names held and needed scopes", mint(nil), []string{"booking:write"}, false, nil, 403, `scope="booking:read product:read booking:write"`},
 		{"all of", mint(nil), []string{"booking:read", "order:read"}, true, nil, 403, `order:read`},
 		{"all of held", mint(nil), []string{"booking:read", "product:read"}, true, nil, 0, ""},
-		{"wrong audience", mint(func(c *oauth.AccessClaims) { c.Audience = jwt.ClaimStrings{"https://mcp.example.com/other"} }), nil, false, nil, 401, `error="invalid_token"`},
-		{"trailing slash is another resource", mint(func(c *oauth.AccessClaims) { c.Audience = jwt.ClaimStrings{resource + "/"} }), nil, false, nil, 401, "invalid_token"},
-		{"wrong issuer", mint(func(c *oauth.AccessClaims) { c.Issuer = "https://evil.example" }), nil, false, nil, 401, "invalid_token"},
-		{"expired", mint(func(c *oauth.AccessClaims) { c.ExpiresAt = jwt.NewNumericDate(t0) }), nil, false, nil, 401, "invalid_token"},
+		{"wrong audience", mint(func(c *jose.AccessClaims) { c.Audience = jwt.ClaimStrings{"https://mcp.example.com/other"} }), nil, false, nil, 401, `error="invalid_token"`},
+		{"trailing slash is another resource", mint(func(c *jose.AccessClaims) { c.Audience = jwt.ClaimStrings{resource + "/"} }), nil, false, nil, 401, "invalid_token"},
+		{"wrong issuer", mint(func(c *jose.AccessClaims) { c.Issuer = "https://evil.example" }), nil, false, nil, 401, "invalid_token"},
+		{"expired", mint(func(c *jose.AccessClaims) { c.ExpiresAt = jwt.NewNumericDate(t0) }), nil, false, nil, 401, "invalid_token"},
 		{"foreign key", foreign, nil, false, nil, 401, "invalid_token"},
-		{"revoked", mint(func(c *oauth.AccessClaims) { c.ID = "jti-revoked" }), nil, false, nil, 401, "revoked"},
+		{"revoked", mint(func(c *jose.AccessClaims) { c.ID = "jti-revoked" }), nil, false, nil, 401, "revoked"},
 		{"revocation check down: accepted", mint(nil), nil, false, errors.New("db down"), 0, ""},
 		{"garbage", "a.b.c", nil, false, nil, 401, "invalid_token"},
-		{"not yet valid", mint(func(c *oauth.AccessClaims) { c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour)) }), nil, false, nil, 401, "invalid_token"},
+		{"not yet valid", mint(func(c *jose.AccessClaims) { c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour)) }), nil, false, nil, 401, "invalid_token"},
 		{"helper control: valid", withHeader(t, ks, "", "typ", "at+jwt"), nil, false, nil, 0, ""},
 		{"typ application/at+jwt", withHeader(t, ks, "", "typ", "application/at+jwt"), nil, false, nil, 0, ""},
 		{"unknown kid", withHeader(t, ks, mint(nil), "kid", "nope"), nil, false, nil, 401, "invalid_token"},
@@ -272,14 +275,14 @@ func TestCheckVerifiesTokens(t *testing.T) {
 		{"wrong typ", withHeader(t, ks, mint(nil), "typ", "JWT"), nil, false, nil, 401, "invalid_token"},
 		{"alg none", algNone(t, ks), nil, false, nil, 401, "invalid_token"},
 		{"HS256 with the public key", hmacWithPublicKey(t, ks), nil, false, nil, 401, "invalid_token"},
-		{"tampered payload", tamper(mint(nil)), nil, false, nil, 401, "invalid_token"},
+		{"tampered payload", testkeys.Tamper(mint(nil)), nil, false, nil, 401, "invalid_token"},
 		{"truncated", mint(nil)[:60], nil, false, nil, 401, "invalid_token"},
 		{"8 KB of garbage", strings.Repeat("A", 8192), nil, false, nil, 401, "invalid_token"},
 		{"another issuer's key with the same kid", sameKidOtherKey(t, ks), nil, false, nil, 401, "invalid_token"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rs, err := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp", Keys: staticKeys{ks: ks}, Required: tt.required,
+			rs, err := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp", Keys: testkeys.Static{KS: ks}, Required: tt.required,
 				RequireAll: tt.all, Now: func() time.Time { return now },
 				Active: func(_ context.Context, jti string) (bool, error) { return !revoked[jti], tt.activeErr }})
 			if err != nil {
@@ -301,7 +304,7 @@ func TestCheckVerifiesTokens(t *testing.T) {
 		})
 	}
 	t.Run("keys unavailable: 503", func(t *testing.T) {
-		rs, _ := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp", Keys: staticKeys{err: errors.New("down")}})
+		rs, _ := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp", Keys: testkeys.Static{Err: errors.New("down")}})
 		r := httptest.NewRequest("POST", resource, nil)
 		r.TLS = tlsState()
 		r.Header.Set("Authorization", "Bearer "+mint(nil))
@@ -309,20 +312,20 @@ func TestCheckVerifiesTokens(t *testing.T) {
 			t.Fatalf("failure = %+v", f)
 		}
 	})
-	ctx := oauth.WithPrincipal(context.Background(), &oauth.Principal{Subject: "x"})
-	if p, ok := oauth.PrincipalFrom(ctx); !ok || p.Subject != "x" {
+	ctx := bearer.WithPrincipal(context.Background(), &bearer.Principal{Subject: "x"})
+	if p, ok := bearer.PrincipalFrom(ctx); !ok || p.Subject != "x" {
 		t.Error("principal lost on the context")
 	}
-	if _, ok := oauth.PrincipalFrom(context.Background()); ok {
+	if _, ok := bearer.PrincipalFrom(context.Background()); ok {
 		t.Error("principal found on an empty context")
 	}
 }
 
 // withHeader signs valid claims with the key set's key and one header
 // value changed (nil removes it).
-func withHeader(t *testing.T, ks *oauth.KeySet, _ string, name string, value any) string {
+func withHeader(t *testing.T, ks *signing.KeySet, _ string, name string, value any) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, validClaims())
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, testkeys.ValidClaims())
 	tok.Header["typ"] = "at+jwt"
 	tok.Header["kid"] = ks.SigningKeyID()
 	if value == nil {
@@ -330,16 +333,16 @@ func withHeader(t *testing.T, ks *oauth.KeySet, _ string, name string, value any
 	} else {
 		tok.Header[name] = value
 	}
-	s, err := tok.SignedString(oauth.SignerOf(ks))
+	s, err := tok.SignedString(ks.Signer())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func algNone(t *testing.T, ks *oauth.KeySet) string {
+func algNone(t *testing.T, ks *signing.KeySet) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodNone, validClaims())
+	tok := jwt.NewWithClaims(jwt.SigningMethodNone, testkeys.ValidClaims())
 	tok.Header["typ"] = "at+jwt"
 	tok.Header["kid"] = ks.SigningKeyID()
 	s, err := tok.SignedString(jwt.UnsafeAllowNoneSignatureType)
@@ -349,14 +352,14 @@ func algNone(t *testing.T, ks *oauth.KeySet) string {
 	return s
 }
 
-func hmacWithPublicKey(t *testing.T, ks *oauth.KeySet) string {
+func hmacWithPublicKey(t *testing.T, ks *signing.KeySet) string {
 	t.Helper()
 	pub, _ := ks.PublicKey(ks.SigningKeyID())
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, validClaims())
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, testkeys.ValidClaims())
 	tok.Header["typ"] = "at+jwt"
 	tok.Header["kid"] = ks.SigningKeyID()
 	s, err := tok.SignedString(der)
@@ -366,13 +369,13 @@ func hmacWithPublicKey(t *testing.T, ks *oauth.KeySet) string {
 	return s
 }
 
-func sameKidOtherKey(t *testing.T, ks *oauth.KeySet) string {
+func sameKidOtherKey(t *testing.T, ks *signing.KeySet) string {
 	t.Helper()
 	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := validClaims()
+	c := testkeys.ValidClaims()
 	c.Issuer = "https://other-issuer.example"
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
 	tok.Header["typ"] = "at+jwt"
@@ -382,21 +385,4 @@ func sameKidOtherKey(t *testing.T, ks *oauth.KeySet) string {
 		t.Fatal(err)
 	}
 	return s
-}
-
-func tamper(tok string) string {
-	parts := strings.Split(tok, ".")
-	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	payload = []byte(strings.Replace(string(payload), `"booking:read`, `"booking:write booking:read`, 1))
-	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
-	return strings.Join(parts, ".")
-}
-
-func validClaims() *oauth.AccessClaims {
-	return &oauth.AccessClaims{
-		RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://mcp.example.com", Subject: "u1",
-			Audience: jwt.ClaimStrings{"https://mcp.example.com/mcp"}, IssuedAt: jwt.NewNumericDate(t0),
-			ExpiresAt: jwt.NewNumericDate(t0.Add(time.Hour)), ID: "jti-1"},
-		ClientID: "c1", Scope: "booking:read product:read",
-	}
 }

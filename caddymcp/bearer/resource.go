@@ -1,7 +1,22 @@
-package oauth
+// Package bearer is caddymcp's resource server: what the mcp_bearer
+// directive runs in front of any route. It serves Protected Resource
+// Metadata (RFC 9728), finds the access token of a request (RFC 6750,
+// RFC 9449 §7), verifies it — tokens of the co-located authorization
+// server with its published keys, tokens of external issuers with theirs
+// (RemoteIssuer), legacy opaque tokens through a lookup — checks its
+// audience, scope, revocation (DenyList) and sender binding (DPoP,
+// mutual TLS), remembers verified tokens briefly, and answers refusals
+// with the challenge MCP clients act on. A verified request carries its
+// Principal in the context.
+//
+// It imports store (revocation rows), signing (the local issuer's keys),
+// jose, internal/dpop and internal/web; never the authorization server
+// (oauth), login, tools or Caddy.
+package bearer
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,7 +27,15 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 )
+
+// PRMPath is where RFC 9728 metadata lives (plus the resource's path).
+const PRMPath = "/.well-known/oauth-protected-resource"
 
 // ResourceConfig describes a protected resource (an MCP endpoint or any
 // route guarded by bearer tokens).
@@ -41,7 +64,7 @@ type ResourceConfig struct {
 	// ResourceDocumentation is a URL of documentation for developers.
 	ResourceDocumentation string
 	// Keys verifies access tokens. Without it every token is refused.
-	Keys KeySource
+	Keys signing.KeySource
 	// Active reports whether the token with a jti is still valid (not
 	// revoked). When it fails, because the database is down, the token
 	// is accepted on its signature alone, so that issued tokens keep
@@ -53,7 +76,7 @@ type ResourceConfig struct {
 	// expired or revoked token, or another error when the lookup failed.
 	// A found token is remembered for LegacyCacheTTL. nil: opaque tokens
 	// are refused.
-	Legacy func(ctx context.Context, token string) (*AccessClaims, error)
+	Legacy func(ctx context.Context, token string) (*jose.AccessClaims, error)
 	// Required are the scopes a request needs; by default any one of
 	// them (RequireAll: every one). Empty: any valid token.
 	Required []string
@@ -83,7 +106,7 @@ const LegacyCacheTTL = 5 * time.Second
 // Protected Resource Metadata (RFC 9728) and challenges requests.
 type Resource struct {
 	cache      *verifiedCache
-	replay     *replayCache // DPoP proofs seen here
+	replay     *dpop.ReplayCache // DPoP proofs seen here
 	cfg        ResourceConfig
 	remote     map[string]*RemoteIssuer // by issuer
 	absolute   bool                     // cfg.Resource is an absolute URL
@@ -105,7 +128,7 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 		}
 		r.path = strings.TrimSuffix(u.EscapedPath(), "/")
 	default:
-		if err := ValidateResource(cfg.Resource); err != nil {
+		if err := web.ValidateResource(cfg.Resource); err != nil {
 			return nil, err
 		}
 		u, _ := url.Parse(cfg.Resource) // validated above
@@ -114,13 +137,13 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 		r.path = strings.TrimSuffix(u.EscapedPath(), "/")
 	}
 	if cfg.BaseOrigin != "" {
-		if u, err := url.Parse(cfg.BaseOrigin); err != nil || ValidateResource(cfg.BaseOrigin) != nil || (u.Path != "" && u.Path != "/") {
+		if u, err := url.Parse(cfg.BaseOrigin); err != nil || web.ValidateResource(cfg.BaseOrigin) != nil || (u.Path != "" && u.Path != "/") {
 			return nil, fmt.Errorf("base origin %q must be an origin such as https://mcp.example.com", cfg.BaseOrigin)
 		}
 		r.cfg.BaseOrigin = strings.TrimSuffix(cfg.BaseOrigin, "/")
 	}
 	for _, as := range cfg.AuthorizationServers {
-		if err := ValidateIssuer(as); err != nil {
+		if err := web.ValidateIssuer(as); err != nil {
 			return nil, err
 		}
 	}
@@ -141,10 +164,10 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 		}
 	}
 	if r.cfg.Scopes == nil {
-		r.cfg.Scopes = DefaultScopes
+		r.cfg.Scopes = web.DefaultScopes
 	}
 	for _, sc := range cfg.Required {
-		if !ValidScopeToken(sc) {
+		if !web.ValidScopeToken(sc) {
 			return nil, fmt.Errorf("invalid required scope %q", sc)
 		}
 	}
@@ -159,7 +182,7 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 	}
 	r.wellKnown = PRMPath + r.path
 	r.cache = newVerifiedCache(verifiedCacheSize)
-	r.replay = newReplayCache()
+	r.replay = dpop.NewReplayCache()
 	return r, nil
 }
 
@@ -177,7 +200,7 @@ func (rs *Resource) identity(r *http.Request) (resource, metadataURL, origin str
 	if !rs.absolute {
 		origin = rs.cfg.BaseOrigin
 		if origin == "" {
-			if origin, err = RequestOrigin(r); err != nil {
+			if origin, err = web.RequestOrigin(r); err != nil {
 				return "", "", "", err
 			}
 		}
@@ -224,7 +247,7 @@ func (rs *Resource) Metadata(r *http.Request) (PRM, error) {
 	}
 	servers := rs.cfg.AuthorizationServers
 	if len(servers) == 0 {
-		origin, err := RequestOrigin(r)
+		origin, err := web.RequestOrigin(r)
 		if err != nil {
 			return PRM{}, err
 		}
@@ -237,22 +260,22 @@ func (rs *Resource) Metadata(r *http.Request) (PRM, error) {
 		BearerMethodsSupported:        []string{"header"},
 		ResourceName:                  rs.cfg.ResourceName,
 		ResourceDocumentation:         rs.cfg.ResourceDocumentation,
-		DPoPSigningAlgValuesSupported: DPoPAlgorithms,
+		DPoPSigningAlgValuesSupported: dpop.Algorithms,
 		DPoPBoundAccessTokensRequired: rs.cfg.RequireDPoP,
 	}, nil
 }
 
 // ServeMetadata answers a request for the metadata document.
 func (rs *Resource) ServeMetadata(w http.ResponseWriter, r *http.Request) {
-	if !servePublicGet(w, r) {
+	if !web.ServePublicGet(w, r) {
 		return
 	}
 	doc, err := rs.Metadata(r)
 	if err != nil {
-		WriteError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		web.WriteError(w, http.StatusBadRequest, "invalid_request", err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, doc, "public, max-age=300")
+	web.WriteJSON(w, http.StatusOK, doc, "public, max-age=300")
 }
 
 // Failure is a refused request: the status, the WWW-Authenticate
@@ -282,7 +305,7 @@ func (f *Failure) Error() string { return f.Code + ": " + f.Description }
 // Write sends the failure as the response.
 func (f *Failure) Write(w http.ResponseWriter) {
 	f.SetHeaders(w)
-	WriteError(w, f.Status, f.Code, f.Description)
+	web.WriteError(w, f.Status, f.Code, f.Description)
 }
 
 // SetHeaders sets WWW-Authenticate and the CORS headers that let browser
@@ -296,7 +319,7 @@ func (f *Failure) SetHeaders(w http.ResponseWriter) {
 	if h.Get("Access-Control-Allow-Origin") == "" {
 		h.Set("Access-Control-Allow-Origin", "*")
 	}
-	h.Set("Access-Control-Expose-Headers", CORSExposeHeaders)
+	h.Set("Access-Control-Expose-Headers", web.CORSExposeHeaders)
 }
 
 // Missing-token body of the seed design, kept verbatim for clients that
@@ -308,7 +331,7 @@ const missingTokenDescription = "Bearer token required. See WWW-Authenticate hea
 const missingDPoPDescription = "DPoP-bound access token required. See WWW-Authenticate header for authentication details."
 
 // dpopAlgs is the algs parameter of DPoP challenges.
-var dpopAlgs = strings.Join(DPoPAlgorithms, " ")
+var dpopAlgs = strings.Join(dpop.Algorithms, " ")
 
 // refusal builds the failures of one request, with the challenges of RFC
 // 6750 §3 and RFC 9449 §7.1: the error goes in the challenge of the
@@ -321,20 +344,20 @@ type refusal struct {
 }
 
 func (rf refusal) fail(scheme string, status int, code, desc, scope string) *Failure {
-	p := ChallengeParams{ResourceMetadata: rf.metadataURL, Scope: scope, Error: code, Description: desc}
+	p := web.ChallengeParams{ResourceMetadata: rf.metadataURL, Scope: scope, Error: code, Description: desc}
 	if status == http.StatusServiceUnavailable {
 		// Not a credentials problem: the challenge only points the way.
 		p.Error, p.Description = "", ""
 	}
 	f := &Failure{Status: status, Code: code, Description: desc}
-	if scheme == DPoPScheme || !rf.bearerOK {
+	if scheme == dpop.Scheme || !rf.bearerOK {
 		p.Algs = dpopAlgs
-		f.Challenge = Challenge(DPoPScheme, p)
+		f.Challenge = web.Challenge(dpop.Scheme, p)
 		return f
 	}
-	f.Challenge = Challenge("Bearer", p)
+	f.Challenge = web.Challenge("Bearer", p)
 	if status == http.StatusBadRequest || status == http.StatusUnauthorized {
-		f.MoreChallenges = []string{Challenge(DPoPScheme, ChallengeParams{Algs: dpopAlgs})}
+		f.MoreChallenges = []string{web.Challenge(dpop.Scheme, web.ChallengeParams{Algs: dpopAlgs})}
 	}
 	return f
 }
@@ -348,42 +371,42 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	resource, metadataURL, publicOrigin, err := rs.identity(r)
 	if err != nil {
 		return nil, &Failure{Status: http.StatusBadRequest, Code: "invalid_request", Description: err.Error(),
-			Challenge: Challenge("Bearer", ChallengeParams{Error: "invalid_request", Description: err.Error()})}
+			Challenge: web.Challenge("Bearer", web.ChallengeParams{Error: "invalid_request", Description: err.Error()})}
 	}
 	rf := refusal{metadataURL: metadataURL, bearerOK: !rs.cfg.RequireDPoP}
 	// The token's syntax is checked below, on a cache miss: a token in the
 	// cache passed it when it was first seen.
-	scheme, token, err := accessTokenHeader(r)
+	scheme, token, err := web.AccessTokenHeader(r)
 	refuse := func(status int, code, desc, scope string) *Failure {
 		return rf.fail(scheme, status, code, desc, scope)
 	}
 	switch {
-	case errors.Is(err, ErrNoToken):
+	case errors.Is(err, web.ErrNoToken):
 		// RFC 6750 §3.1, RFC 9449 §7.2: no error code when the request
 		// had no credentials.
 		scope := strings.Join(rs.cfg.Required, " ")
 		if scope == "" {
 			scope = strings.Join(rs.cfg.Scopes, " ")
 		}
-		dpop := Challenge(DPoPScheme, ChallengeParams{ResourceMetadata: metadataURL, Scope: scope, Algs: dpopAlgs})
+		dpop := web.Challenge(dpop.Scheme, web.ChallengeParams{ResourceMetadata: metadataURL, Scope: scope, Algs: dpopAlgs})
 		if rs.cfg.RequireDPoP {
 			return nil, &Failure{Status: http.StatusUnauthorized, Code: "unauthorized", Description: missingDPoPDescription,
 				Challenge: dpop}
 		}
 		return nil, &Failure{Status: http.StatusUnauthorized, Code: "unauthorized", Description: missingTokenDescription,
-			Challenge: Challenge("Bearer", ChallengeParams{ResourceMetadata: metadataURL, Scope: scope}), MoreChallenges: []string{dpop}}
+			Challenge: web.Challenge("Bearer", web.ChallengeParams{ResourceMetadata: metadataURL, Scope: scope}), MoreChallenges: []string{dpop}}
 	case err != nil:
 		return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
-	case scheme != DPoPScheme && rs.cfg.RequireDPoP:
+	case scheme != dpop.Scheme && rs.cfg.RequireDPoP:
 		return nil, refuse(http.StatusUnauthorized, "invalid_token",
 			"this resource accepts only DPoP-bound access tokens, sent with the DPoP scheme and a DPoP proof", "")
 	}
 	now := rs.cfg.Now()
-	var proof *dpopProof
-	if scheme == DPoPScheme {
+	var proof *dpop.Proof
+	if scheme == dpop.Scheme {
 		// RFC 9449 §4.3 and §7.1: the proof is checked on every request;
 		// the token cache below never stands in for it.
-		proof, err = checkDPoPProof(r.Header.Values(DPoPHeader), r.Method, publicOrigin+r.URL.EscapedPath(), token, now)
+		proof, err = dpop.CheckProof(r.Header.Values(dpop.Header), r.Method, publicOrigin+r.URL.EscapedPath(), token, now)
 		if err != nil {
 			return nil, refuse(http.StatusUnauthorized, "invalid_dpop_proof", err.Error(), "")
 		}
@@ -393,7 +416,7 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	if len(rs.cfg.AuthorizationServers) == 0 {
 		if !rs.absolute && rs.cfg.BaseOrigin == "" {
 			origin = publicOrigin // the request's, worked out once
-		} else if origin, err = RequestOrigin(r); err != nil {
+		} else if origin, err = web.RequestOrigin(r); err != nil {
 			return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
 		}
 	}
@@ -402,18 +425,18 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	// on every request.
 	entry, ok := rs.cache.get(token, origin, resource, now)
 	if !ok {
-		if err := tokenSyntax(scheme, token); err != nil {
+		if err := web.TokenSyntax(scheme, token); err != nil {
 			return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
 		}
 	}
-	var claims *AccessClaims
+	var claims *jose.AccessClaims
 	if ok {
 		claims = entry.claims
 	}
 	if !ok && rs.cfg.Legacy != nil && strings.Count(token, ".") != 2 {
 		claims, err = rs.cfg.Legacy(r.Context(), token)
 		switch {
-		case errors.Is(err, ErrInvalidToken):
+		case errors.Is(err, jose.ErrInvalidToken):
 			return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", "")
 		case err != nil:
 			rs.cfg.Logger.Warn("legacy token lookup failed", "error", err.Error())
@@ -431,7 +454,7 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	if !ok {
 		claims, err = rs.verify(r.Context(), token, origin, resource)
 		switch {
-		case errors.Is(err, ErrKeysUnavailable):
+		case errors.Is(err, jose.ErrKeysUnavailable):
 			rs.cfg.Logger.Warn("signing keys unavailable", "error", err.Error())
 			return nil, refuse(http.StatusServiceUnavailable, "temporarily_unavailable", "tokens cannot be verified right now; retry shortly", "")
 		case err != nil:
@@ -461,7 +484,7 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	if proof != nil {
 		// RFC 9449 §11.1: each proof once. Recorded only now, so that
 		// proofs sent with invalid tokens take no room.
-		fresh, err := rs.replay.firstUse(proof, now)
+		fresh, err := rs.replay.FirstUse(proof, now)
 		switch {
 		case err != nil:
 			rs.cfg.Logger.Warn("DPoP replay cache full")
@@ -473,16 +496,16 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	p := &Principal{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: entry.scopes, Scope: claims.Scope, Email: claims.Email,
 		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID, ResourceMetadata: metadataURL}
 	if proof != nil {
-		p.DPoPKey = proof.jkt
+		p.DPoPKey = proof.JKT
 	}
 	if claims.ExpiresAt != nil {
 		p.ExpiresAt = claims.ExpiresAt.Time
 	}
 	if !rs.scopeSufficient(p.Scopes) {
 		// MCP step-up: name every scope needed, with those already held.
-		need := unionScope(claims.Scope, strings.Join(rs.cfg.Required, " "))
+		need := web.UnionScope(claims.Scope, strings.Join(rs.cfg.Required, " "))
 		if !rs.cfg.RequireAll {
-			need = unionScope(claims.Scope, rs.cfg.Required[0])
+			need = web.UnionScope(claims.Scope, rs.cfg.Required[0])
 		}
 		return nil, refuse(http.StatusForbidden, "insufficient_scope", "the access token lacks the scope this request needs", need)
 	}
@@ -494,7 +517,7 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 // (RFC 9449 §7.1, §6), never as a bearer token (§7.2); a token not
 // DPoP-bound never with the DPoP scheme; a token bound by a method other
 // than DPoP or a certificate (checked before) not at all.
-func (rs *Resource) checkBinding(claims *AccessClaims, scheme string, proof *dpopProof,
+func (rs *Resource) checkBinding(claims *jose.AccessClaims, scheme string, proof *dpop.Proof,
 	refuse func(status int, code, desc, scope string) *Failure) *Failure {
 	jkt := ""
 	if claims.Cnf != nil {
@@ -507,7 +530,7 @@ func (rs *Resource) checkBinding(claims *AccessClaims, scheme string, proof *dpo
 		return refuse(http.StatusUnauthorized, "invalid_token", "the access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof", "")
 	case jkt == "" && proof != nil:
 		return refuse(http.StatusUnauthorized, "invalid_token", "the access token is not DPoP-bound: it cannot be used with the DPoP scheme", "")
-	case jkt != "" && jkt != proof.jkt:
+	case jkt != "" && jkt != proof.JKT:
 		return refuse(http.StatusUnauthorized, "invalid_token", "the DPoP proof is not made with the key the access token is bound to", "")
 	}
 	return nil
@@ -517,7 +540,7 @@ func (rs *Resource) checkBinding(claims *AccessClaims, scheme string, proof *dpo
 // resource accepts that issuer: a remote issuer's keys, or the local keys
 // for the issuers of the co-located authorization server (origin, when
 // none is configured).
-func (rs *Resource) verify(ctx context.Context, token, origin, resource string) (*AccessClaims, error) {
+func (rs *Resource) verify(ctx context.Context, token, origin, resource string) (*jose.AccessClaims, error) {
 	iss, err := unverifiedIssuer(token)
 	if err != nil {
 		return nil, err
@@ -530,15 +553,15 @@ func (rs *Resource) verify(ctx context.Context, token, origin, resource string) 
 		local = slices.Contains(rs.cfg.AuthorizationServers, iss)
 	}
 	if !local || rs.cfg.Keys == nil {
-		return nil, fmt.Errorf("%w: issuer %q is not accepted here", ErrInvalidToken, iss)
+		return nil, fmt.Errorf("%w: issuer %q is not accepted here", jose.ErrInvalidToken, iss)
 	}
 	ks, err := rs.cfg.Keys.KeySet(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKeysUnavailable, err)
+		return nil, fmt.Errorf("%w: %v", jose.ErrKeysUnavailable, err)
 	}
 	// RFC 9068 §4 and RFC 8707: signature, typ, iss, exp, and an aud that
 	// names this resource.
-	return ks.Verify(token, VerifyOptions{Issuer: iss, Audience: resource, Now: rs.cfg.Now, Leeway: rs.cfg.Leeway})
+	return ks.Verify(token, signing.VerifyOptions{Issuer: iss, Audience: resource, Now: rs.cfg.Now, Leeway: rs.cfg.Leeway})
 }
 
 // unverifiedIssuer reads the iss claim of a JWT without verifying it, to
@@ -546,17 +569,17 @@ func (rs *Resource) verify(ctx context.Context, token, origin, resource string) 
 func unverifiedIssuer(token string) (string, error) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return "", fmt.Errorf("%w: not a JWT", ErrInvalidToken)
+		return "", fmt.Errorf("%w: not a JWT", jose.ErrInvalidToken)
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return "", fmt.Errorf("%w: payload is not base64url", ErrInvalidToken)
+		return "", fmt.Errorf("%w: payload is not base64url", jose.ErrInvalidToken)
 	}
 	var c struct {
 		Iss string `json:"iss"`
 	}
 	if err := json.Unmarshal(payload, &c); err != nil || c.Iss == "" {
-		return "", fmt.Errorf("%w: no iss", ErrInvalidToken)
+		return "", fmt.Errorf("%w: no iss", jose.ErrInvalidToken)
 	}
 	return c.Iss, nil
 }
@@ -637,12 +660,32 @@ func IsPreflight(r *http.Request) bool {
 // needed, in the scheme the principal's token was presented with.
 func InsufficientScope(p *Principal, needed string) *Failure {
 	const desc = "the access token lacks the scope this request needs"
-	scope := unionScope(strings.Join(p.Scopes, " "), needed)
-	params := ChallengeParams{ResourceMetadata: p.ResourceMetadata, Scope: scope, Error: "insufficient_scope", Description: desc}
+	scope := web.UnionScope(strings.Join(p.Scopes, " "), needed)
+	params := web.ChallengeParams{ResourceMetadata: p.ResourceMetadata, Scope: scope, Error: "insufficient_scope", Description: desc}
 	scheme := "Bearer"
 	if p.DPoPKey != "" {
-		scheme, params.Algs = DPoPScheme, dpopAlgs
+		scheme, params.Algs = dpop.Scheme, dpopAlgs
 	}
 	return &Failure{Status: http.StatusForbidden, Code: "insufficient_scope", Description: desc,
-		Challenge: Challenge(scheme, params)}
+		Challenge: web.Challenge(scheme, params)}
 }
+
+// certificateMismatch tells why a request does not prove possession of
+// the certificate an access token is bound to (RFC 8705 §3): its TLS
+// connection has no client certificate, or another one. It returns ""
+// when the token has no x5t#S256 or the certificate matches.
+func certificateMismatch(cnf *jose.Confirmation, r *http.Request) string {
+	if cnf == nil || cnf.X5TS256 == "" {
+		return ""
+	}
+	cert := web.ClientCertificate(r)
+	if cert == nil {
+		return "the access token is bound to a TLS client certificate: send it over mutual TLS with that certificate"
+	}
+	if subtle.ConstantTimeCompare([]byte(jose.CertificateThumbprint(cert.Raw)), []byte(cnf.X5TS256)) != 1 {
+		return "the TLS client certificate is not the one the access token is bound to"
+	}
+	return ""
+}
+
+// ---- registration metadata ----

@@ -1,4 +1,10 @@
-package oauth
+// Package signing owns the authorization server's signing keys: making
+// them (ES256, RS256, EdDSA), sealing them for storage, the immutable set
+// that signs new access tokens and publishes the keys that still verify
+// them (KeySet), and verifying our own tokens with it.
+//
+// It imports store and jose; never oauth, bearer or Caddy.
+package signing
 
 import (
 	"bytes"
@@ -14,10 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 
-	"github.com/caddymcp/caddymcp/caddymcp/internal/jose"
+	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -71,25 +76,16 @@ func GenerateKey(alg string, random io.Reader, now time.Time) (*store.SigningKey
 	return &store.SigningKey{ID: jwk.Thumbprint(), Algorithm: alg, PrivateKey: der, CreatedAt: now}, nil
 }
 
-// JWK and JWKS are the JSON Web Key types of package jose, named here
-// for the users of this package's published keys.
-type (
-	// JWK is a public JSON Web Key (RFC 7517 §4).
-	JWK = jose.JWK
-	// JWKS is a JSON Web Key Set (RFC 7517 §5).
-	JWKS = jose.JWKS
-)
-
 // publicJWK encodes a signing key's public half, refusing a key its
 // algorithm cannot use (ES256 needs P-256, RS256 an RSA key of 2048 bits
 // or more, EdDSA Ed25519).
-func publicJWK(pub crypto.PublicKey, alg, kid string) (JWK, error) {
+func publicJWK(pub crypto.PublicKey, alg, kid string) (jose.JWK, error) {
 	if ec, ok := pub.(*ecdsa.PublicKey); ok && alg == AlgES256 && ec.Curve != elliptic.P256() {
-		return JWK{}, errors.New("signing key is not a P-256 key for ES256")
+		return jose.JWK{}, errors.New("signing key is not a P-256 key for ES256")
 	}
 	j, err := jose.NewJWK(pub, alg, kid)
 	if err != nil {
-		return JWK{}, fmt.Errorf("signing key does not fit %s: %w", alg, err)
+		return jose.JWK{}, fmt.Errorf("signing key does not fit %s: %w", alg, err)
 	}
 	return j, nil
 }
@@ -100,7 +96,7 @@ type KeySet struct {
 	signer  crypto.Signer
 	alg     string
 	kid     string
-	public  []JWK
+	public  []jose.JWK
 	verify  *jose.KeySet
 	jwksDoc []byte
 }
@@ -139,7 +135,7 @@ func NewKeySet(keys []store.SigningKey, now time.Time, keepRetired time.Duration
 	if ks.signer == nil {
 		return nil, errors.New("no active signing key")
 	}
-	doc, err := json.Marshal(JWKS{Keys: ks.public})
+	doc, err := json.Marshal(jose.JWKS{Keys: ks.public})
 	if err != nil {
 		return nil, fmt.Errorf("encoding JWKS: %w", err)
 	}
@@ -158,7 +154,7 @@ func IsSealedKey(stored []byte) bool { return bytes.HasPrefix(stored, []byte(sea
 // derived from secret, so that a copy of the database alone does not
 // reveal it.
 func SealKey(secret string, der []byte, random io.Reader) ([]byte, error) {
-	sealed, err := sealGCM(kekKey(secret), der, []byte(sealedKeyPrefix), random)
+	sealed, err := SealGCM(kekKey(secret), der, []byte(sealedKeyPrefix), random)
 	if err != nil {
 		return nil, fmt.Errorf("sealing signing key: %w", err)
 	}
@@ -176,7 +172,7 @@ func OpenKey(secret string, stored []byte) ([]byte, error) {
 	if secret == "" {
 		return nil, errors.New("the signing keys are encrypted: configure the key-encryption secret")
 	}
-	der, err := openGCM(kekKey(secret), sealed, []byte(sealedKeyPrefix))
+	der, err := OpenGCM(kekKey(secret), sealed, []byte(sealedKeyPrefix))
 	if err != nil {
 		return nil, errors.New("cannot decrypt the signing keys: wrong key-encryption secret")
 	}
@@ -187,6 +183,11 @@ func kekKey(secret string) []byte {
 	sum := sha256.Sum256([]byte("caddymcp key encryption\x00" + secret))
 	return sum[:]
 }
+
+// Signer returns the private key that signs new tokens, for code that
+// signs other JWTs with it (tests forging tokens under the real key).
+// It is never published.
+func (ks *KeySet) Signer() crypto.Signer { return ks.signer }
 
 // SigningKeyID returns the id of the key that signs new tokens.
 func (ks *KeySet) SigningKeyID() string { return ks.kid }
@@ -200,34 +201,14 @@ func (ks *KeySet) PublicKey(kid string) (crypto.PublicKey, bool) {
 	return k.Key, ok
 }
 
+// JWKSDocument returns the JSON of the published key set, encoded once.
+func (ks *KeySet) JWKSDocument() []byte { return ks.jwksDoc }
+
 // PublicKeys returns the published keys.
-func (ks *KeySet) PublicKeys() []JWK { return append([]JWK(nil), ks.public...) }
+func (ks *KeySet) PublicKeys() []jose.JWK { return append([]jose.JWK(nil), ks.public...) }
 
 // KeySource yields the current key set. Implementations cache it; the
 // first call may have to load or create the keys.
 type KeySource interface {
 	KeySet(ctx context.Context) (*KeySet, error)
-}
-
-// serveJWKS answers GET /oauth/jwks.
-func serveJWKS(w http.ResponseWriter, r *http.Request, keys KeySource) {
-	if !servePublicGet(w, r) {
-		return
-	}
-	ks, err := keys.KeySet(r.Context())
-	if err != nil {
-		w.Header().Set("Retry-After", "5")
-		WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "signing keys are not available yet")
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	// Short enough that a rotated key reaches verifiers well within an
-	// access token's lifetime.
-	h.Set("Cache-Control", "public, max-age=300")
-	h.Set("X-Content-Type-Options", "nosniff")
-	if r.Method == http.MethodHead {
-		return
-	}
-	_, _ = w.Write(ks.jwksDoc)
 }

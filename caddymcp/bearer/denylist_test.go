@@ -1,4 +1,4 @@
-package oauth_test
+package bearer_test
 
 import (
 	"context"
@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
+
+var t0 = testkeys.T0
 
 func TestDenyList(t *testing.T) {
 	now := t0
@@ -28,7 +31,7 @@ func TestDenyList(t *testing.T) {
 		}
 		return out, nil
 	}
-	d := oauth.NewDenyList(src, func() time.Time { return now }, 30*time.Second)
+	d := bearer.NewDenyList(src, func() time.Time { return now }, 30*time.Second)
 	rows = append(rows, store.RevokedToken{JTI: "a", ExpiresAt: t0.Add(time.Hour), RevokedAt: t0.Add(-time.Hour)})
 	if err := d.Refresh(context.Background()); err != nil {
 		t.Fatal(err)

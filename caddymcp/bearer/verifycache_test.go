@@ -1,4 +1,4 @@
-package oauth_test
+package bearer_test
 
 import (
 	"context"
@@ -7,18 +7,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
 // switchableKeys lets a test take the keys away after a first check.
 type switchableKeys struct {
-	ks  *oauth.KeySet
+	ks  *signing.KeySet
 	off bool
 }
 
-func (s *switchableKeys) KeySet(context.Context) (*oauth.KeySet, error) {
+func (s *switchableKeys) KeySet(context.Context) (*signing.KeySet, error) {
 	if s.off {
 		return nil, errors.New("keys unavailable")
 	}
@@ -26,17 +27,17 @@ func (s *switchableKeys) KeySet(context.Context) (*oauth.KeySet, error) {
 }
 
 func TestVerifiedTokenCache(t *testing.T) {
-	ks := newKeySet(t)
+	ks := testkeys.NewKeySet(t)
 	keys := &switchableKeys{ks: ks}
 	now := t0.Add(time.Minute)
 	revoked := map[string]bool{}
-	rs, err := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp", Keys: keys, Leeway: time.Second,
+	rs, err := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp", Keys: keys, Leeway: time.Second,
 		Now:    func() time.Time { return now },
 		Active: func(_ context.Context, jti string) (bool, error) { return !revoked[jti], nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := ks.Sign(validClaims())
+	tok, err := ks.Sign(testkeys.ValidClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,12 +75,12 @@ func BenchmarkCheck(b *testing.B) {
 			name = "cached"
 		}
 		b.Run(name, func(b *testing.B) {
-			ks := newKeySet(b)
-			rs, _ := oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp", Keys: staticKeys{ks: ks},
+			ks := testkeys.NewKeySet(b)
+			rs, _ := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp", Keys: testkeys.Static{KS: ks},
 				Active: func(context.Context, string) (bool, error) { return true, nil }})
 			now := time.Now()
 			mint := func(i int) string {
-				c := validClaims()
+				c := testkeys.ValidClaims()
 				c.IssuedAt, c.ExpiresAt = jwt.NewNumericDate(now), jwt.NewNumericDate(now.Add(time.Hour))
 				c.ID = time.Duration(i).String()
 				tok, _ := ks.Sign(c)
@@ -107,7 +108,7 @@ func BenchmarkCheck(b *testing.B) {
 					tok = tokens[i%len(tokens)]
 					if i%len(tokens) == 0 && i > 0 {
 						b.StopTimer()
-						rs, _ = oauth.NewResource(oauth.ResourceConfig{Resource: "/mcp", Keys: staticKeys{ks: ks},
+						rs, _ = bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp", Keys: testkeys.Static{KS: ks},
 							Active: func(context.Context, string) (bool, error) { return true, nil }})
 						b.StartTimer()
 					}

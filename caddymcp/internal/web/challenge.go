@@ -1,10 +1,14 @@
-package oauth
+package web
 
 import (
 	"errors"
 	"net/http"
 	"strings"
 )
+
+// dpopScheme is the authentication scheme of DPoP-bound access tokens
+// (RFC 9449 §7.1).
+const dpopScheme = "DPoP"
 
 // ErrNoToken means the request carried no bearer token.
 var ErrNoToken = errors.New("no bearer token")
@@ -18,7 +22,7 @@ const maxTokenLen = 8 << 10
 // uses another scheme, and another error when the header is malformed.
 func BearerToken(r *http.Request) (string, error) {
 	scheme, token, err := AccessToken(r)
-	if scheme == DPoPScheme {
+	if scheme == dpopScheme {
 		return "", ErrNoToken
 	}
 	return token, err
@@ -31,18 +35,18 @@ func BearerToken(r *http.Request) (string, error) {
 // Authorization header or it uses another scheme, and another error (with
 // the scheme, when it is known) when the header is malformed.
 func AccessToken(r *http.Request) (scheme, token string, err error) {
-	if scheme, token, err = accessTokenHeader(r); err != nil {
+	if scheme, token, err = AccessTokenHeader(r); err != nil {
 		return scheme, "", err
 	}
-	if err := tokenSyntax(scheme, token); err != nil {
+	if err := TokenSyntax(scheme, token); err != nil {
 		return scheme, "", err
 	}
 	return scheme, token, nil
 }
 
-// accessTokenHeader is AccessToken without the check of the token's
-// syntax (tokenSyntax), for callers that check it later.
-func accessTokenHeader(r *http.Request) (scheme, token string, err error) {
+// AccessTokenHeader is AccessToken without the check of the token's
+// syntax (TokenSyntax), for callers that check it later.
+func AccessTokenHeader(r *http.Request) (scheme, token string, err error) {
 	values := r.Header.Values("Authorization")
 	if len(values) == 0 {
 		return "", "", ErrNoToken
@@ -54,8 +58,8 @@ func accessTokenHeader(r *http.Request) (scheme, token string, err error) {
 	switch {
 	case strings.EqualFold(name, "Bearer"):
 		scheme = "Bearer"
-	case strings.EqualFold(name, DPoPScheme):
-		scheme = DPoPScheme
+	case strings.EqualFold(name, dpopScheme):
+		scheme = dpopScheme
 	default:
 		return "", "", ErrNoToken
 	}
@@ -69,9 +73,9 @@ func accessTokenHeader(r *http.Request) (scheme, token string, err error) {
 	return scheme, token, nil
 }
 
-// tokenSyntax checks a token's characters: token68 of RFC 9110 §11.2, the
+// TokenSyntax checks a token's characters: token68 of RFC 9110 §11.2, the
 // same syntax for both schemes (RFC 6750 §2.1).
-func tokenSyntax(scheme, token string) error {
+func TokenSyntax(scheme, token string) error {
 	if !isB64Token(token) {
 		return errors.New(tokenWhat(scheme) + " contains characters RFC 6750 does not allow")
 	}
@@ -80,7 +84,7 @@ func tokenSyntax(scheme, token string) error {
 
 // tokenWhat names the token of a scheme in error messages.
 func tokenWhat(scheme string) string {
-	if scheme == DPoPScheme {
+	if scheme == dpopScheme {
 		return "the DPoP-bound access token"
 	}
 	return "the bearer token"
