@@ -70,33 +70,6 @@ func (s *sqlStore) lockResource(ctx context.Context, q querier, resource string)
 	return err
 }
 
-// collectPage reads the rows of a page query (at most n: the page and the
-// row that tells whether another follows) into a slice sized once,
-// scanning each row in place.
-func collectPage[T any](rs rows, what string, n int, scan func(row, *T) error) ([]T, error) {
-	defer rs.Close()
-	out := make([]T, 0, n)
-	for rs.Next() {
-		out = append(out, *new(T))
-		if err := scan(rs, &out[len(out)-1]); err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
-}
-
-// scanOne scans a single row with an in-place scanner.
-func scanOne[T any](r row, scan func(row, *T) error) (*T, error) {
-	v := new(T)
-	if err := scan(r, v); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
 // Cursors are base64url JSON arrays of strings: the list's kind, then
 // the sort key of the last item of the page.
 func encodeCursor(kind string, key ...string) string {
@@ -163,9 +136,7 @@ func (a *Audit) scanned() {
 const productCols = `id, sku, name, description, price_minor, currency, stock, deleted_at,
 	created_at, updated_at, created_by, updated_by`
 
-func scanProduct(r row) (*Product, error) { return scanOne(r, scanProductInto) }
-
-func scanProductInto(r row, p *Product) error {
+func scanProduct(r row, p *Product) error {
 	var deleted nt
 	if err := r.Scan(&p.ID, &p.SKU, &p.Name, &p.Description, &p.PriceMinor, &p.Currency, &p.Stock,
 		&deleted.t, &p.CreatedAt, &p.UpdatedAt, &p.CreatedBy, &p.UpdatedBy); err != nil {
@@ -192,7 +163,7 @@ func (s *sqlStore) CreateProduct(ctx context.Context, p *Product) error {
 }
 
 func (s *sqlStore) GetProduct(ctx context.Context, id string) (*Product, error) {
-	p, err := scanProduct(s.db.queryRow(ctx, `SELECT `+productCols+` FROM products WHERE id = $1`, id))
+	p, err := scanRow(s.db.queryRow(ctx, `SELECT `+productCols+` FROM products WHERE id = $1`, id), scanProduct)
 	if err != nil {
 		return nil, fmt.Errorf("getting product %s: %w", id, err)
 	}
@@ -230,9 +201,9 @@ func (s *sqlStore) ListProducts(ctx context.Context, f ProductFilter) ([]Product
 	if err != nil {
 		return nil, "", fmt.Errorf("listing products: %w", err)
 	}
-	list, err := collectPage(rs, "listing products", limit+1, scanProductInto)
+	list, err := appendRows(make([]Product, 0, limit+1), rs, scanProduct)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("listing products: %w", err)
 	}
 	list, next := nextPage(list, limit, func(p *Product) string { return encodeCursor("products", p.Name, p.ID) })
 	return list, next, nil
@@ -260,12 +231,12 @@ func (s *sqlStore) UpdateProduct(ctx context.Context, id string, ch ProductChang
 	if ch.Name != nil {
 		name, nameFold = *ch.Name, fold(*ch.Name)
 	}
-	p, err := scanProduct(s.db.queryRow(ctx, `UPDATE products SET
+	p, err := scanRow(s.db.queryRow(ctx, `UPDATE products SET
 		sku = COALESCE($2, sku), name = COALESCE($3, name), name_fold = COALESCE($4, name_fold),
 		description = COALESCE($5, description), price_minor = COALESCE($6, price_minor),
 		currency = COALESCE($7, currency), updated_at = $8, updated_by = $9
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+productCols,
-		id, deref(ch.SKU), name, nameFold, deref(ch.Description), deref(ch.PriceMinor), deref(ch.Currency), ts(now), by))
+		id, deref(ch.SKU), name, nameFold, deref(ch.Description), deref(ch.PriceMinor), deref(ch.Currency), ts(now), by), scanProduct)
 	if err != nil {
 		return nil, fmt.Errorf("updating product %s: %w", id, err)
 	}
@@ -297,9 +268,9 @@ func (s *sqlStore) AdjustStock(ctx context.Context, id string, delta int64, by s
 		return nil, fmt.Errorf("adjusting stock: %w", err)
 	}
 	for attempt := 1; ; attempt++ {
-		p, err := scanProduct(s.db.queryRow(ctx, `UPDATE products SET stock = stock + $2, updated_at = $3, updated_by = $4
+		p, err := scanRow(s.db.queryRow(ctx, `UPDATE products SET stock = stock + $2, updated_at = $3, updated_by = $4
 			WHERE id = $1 AND deleted_at IS NULL AND stock + $2 >= 0 AND stock + $2 <= $5
-			RETURNING `+productCols, id, delta, ts(now), by, MaxStock))
+			RETURNING `+productCols, id, delta, ts(now), by, MaxStock), scanProduct)
 		if err == nil {
 			return p, nil
 		}
@@ -334,9 +305,7 @@ func (s *sqlStore) AdjustStock(ctx context.Context, id string, delta int64, by s
 const bookingCols = `id, resource, customer, notes, start_at, end_at, status,
 	created_at, updated_at, created_by, updated_by`
 
-func scanBooking(r row) (*Booking, error) { return scanOne(r, scanBookingInto) }
-
-func scanBookingInto(r row, b *Booking) error {
+func scanBooking(r row, b *Booking) error {
 	if err := r.Scan(&b.ID, &b.Resource, &b.Customer, &b.Notes, &b.Start, &b.End, &b.Status,
 		&b.CreatedAt, &b.UpdatedAt, &b.CreatedBy, &b.UpdatedBy); err != nil {
 		return err
@@ -354,10 +323,10 @@ func (s *sqlStore) claimSlot(ctx context.Context, q querier, b *Booking) error {
 	if err := s.lockResource(ctx, q, b.Resource); err != nil {
 		return err
 	}
-	o, err := scanBooking(q.queryRow(ctx, `SELECT `+bookingCols+` FROM bookings
+	o, err := scanRow(q.queryRow(ctx, `SELECT `+bookingCols+` FROM bookings
 		WHERE resource = $1 AND status = 'confirmed' AND start_at < $3 AND start_at > $4 AND end_at > $2
 		AND id <> $5 ORDER BY start_at, id LIMIT 1`,
-		b.Resource, ts(b.Start), ts(b.End), ts(b.Start.Add(-MaxBookingDuration)), b.ID))
+		b.Resource, ts(b.Start), ts(b.End), ts(b.Start.Add(-MaxBookingDuration)), b.ID), scanBooking)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil
@@ -390,7 +359,7 @@ func (s *sqlStore) CreateBooking(ctx context.Context, b *Booking) error {
 }
 
 func (s *sqlStore) GetBooking(ctx context.Context, id string) (*Booking, error) {
-	b, err := scanBooking(s.db.queryRow(ctx, `SELECT `+bookingCols+` FROM bookings WHERE id = $1`, id))
+	b, err := scanRow(s.db.queryRow(ctx, `SELECT `+bookingCols+` FROM bookings WHERE id = $1`, id), scanBooking)
 	if err != nil {
 		return nil, fmt.Errorf("getting booking %s: %w", id, err)
 	}
@@ -439,9 +408,9 @@ func (s *sqlStore) ListBookings(ctx context.Context, f BookingFilter) ([]Booking
 	if err != nil {
 		return nil, "", fmt.Errorf("listing bookings: %w", err)
 	}
-	list, err := collectPage(rs, "listing bookings", limit+1, scanBookingInto)
+	list, err := appendRows(make([]Booking, 0, limit+1), rs, scanBooking)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("listing bookings: %w", err)
 	}
 	list, next := nextPage(list, limit, func(b *Booking) string { return encodeCursor("bookings", timeKey(b.Start), b.ID) })
 	return list, next, nil
@@ -453,7 +422,7 @@ func (s *sqlStore) UpdateBooking(ctx context.Context, id string, ch BookingChang
 	}
 	var out *Booking
 	err := s.db.inTx(ctx, false, func(q querier) error {
-		cur, err := scanBooking(q.queryRow(ctx, `SELECT `+bookingCols+` FROM bookings WHERE id = $1`+s.forUpdate(), id))
+		cur, err := scanRow(q.queryRow(ctx, `SELECT `+bookingCols+` FROM bookings WHERE id = $1`+s.forUpdate(), id), scanBooking)
 		if err != nil {
 			return err
 		}
@@ -506,8 +475,8 @@ func (s *sqlStore) CancelBooking(ctx context.Context, id, by string, now time.Ti
 	if err := checkChange(by, now); err != nil {
 		return nil, fmt.Errorf("cancelling booking: %w", err)
 	}
-	b, err := scanBooking(s.db.queryRow(ctx, `UPDATE bookings SET status = 'cancelled', updated_at = $2, updated_by = $3
-		WHERE id = $1 AND status = 'confirmed' RETURNING `+bookingCols, id, ts(now), by))
+	b, err := scanRow(s.db.queryRow(ctx, `UPDATE bookings SET status = 'cancelled', updated_at = $2, updated_by = $3
+		WHERE id = $1 AND status = 'confirmed' RETURNING `+bookingCols, id, ts(now), by), scanBooking)
 	if err != nil {
 		return nil, fmt.Errorf("cancelling booking %s: %w", id, err)
 	}
@@ -518,9 +487,7 @@ func (s *sqlStore) CancelBooking(ctx context.Context, id, by string, now time.Ti
 
 const orderCols = `id, customer, status, total_minor, currency, created_at, updated_at, created_by, updated_by`
 
-func scanOrder(r row) (*Order, error) { return scanOne(r, scanOrderInto) }
-
-func scanOrderInto(r row, o *Order) error {
+func scanOrder(r row, o *Order) error {
 	if err := r.Scan(&o.ID, &o.Customer, &o.Status, &o.TotalMinor, &o.Currency,
 		&o.CreatedAt, &o.UpdatedAt, &o.CreatedBy, &o.UpdatedBy); err != nil {
 		return err
@@ -546,23 +513,26 @@ func loadItems(ctx context.Context, q querier, orders []Order) error {
 	if err != nil {
 		return err
 	}
-	defer rs.Close()
-	for rs.Next() {
-		var (
-			orderID string
-			it      OrderItem
-		)
-		if err := rs.Scan(&orderID, &it.ProductID, &it.Name, &it.Quantity, &it.UnitPriceMinor, &it.LineMinor); err != nil {
-			return err
-		}
-		o := &orders[at[orderID]]
-		o.Items = append(o.Items, it)
+	type itemRow struct {
+		orderID string
+		item    OrderItem
 	}
-	return rs.Err()
+	items, err := scanRows(rs, func(r row, v *itemRow) error {
+		it := &v.item
+		return r.Scan(&v.orderID, &it.ProductID, &it.Name, &it.Quantity, &it.UnitPriceMinor, &it.LineMinor)
+	})
+	if err != nil {
+		return err
+	}
+	for _, v := range items {
+		o := &orders[at[v.orderID]]
+		o.Items = append(o.Items, v.item)
+	}
+	return nil
 }
 
 func getOrder(ctx context.Context, q querier, id string) (*Order, error) {
-	o, err := scanOrder(q.queryRow(ctx, `SELECT `+orderCols+` FROM orders WHERE id = $1`, id))
+	o, err := scanRow(q.queryRow(ctx, `SELECT `+orderCols+` FROM orders WHERE id = $1`, id), scanOrder)
 	if err != nil {
 		return nil, err
 	}
@@ -587,7 +557,7 @@ func (s *sqlStore) CreateOrder(ctx context.Context, id, customer string, lines [
 		// Check every product first, in the order of the lines, so that
 		// the first bad line is the one reported.
 		for i, l := range lines {
-			p, err := scanProduct(q.queryRow(ctx, `SELECT `+productCols+` FROM products WHERE id = $1`, l.ProductID))
+			p, err := scanRow(q.queryRow(ctx, `SELECT `+productCols+` FROM products WHERE id = $1`, l.ProductID), scanProduct)
 			field := fmt.Sprintf("items[%d].product_id", i)
 			switch {
 			case errors.Is(err, ErrNotFound):
@@ -704,9 +674,9 @@ func (s *sqlStore) ListOrders(ctx context.Context, f OrderFilter) ([]Order, stri
 	if err != nil {
 		return nil, "", fmt.Errorf("listing orders: %w", err)
 	}
-	list, err := collectPage(rs, "listing orders", limit+1, scanOrderInto)
+	list, err := appendRows(make([]Order, 0, limit+1), rs, scanOrder)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("listing orders: %w", err)
 	}
 	list, next := nextPage(list, limit, func(o *Order) string { return encodeCursor("orders", timeKey(o.CreatedAt), o.ID) })
 	if err := loadItems(ctx, s.db, list); err != nil {
@@ -757,17 +727,10 @@ func restoreStock(ctx context.Context, q querier, orderID, by string, now time.T
 	if err != nil {
 		return err
 	}
-	var lines []OrderLine
-	for rs.Next() {
-		var l OrderLine
-		if err := rs.Scan(&l.ProductID, &l.Quantity); err != nil {
-			rs.Close()
-			return err
-		}
-		lines = append(lines, l)
-	}
-	rs.Close()
-	if err := rs.Err(); err != nil {
+	// The rows are read to the end, and closed, before the updates: a
+	// connection runs one statement at a time.
+	lines, err := scanRows(rs, func(r row, l *OrderLine) error { return r.Scan(&l.ProductID, &l.Quantity) })
+	if err != nil {
 		return err
 	}
 	for _, l := range lines {
@@ -796,9 +759,7 @@ type fieldJSON struct {
 
 const formCols = `id, title, description, fields, created_at, updated_at, created_by, updated_by`
 
-func scanForm(r row) (*Form, error) { return scanOne(r, scanFormInto) }
-
-func scanFormInto(r row, f *Form) error {
+func scanForm(r row, f *Form) error {
 	var fields string
 	if err := r.Scan(&f.ID, &f.Title, &f.Description, &fields, &f.CreatedAt, &f.UpdatedAt, &f.CreatedBy, &f.UpdatedBy); err != nil {
 		return err
@@ -836,7 +797,7 @@ func (s *sqlStore) CreateForm(ctx context.Context, f *Form) error {
 }
 
 func (s *sqlStore) GetForm(ctx context.Context, id string) (*Form, error) {
-	f, err := scanForm(s.db.queryRow(ctx, `SELECT `+formCols+` FROM forms WHERE id = $1`, id))
+	f, err := scanRow(s.db.queryRow(ctx, `SELECT `+formCols+` FROM forms WHERE id = $1`, id), scanForm)
 	if err != nil {
 		return nil, fmt.Errorf("getting form %s: %w", id, err)
 	}
@@ -864,9 +825,9 @@ func (s *sqlStore) ListForms(ctx context.Context, p Page) ([]Form, string, error
 	if err != nil {
 		return nil, "", fmt.Errorf("listing forms: %w", err)
 	}
-	list, err := collectPage(rs, "listing forms", limit+1, scanFormInto)
+	list, err := appendRows(make([]Form, 0, limit+1), rs, scanForm)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("listing forms: %w", err)
 	}
 	list, next := nextPage(list, limit, func(f *Form) string { return encodeCursor("forms", timeKey(f.CreatedAt), f.ID) })
 	return list, next, nil
@@ -874,9 +835,7 @@ func (s *sqlStore) ListForms(ctx context.Context, p Page) ([]Form, string, error
 
 const submissionCols = `id, form_id, answers, created_at, updated_at, created_by, updated_by`
 
-func scanSubmission(r row) (*Submission, error) { return scanOne(r, scanSubmissionInto) }
-
-func scanSubmissionInto(r row, sub *Submission) error {
+func scanSubmission(r row, sub *Submission) error {
 	var answers string
 	if err := r.Scan(&sub.ID, &sub.FormID, &answers, &sub.CreatedAt, &sub.UpdatedAt, &sub.CreatedBy, &sub.UpdatedBy); err != nil {
 		return err
@@ -901,7 +860,7 @@ func (s *sqlStore) SubmitForm(ctx context.Context, sub *Submission) error {
 	}
 	var values map[string]any
 	err = s.db.inTx(ctx, false, func(q querier) error {
-		f, err := scanForm(q.queryRow(ctx, `SELECT `+formCols+` FROM forms WHERE id = $1`, sub.FormID))
+		f, err := scanRow(q.queryRow(ctx, `SELECT `+formCols+` FROM forms WHERE id = $1`, sub.FormID), scanForm)
 		if err != nil {
 			return err
 		}
@@ -946,9 +905,9 @@ func (s *sqlStore) ListSubmissions(ctx context.Context, formID string, p Page) (
 	if err != nil {
 		return nil, "", fmt.Errorf("listing submissions: %w", err)
 	}
-	list, err := collectPage(rs, "listing submissions", limit+1, scanSubmissionInto)
+	list, err := appendRows(make([]Submission, 0, limit+1), rs, scanSubmission)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("listing submissions: %w", err)
 	}
 	list, next := nextPage(list, limit, func(s *Submission) string {
 		return encodeCursor("submissions", timeKey(s.CreatedAt), s.ID)

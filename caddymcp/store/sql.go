@@ -38,9 +38,8 @@ func (s *sqlStore) CreateClient(ctx context.Context, c *Client) error {
 	return nil
 }
 
-func scanClient(r row) (*Client, error) {
+func scanClient(r row, c *Client) error {
 	var (
-		c                        Client
 		secretExp, lastUsed      nt
 		redirects, grants, resps string
 		meta, jwks               string
@@ -50,7 +49,7 @@ func scanClient(r row) (*Client, error) {
 		&c.Scope, &c.TokenEndpointAuthMethod, &meta, &createdAt, &updatedAt, &lastUsed.t,
 		&c.TLSSubject.Kind, &c.TLSSubject.Value, &jwks, &c.CertificateBoundTokens)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.SecretExpiresAt, c.LastUsedAt = secretExp.val(), lastUsed.val()
 	c.CreatedAt, c.UpdatedAt = createdAt.UTC(), updatedAt.UTC()
@@ -59,19 +58,19 @@ func scanClient(r row) (*Client, error) {
 		c.JWKS = []byte(jwks)
 	}
 	if c.RedirectURIs, err = parseList(redirects); err != nil {
-		return nil, err
+		return err
 	}
 	if c.GrantTypes, err = parseList(grants); err != nil {
-		return nil, err
+		return err
 	}
 	if c.ResponseTypes, err = parseList(resps); err != nil {
-		return nil, err
+		return err
 	}
-	return &c, nil
+	return nil
 }
 
 func (s *sqlStore) GetClient(ctx context.Context, id string) (*Client, error) {
-	c, err := scanClient(s.db.queryRow(ctx, `SELECT `+clientCols+` FROM oauth_clients WHERE client_id = $1`, id))
+	c, err := scanRow(s.db.queryRow(ctx, `SELECT `+clientCols+` FROM oauth_clients WHERE client_id = $1`, id), scanClient)
 	if err != nil {
 		return nil, fmt.Errorf("getting client: %w", err)
 	}
@@ -129,7 +128,11 @@ func (s *sqlStore) ListClients(ctx context.Context, afterID string, limit int) (
 	if err != nil {
 		return nil, fmt.Errorf("listing clients: %w", err)
 	}
-	return collect(rs, "listing clients", scanClient)
+	list, err := scanRows(rs, scanClient)
+	if err != nil {
+		return nil, fmt.Errorf("listing clients: %w", err)
+	}
+	return list, nil
 }
 
 func (s *sqlStore) CountClients(ctx context.Context) (int, error) {
@@ -165,18 +168,17 @@ func (s *sqlStore) CreateCode(ctx context.Context, code string, c *AuthCode) err
 	return nil
 }
 
-func scanCode(r row) (*AuthCode, error) {
+func scanCode(r row, c *AuthCode) error {
 	var (
-		c                    AuthCode
 		createdAt, expiresAt time.Time
 		consumed             nt
 	)
 	if err := r.Scan(&c.GrantID, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.Resource,
 		&c.CodeChallenge, &c.CodeChallengeMethod, &c.DPoPJKT, &createdAt, &expiresAt, &consumed.t); err != nil {
-		return nil, err
+		return err
 	}
 	c.CreatedAt, c.ExpiresAt, c.ConsumedAt = createdAt.UTC(), expiresAt.UTC(), consumed.val()
-	return &c, nil
+	return nil
 }
 
 func (s *sqlStore) RedeemCode(ctx context.Context, code string, now time.Time, issue func(*AuthCode) (*Issue, error)) (*AuthCode, error) {
@@ -184,9 +186,9 @@ func (s *sqlStore) RedeemCode(ctx context.Context, code string, now time.Time, i
 	var c *AuthCode
 	err := s.db.inTx(ctx, false, func(q querier) error {
 		var err error
-		c, err = scanCode(q.queryRow(ctx, `UPDATE authorization_codes SET consumed_at = $2
+		c, err = scanRow(q.queryRow(ctx, `UPDATE authorization_codes SET consumed_at = $2
 			WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2
-			RETURNING `+codeCols, h, ts(now)))
+			RETURNING `+codeCols, h, ts(now)), scanCode)
 		if err != nil {
 			return err
 		}
@@ -211,7 +213,7 @@ func (s *sqlStore) RedeemCode(ctx context.Context, code string, now time.Time, i
 	case !errors.Is(err, ErrNotFound):
 		return nil, fmt.Errorf("redeeming authorization code: %w", err)
 	}
-	c, err = scanCode(s.db.queryRow(ctx, `SELECT `+codeCols+` FROM authorization_codes WHERE code_hash = $1`, h))
+	c, err = scanRow(s.db.queryRow(ctx, `SELECT `+codeCols+` FROM authorization_codes WHERE code_hash = $1`, h), scanCode)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("redeeming authorization code: %w", err)
@@ -262,32 +264,31 @@ func (s *sqlStore) CreateAuthRequest(ctx context.Context, id string, r *AuthRequ
 	return nil
 }
 
-func scanAuthRequest(r row) (*AuthRequest, error) {
+func scanAuthRequest(r row, a *AuthRequest) error {
 	var (
-		a                    AuthRequest
 		params               string
 		createdAt, expiresAt time.Time
 		consumed             nt
 	)
 	if err := r.Scan(&a.ClientID, &a.UserID, &a.CSRFHash, &params, &createdAt, &expiresAt, &consumed.t); err != nil {
-		return nil, err
+		return err
 	}
 	a.Params = []byte(params)
 	a.CreatedAt, a.ExpiresAt, a.ConsumedAt = createdAt.UTC(), expiresAt.UTC(), consumed.val()
-	return &a, nil
+	return nil
 }
 
 func (s *sqlStore) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error) {
 	h := Hash(id)
-	a, err := scanAuthRequest(s.db.queryRow(ctx, `UPDATE auth_requests SET consumed_at = $2
-		WHERE id_hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING `+authRequestCols, h, ts(now)))
+	a, err := scanRow(s.db.queryRow(ctx, `UPDATE auth_requests SET consumed_at = $2
+		WHERE id_hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING `+authRequestCols, h, ts(now)), scanAuthRequest)
 	if err == nil {
 		return a, nil
 	}
 	if !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("consuming authorization request: %w", err)
 	}
-	a, err = scanAuthRequest(s.db.queryRow(ctx, `SELECT `+authRequestCols+` FROM auth_requests WHERE id_hash = $1`, h))
+	a, err = scanRow(s.db.queryRow(ctx, `SELECT `+authRequestCols+` FROM auth_requests WHERE id_hash = $1`, h), scanAuthRequest)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("consuming authorization request: %w", err)
@@ -315,21 +316,20 @@ func insertGrant(ctx context.Context, q querier, g *Grant) error {
 	return err
 }
 
-func scanGrant(r row) (*Grant, error) {
+func scanGrant(r row, g *Grant) error {
 	var (
-		g                               Grant
 		createdAt, updatedAt, expiresAt time.Time
 		revoked                         nt
 	)
 	if err := r.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.Resource, &createdAt, &updatedAt, &expiresAt, &revoked.t); err != nil {
-		return nil, err
+		return err
 	}
 	g.CreatedAt, g.UpdatedAt, g.ExpiresAt, g.RevokedAt = createdAt.UTC(), updatedAt.UTC(), expiresAt.UTC(), revoked.val()
-	return &g, nil
+	return nil
 }
 
 func (s *sqlStore) GetGrant(ctx context.Context, id string) (*Grant, error) {
-	g, err := scanGrant(s.db.queryRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id))
+	g, err := scanRow(s.db.queryRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id), scanGrant)
 	if err != nil {
 		return nil, fmt.Errorf("getting grant: %w", err)
 	}
@@ -342,7 +342,11 @@ func (s *sqlStore) ListGrantsByUser(ctx context.Context, userID string, now time
 	if err != nil {
 		return nil, fmt.Errorf("listing grants: %w", err)
 	}
-	return collect(rs, "listing grants", scanGrant)
+	list, err := scanRows(rs, scanGrant)
+	if err != nil {
+		return nil, fmt.Errorf("listing grants: %w", err)
+	}
+	return list, nil
 }
 
 func (s *sqlStore) RevokeGrant(ctx context.Context, id string, now time.Time) error {
@@ -413,14 +417,17 @@ func (s *sqlStore) RevokedAccessTokens(ctx context.Context, since, now time.Time
 	if err != nil {
 		return nil, fmt.Errorf("listing revoked access tokens: %w", err)
 	}
-	return collect(rs, "listing revoked access tokens", func(r row) (*RevokedToken, error) {
-		var t RevokedToken
+	list, err := scanRows(rs, func(r row, t *RevokedToken) error {
 		if err := r.Scan(&t.JTI, &t.ExpiresAt, &t.RevokedAt); err != nil {
-			return nil, err
+			return err
 		}
 		t.ExpiresAt, t.RevokedAt = t.ExpiresAt.UTC(), t.RevokedAt.UTC()
-		return &t, nil
+		return nil
 	})
+	if err != nil {
+		return nil, fmt.Errorf("listing revoked access tokens: %w", err)
+	}
+	return list, nil
 }
 
 const refreshCols = `grant_id, client_id, user_id, scope, resource, dpop_jkt, cert_thumbprint,
@@ -441,18 +448,17 @@ func insertRefresh(ctx context.Context, q querier, token string, t *RefreshToken
 	return err
 }
 
-func scanRefresh(r row) (*RefreshToken, error) {
+func scanRefresh(r row, t *RefreshToken) error {
 	var (
-		t                    RefreshToken
 		createdAt, expiresAt time.Time
 		rotated, revoked     nt
 	)
 	if err := r.Scan(&t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.Resource, &t.DPoPJKT, &t.CertThumbprint,
 		&createdAt, &expiresAt, &rotated.t, &revoked.t, &t.Successor); err != nil {
-		return nil, err
+		return err
 	}
 	t.CreatedAt, t.ExpiresAt, t.RotatedAt, t.RevokedAt = createdAt.UTC(), expiresAt.UTC(), rotated.val(), revoked.val()
-	return &t, nil
+	return nil
 }
 
 // activeRefresh is the condition for a usable refresh token at $2.
@@ -460,8 +466,8 @@ const activeRefresh = `revoked_at IS NULL AND expires_at > $2
 	AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`
 
 func (s *sqlStore) GetRefreshToken(ctx context.Context, token string, now time.Time) (*RefreshToken, error) {
-	t, err := scanRefresh(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
-		WHERE token_hash = $1 AND rotated_at IS NULL AND `+activeRefresh, Hash(token), ts(now)))
+	t, err := scanRow(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
+		WHERE token_hash = $1 AND rotated_at IS NULL AND `+activeRefresh, Hash(token), ts(now)), scanRefresh)
 	if err != nil {
 		return nil, fmt.Errorf("getting refresh token: %w", err)
 	}
@@ -473,13 +479,13 @@ func (s *sqlStore) RefreshGrant(ctx context.Context, token string, now time.Time
 	var prev *RefreshToken
 	err := s.db.inTx(ctx, false, func(q querier) error {
 		var err error
-		prev, err = scanRefresh(q.queryRow(ctx, `UPDATE refresh_tokens SET rotated_at = $2
+		prev, err = scanRow(q.queryRow(ctx, `UPDATE refresh_tokens SET rotated_at = $2
 			WHERE token_hash = $1 AND rotated_at IS NULL AND `+activeRefresh+`
-			RETURNING `+refreshCols, h, ts(now)))
+			RETURNING `+refreshCols, h, ts(now)), scanRefresh)
 		if err != nil {
 			return err
 		}
-		g, err := scanGrant(q.queryRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, prev.GrantID))
+		g, err := scanRow(q.queryRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, prev.GrantID), scanGrant)
 		if err != nil {
 			return err
 		}
@@ -527,9 +533,9 @@ func (s *sqlStore) RefreshGrant(ctx context.Context, token string, now time.Time
 		return nil, fmt.Errorf("refreshing grant: %w", err)
 	}
 	// Tell a replay of an already rotated token from an unknown one.
-	t, err := scanRefresh(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
+	t, err := scanRow(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
 		WHERE token_hash = $1 AND rotated_at IS NOT NULL AND revoked_at IS NULL
-		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`, h))
+		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`, h), scanRefresh)
 	if err != nil {
 		return nil, fmt.Errorf("refreshing grant: %w", err)
 	}
@@ -555,22 +561,21 @@ func (s *sqlStore) RevokeRefreshToken(ctx context.Context, token string, now tim
 const userCols = `id, provider, subject, email, email_verified, name, picture, hosted_domain,
 	created_at, updated_at, last_login_at`
 
-func scanUser(r row) (*User, error) {
+func scanUser(r row, u *User) error {
 	var (
-		u                    User
 		createdAt, updatedAt time.Time
 		lastLogin            nt
 	)
 	if err := r.Scan(&u.ID, &u.Provider, &u.Subject, &u.Email, &u.EmailVerified, &u.Name, &u.Picture,
 		&u.HostedDomain, &createdAt, &updatedAt, &lastLogin.t); err != nil {
-		return nil, err
+		return err
 	}
 	u.CreatedAt, u.UpdatedAt, u.LastLoginAt = createdAt.UTC(), updatedAt.UTC(), lastLogin.val()
-	return &u, nil
+	return nil
 }
 
 func (s *sqlStore) UpsertUser(ctx context.Context, u *User) (*User, error) {
-	out, err := scanUser(s.db.queryRow(ctx, `INSERT INTO users (`+userCols+`)
+	out, err := scanRow(s.db.queryRow(ctx, `INSERT INTO users (`+userCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (provider, subject) DO UPDATE SET
 			email = excluded.email, email_verified = excluded.email_verified, name = excluded.name,
@@ -578,7 +583,7 @@ func (s *sqlStore) UpsertUser(ctx context.Context, u *User) (*User, error) {
 			updated_at = excluded.updated_at, last_login_at = excluded.last_login_at
 		RETURNING `+userCols,
 		u.ID, u.Provider, u.Subject, u.Email, u.EmailVerified, u.Name, u.Picture, u.HostedDomain,
-		ts(u.CreatedAt), ts(u.UpdatedAt), ts(u.LastLoginAt)))
+		ts(u.CreatedAt), ts(u.UpdatedAt), ts(u.LastLoginAt)), scanUser)
 	if err != nil {
 		return nil, fmt.Errorf("upserting user: %w", err)
 	}
@@ -586,7 +591,7 @@ func (s *sqlStore) UpsertUser(ctx context.Context, u *User) (*User, error) {
 }
 
 func (s *sqlStore) GetUser(ctx context.Context, id string) (*User, error) {
-	u, err := scanUser(s.db.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+	u, err := scanRow(s.db.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id), scanUser)
 	if err != nil {
 		return nil, fmt.Errorf("getting user: %w", err)
 	}
@@ -597,16 +602,13 @@ func (s *sqlStore) GetUser(ctx context.Context, id string) (*User, error) {
 
 const sessionCols = `id_hash, user_id, user_agent, remote_addr, created_at, last_seen_at, idle_expires_at, expires_at`
 
-func scanSession(r row) (*Session, error) {
-	var (
-		s                                    Session
-		created, lastSeen, idleExp, absolute time.Time
-	)
+func scanSession(r row, s *Session) error {
+	var created, lastSeen, idleExp, absolute time.Time
 	if err := r.Scan(&s.IDHash, &s.UserID, &s.UserAgent, &s.RemoteAddr, &created, &lastSeen, &idleExp, &absolute); err != nil {
-		return nil, err
+		return err
 	}
 	s.CreatedAt, s.LastSeenAt, s.IdleExpiresAt, s.ExpiresAt = created.UTC(), lastSeen.UTC(), idleExp.UTC(), absolute.UTC()
-	return &s, nil
+	return nil
 }
 
 func (s *sqlStore) CreateSession(ctx context.Context, id string, se *Session) error {
@@ -619,8 +621,8 @@ func (s *sqlStore) CreateSession(ctx context.Context, id string, se *Session) er
 }
 
 func (s *sqlStore) GetSession(ctx context.Context, id string, now time.Time) (*Session, error) {
-	se, err := scanSession(s.db.queryRow(ctx, `SELECT `+sessionCols+` FROM sessions
-		WHERE id_hash = $1 AND idle_expires_at > $2 AND expires_at > $2`, Hash(id), ts(now)))
+	se, err := scanRow(s.db.queryRow(ctx, `SELECT `+sessionCols+` FROM sessions
+		WHERE id_hash = $1 AND idle_expires_at > $2 AND expires_at > $2`, Hash(id), ts(now)), scanSession)
 	if err != nil {
 		return nil, fmt.Errorf("getting session: %w", err)
 	}
@@ -649,7 +651,11 @@ func (s *sqlStore) ListSessionsByUser(ctx context.Context, userID string, now ti
 	if err != nil {
 		return nil, fmt.Errorf("listing sessions: %w", err)
 	}
-	return collect(rs, "listing sessions", scanSession)
+	list, err := scanRows(rs, scanSession)
+	if err != nil {
+		return nil, fmt.Errorf("listing sessions: %w", err)
+	}
+	return list, nil
 }
 
 func (s *sqlStore) DeleteSessionsByUser(ctx context.Context, userID string) (int64, error) {
@@ -662,16 +668,13 @@ func (s *sqlStore) DeleteSessionsByUser(ctx context.Context, userID string) (int
 
 // ---- consents ----
 
-func scanConsent(r row) (*Consent, error) {
-	var (
-		c                Consent
-		created, updated time.Time
-	)
+func scanConsent(r row, c *Consent) error {
+	var created, updated time.Time
 	if err := r.Scan(&c.UserID, &c.ClientID, &c.Scope, &c.RedirectURI, &c.Resource, &created, &updated); err != nil {
-		return nil, err
+		return err
 	}
 	c.CreatedAt, c.UpdatedAt = created.UTC(), updated.UTC()
-	return &c, nil
+	return nil
 }
 
 func (s *sqlStore) SaveConsent(ctx context.Context, c *Consent) error {
@@ -687,8 +690,8 @@ func (s *sqlStore) SaveConsent(ctx context.Context, c *Consent) error {
 }
 
 func (s *sqlStore) GetConsent(ctx context.Context, userID, clientID string) (*Consent, error) {
-	c, err := scanConsent(s.db.queryRow(ctx, `SELECT user_id, client_id, scope, redirect_uri, resource, created_at, updated_at
-		FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID))
+	c, err := scanRow(s.db.queryRow(ctx, `SELECT user_id, client_id, scope, redirect_uri, resource, created_at, updated_at
+		FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID), scanConsent)
 	if err != nil {
 		return nil, fmt.Errorf("getting consent: %w", err)
 	}
@@ -701,7 +704,11 @@ func (s *sqlStore) ListConsentsByUser(ctx context.Context, userID string) ([]Con
 	if err != nil {
 		return nil, fmt.Errorf("listing consents: %w", err)
 	}
-	return collect(rs, "listing consents", scanConsent)
+	list, err := scanRows(rs, scanConsent)
+	if err != nil {
+		return nil, fmt.Errorf("listing consents: %w", err)
+	}
+	return list, nil
 }
 
 func (s *sqlStore) DeleteConsent(ctx context.Context, userID, clientID string) error {
@@ -713,17 +720,16 @@ func (s *sqlStore) DeleteConsent(ctx context.Context, userID, clientID string) e
 
 const keyCols = `kid, algorithm, private_key, created_at, retired_at`
 
-func scanKey(r row) (*SigningKey, error) {
+func scanKey(r row, k *SigningKey) error {
 	var (
-		k       SigningKey
 		created time.Time
 		retired nt
 	)
 	if err := r.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, &created, &retired.t); err != nil {
-		return nil, err
+		return err
 	}
 	k.CreatedAt, k.RetiredAt = created.UTC(), retired.val()
-	return &k, nil
+	return nil
 }
 
 func (s *sqlStore) SigningKeys(ctx context.Context) ([]SigningKey, error) {
@@ -731,15 +737,19 @@ func (s *sqlStore) SigningKeys(ctx context.Context) ([]SigningKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing signing keys: %w", err)
 	}
-	return collect(rs, "listing signing keys", scanKey)
+	list, err := scanRows(rs, scanKey)
+	if err != nil {
+		return nil, fmt.Errorf("listing signing keys: %w", err)
+	}
+	return list, nil
 }
 
 func (s *sqlStore) EnsureSigningKey(ctx context.Context, generate func() (*SigningKey, error)) (*SigningKey, error) {
 	var key *SigningKey
 	err := s.db.inTx(ctx, true, func(q querier) error {
 		var err error
-		key, err = scanKey(q.queryRow(ctx, `SELECT `+keyCols+` FROM signing_keys
-			WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1`))
+		key, err = scanRow(q.queryRow(ctx, `SELECT `+keyCols+` FROM signing_keys
+			WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1`), scanKey)
 		if !errors.Is(err, ErrNotFound) {
 			return err
 		}
@@ -955,20 +965,4 @@ func affected(what string, n int64, err error) error {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	return nil
-}
-
-func collect[T any](rs rows, what string, scan func(row) (*T, error)) ([]T, error) {
-	defer rs.Close()
-	var out []T
-	for rs.Next() {
-		v, err := scan(rs)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		out = append(out, *v)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
 }
