@@ -3,8 +3,10 @@
 // Each dialect has its own folder (postgres/, sqlite/) of forward-only
 // files named NNNN_description.sql. Numbers start at 0001, have no gaps,
 // and are the same in both folders: version N means the same tables in
-// either store. A released file is never edited; a change is a new file.
-// Each file is applied in its own transaction by package store.
+// either store (package store's TestMigrationsMatchAcrossDialects applies
+// both folders and compares the tables and columns they build). A
+// released file is never edited; a change is a new file. Each file is
+// applied in its own transaction by package store.
 package migrations
 
 import (

@@ -8,17 +8,16 @@ import (
 
 const legacyCols = `id, user_id, scope, name, created_at, expires_at, revoked_at`
 
-func scanLegacy(r row) (*LegacyToken, error) {
+func scanLegacy(r row, t *LegacyToken) error {
 	var (
-		t                LegacyToken
 		created, expires time.Time
 		revoked          nt
 	)
 	if err := r.Scan(&t.ID, &t.UserID, &t.Scope, &t.Name, &created, &expires, &revoked.t); err != nil {
-		return nil, err
+		return err
 	}
 	t.CreatedAt, t.ExpiresAt, t.RevokedAt = created.UTC(), expires.UTC(), revoked.val()
-	return &t, nil
+	return nil
 }
 
 func (s *sqlStore) CreateLegacyToken(ctx context.Context, token string, t *LegacyToken) error {
@@ -31,8 +30,8 @@ func (s *sqlStore) CreateLegacyToken(ctx context.Context, token string, t *Legac
 }
 
 func (s *sqlStore) GetLegacyToken(ctx context.Context, token string, now time.Time) (*LegacyToken, error) {
-	t, err := scanLegacy(s.db.queryRow(ctx, `SELECT `+legacyCols+` FROM legacy_tokens
-		WHERE token_hash = $1 AND expires_at > $2 AND revoked_at IS NULL`, Hash(token), ts(now)))
+	t, err := scanRow(s.db.queryRow(ctx, `SELECT `+legacyCols+` FROM legacy_tokens
+		WHERE token_hash = $1 AND expires_at > $2 AND revoked_at IS NULL`, Hash(token), ts(now)), scanLegacy)
 	if err != nil {
 		return nil, fmt.Errorf("getting legacy token: %w", err)
 	}
@@ -45,7 +44,11 @@ func (s *sqlStore) ListLegacyTokens(ctx context.Context, userID string) ([]Legac
 	if err != nil {
 		return nil, fmt.Errorf("listing legacy tokens: %w", err)
 	}
-	return collect(rs, "listing legacy tokens", scanLegacy)
+	list, err := scanRows(rs, scanLegacy)
+	if err != nil {
+		return nil, fmt.Errorf("listing legacy tokens: %w", err)
+	}
+	return list, nil
 }
 
 func (s *sqlStore) RevokeLegacyToken(ctx context.Context, id string, now time.Time) error {
@@ -62,5 +65,9 @@ func (s *sqlStore) FindUsers(ctx context.Context, email string, limit int) ([]Us
 	if err != nil {
 		return nil, fmt.Errorf("finding users: %w", err)
 	}
-	return collect(rs, "finding users", scanUser)
+	list, err := scanRows(rs, scanUser)
+	if err != nil {
+		return nil, fmt.Errorf("finding users: %w", err)
+	}
+	return list, nil
 }

@@ -37,6 +37,25 @@ func Invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// StockError is the ErrInsufficientStock of one product: what was
+// asked of it and what it has. errors.Is(err, ErrInsufficientStock)
+// holds for it.
+type StockError struct {
+	// ProductID is the product that lacks stock.
+	ProductID string
+	// Available is its stock when the request failed.
+	Available int64
+	// Requested is the quantity the request needed.
+	Requested int64
+}
+
+func (e *StockError) Error() string {
+	return fmt.Sprintf("%v: product %s has %d available, %d requested", ErrInsufficientStock, e.ProductID, e.Available, e.Requested)
+}
+
+// Unwrap returns ErrInsufficientStock.
+func (e *StockError) Unwrap() error { return ErrInsufficientStock }
+
 // Audit records who created and last changed a row, and when. The user
 // ids come from the access token's sub.
 type Audit struct {

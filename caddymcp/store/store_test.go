@@ -169,21 +169,6 @@ func TestMigrate(t *testing.T) {
 	})
 }
 
-func TestMigrationsMatchAcrossDialects(t *testing.T) {
-	pg, err := migrations.List("postgres")
-	must(t, err)
-	lite, err := migrations.List("sqlite")
-	must(t, err)
-	if len(pg) != len(lite) {
-		t.Fatalf("postgres has %d migrations, sqlite %d", len(pg), len(lite))
-	}
-	for i := range pg {
-		if pg[i].Name != lite[i].Name {
-			t.Errorf("migration %d: postgres %q, sqlite %q", i+1, pg[i].Name, lite[i].Name)
-		}
-	}
-}
-
 func TestFreshDatabaseVersionZero(t *testing.T) {
 	e, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "x.db"))
 	must(t, err)
