@@ -203,14 +203,7 @@ func (o *OAuthServer) parseClientDocuments(d *caddyfile.Dispenser) error {
 	}
 	c := new(ClientMetadataDocuments)
 	o.ClientMetadataDocuments = c
-	if d.NextArg() {
-		if d.Val() != "off" {
-			return d.Errf("client_metadata_documents takes 'off' or a block, not '%s'", d.Val())
-		}
-		c.Disabled = true
-		return noArgs(d)
-	}
-	return parseBlock(d, map[string]func() error{
+	return offOrBlock(d, &c.Disabled, map[string]func() error{
 		"allow_domains": func() error {
 			if err := listArg(d, &c.AllowDomains); err != nil {
 				return err
@@ -231,14 +224,7 @@ func (o *OAuthServer) parseDPoP(d *caddyfile.Dispenser) error {
 		return d.Err("dpop already specified")
 	}
 	o.DPoP = new(DPoPOptions)
-	if d.NextArg() {
-		if d.Val() != "off" {
-			return d.Errf("dpop takes 'off' or a block, not '%s'", d.Val())
-		}
-		o.DPoP.Disabled = true
-		return noArgs(d)
-	}
-	return parseBlock(d, map[string]func() error{
+	return offOrBlock(d, &o.DPoP.Disabled, map[string]func() error{
 		"nonce": func() error {
 			var v string
 			if err := oneArg(d, &v); err != nil {
@@ -264,15 +250,8 @@ func (o *OAuthServer) parseMTLS(d *caddyfile.Dispenser) error {
 		return d.Err("mtls already specified")
 	}
 	o.MTLS = new(MTLSOptions)
-	if d.NextArg() {
-		if d.Val() != "off" {
-			return d.Errf("mtls takes 'off' or a block, not '%s'", d.Val())
-		}
-		o.MTLS.Disabled = true
-		return noArgs(d)
-	}
 	bind := ""
-	return parseBlock(d, map[string]func() error{
+	return offOrBlock(d, &o.MTLS.Disabled, map[string]func() error{
 		"bind_tokens": func() error {
 			if err := oneArg(d, &bind); err != nil {
 				return err
@@ -291,20 +270,14 @@ func (o *OAuthServer) parseMTLS(d *caddyfile.Dispenser) error {
 	})
 }
 
+// parseRegistration reads `registration off` or its block of mcp_oauth.
 func (o *OAuthServer) parseRegistration(d *caddyfile.Dispenser) error {
 	if o.Registration != nil {
 		return d.Err("registration already specified")
 	}
 	r := new(Registration)
 	o.Registration = r
-	if d.NextArg() {
-		if d.Val() != "off" {
-			return d.Errf("registration takes 'off' or a block, not '%s'", d.Val())
-		}
-		r.Disabled = true
-		return noArgs(d)
-	}
-	return parseBlock(d, map[string]func() error{
+	return offOrBlock(d, &r.Disabled, map[string]func() error{
 		"initial_access_token": func() error { return oneArg(d, &r.InitialAccessToken) },
 		"max_clients":          func() error { return intArg(d, &r.MaxClients) },
 		"max_redirect_uris":    func() error { return intArg(d, &r.MaxRedirectURIs) },
@@ -312,6 +285,8 @@ func (o *OAuthServer) parseRegistration(d *caddyfile.Dispenser) error {
 	})
 }
 
+// parseClient reads a `client <id> { … }` block of mcp_oauth: a static
+// client, declared once.
 func (o *OAuthServer) parseClient(d *caddyfile.Dispenser) error {
 	var c StaticClient
 	if !d.NextArg() {
@@ -607,6 +582,23 @@ func parseBlock(d *caddyfile.Dispenser, parsers map[string]func() error) error {
 		}
 	}
 	return nil
+}
+
+// offOrBlock reads a subdirective that takes either the word off or a
+// block, the shape of the features mcp_oauth turns on by default:
+// `<name> off` sets *disabled, and `<name> { … }` (or a bare `<name>`,
+// which keeps the defaults) hands the block to parsers. d is on the
+// subdirective's name.
+func offOrBlock(d *caddyfile.Dispenser, disabled *bool, parsers map[string]func() error) error {
+	name := d.Val()
+	if d.NextArg() {
+		if d.Val() != "off" {
+			return d.Errf("%s takes 'off' or a block, not '%s'", name, d.Val())
+		}
+		*disabled = true
+		return noArgs(d)
+	}
+	return parseBlock(d, parsers)
 }
 
 // noArgs fails if the directive has arguments on its own line.
