@@ -13,22 +13,31 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mkdir -p bench/results
 stamp=$(date +%Y-%m-%d-%H%M%S)
 summary=bench/results/summary-$stamp.md
-failed=()
+failed=() # names of the scripts that failed
 
+# log_of prints the file that keeps the output of bench/<name>.sh.
+log_of() { echo "bench/results/run-all-$stamp-$1.txt"; }
+
+# run runs bench/<name>.sh with its output in its log. It must run in this
+# shell, never inside $(…): a subshell's additions to failed would be lost,
+# and with them the failure in the summary and the exit status.
 run() {
-	local name=$1 log=bench/results/run-all-$stamp-$1.txt
+	local name=$1 log
+	log=$(log_of "$name")
 	echo "==> $name ($log)" >&2
 	if ! bash "bench/$name.sh" >"$log" 2>&1; then
 		failed+=("$name")
 		echo "    FAILED: see $log" >&2
 	fi
-	echo "$log"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-token_log=$(run token-load)
-bearer_log=$(run bearer-load)
-tools_log=$(run tools-load)
+run token-load
+run bearer-load
+run tools-load
+token_log=$(log_of token-load)
+bearer_log=$(log_of bearer-load)
+tools_log=$(log_of tools-load)
 
 {
 	echo "# caddymcp load tests, $(date -u +'%Y-%m-%d %H:%M UTC')"
@@ -52,13 +61,20 @@ tools_log=$(run tools-load)
 	echo "## MCP tool calls (bench/tools-load.sh)"
 	echo
 	echo '```'
-	sed -n '/^calls\/s/,/^raw output/p' "$tools_log" | grep -v '^raw output'
+	# One sed, not sed | grep -v: grep fails when a failed run left no
+	# table, and under pipefail that would cut the summary short.
+	sed -n '/^calls\/s/,/^raw output/{/^raw output/!p;}' "$tools_log"
 	echo '```'
 	if [[ ${#failed[@]} -gt 0 ]]; then
 		echo
 		echo "FAILED: ${failed[*]}"
+		for name in "${failed[@]}"; do
+			echo "- $name: see $(log_of "$name")"
+		done
 	fi
 } | tee "$summary"
 echo
 echo "summary: $summary"
-[[ ${#failed[@]} -eq 0 ]]
+if [[ ${#failed[@]} -gt 0 ]]; then
+	exit 1
+fi

@@ -238,3 +238,56 @@ func TestPathOfMatcher(t *testing.T) {
 		}
 	}
 }
+
+// TestOffOrBlock reads a subdirective `x` of the `off`-or-block shape
+// inside an enclosing block, as mcp_oauth's registration, dpop, mtls,
+// rate_limit and client_metadata_documents are read.
+func TestOffOrBlock(t *testing.T) {
+	tests := []struct {
+		name     string
+		input    string
+		disabled bool
+		a        string
+		wantErr  string
+	}{
+		{name: "off", input: "x off", disabled: true},
+		{name: "block", input: "x {\n a 1\n }", a: "1"},
+		{name: "bare", input: "x"},
+		{name: "empty block", input: "x {\n }"},
+		{name: "other word", input: "x on", wantErr: "x takes 'off' or a block, not 'on', at Testfile:2"},
+		{name: "off with an argument", input: "x off now", wantErr: "unexpected argument 'now'"},
+		{name: "two words", input: "x on off", wantErr: "x takes 'off' or a block, not 'on'"},
+		{name: "unknown subdirective", input: "x {\n b 1\n }", wantErr: "unrecognized subdirective 'b', at Testfile:3"},
+		{name: "subdirective error", input: "x {\n a\n }", wantErr: "Testfile:3"},
+		// The block is not read after off; the enclosing block then
+		// refuses it.
+		{name: "off and a block", input: "x off {\n a 1\n }", wantErr: "unrecognized subdirective '{'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := caddyfile.NewTestDispenser("outer {\n " + tt.input + "\n}")
+			d.Next()
+			var disabled bool
+			var a string
+			err := parseBlock(d, map[string]func() error{
+				"x": func() error {
+					return offOrBlock(d, &disabled, map[string]func() error{
+						"a": func() error { return oneArg(d, &a) },
+					})
+				},
+			})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if disabled != tt.disabled || a != tt.a {
+				t.Errorf("disabled %v, a %q; want %v, %q", disabled, a, tt.disabled, tt.a)
+			}
+		})
+	}
+}

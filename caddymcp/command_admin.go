@@ -62,6 +62,9 @@ by --database-env (default CADDYMCP_DATABASE_URL) is set, else the embedded
 store (--embedded-path, default caddymcp/caddymcp.db in Caddy's data
 directory). Pending migrations are applied first.`
 
+// registerAdminCommands registers the commands that inspect and revoke
+// what the authorization server has stored: clients, users, grants,
+// sign-in sessions and signing keys.
 func registerAdminCommands() {
 	registerAdminCommand("mcp-clients", "list|delete [flags]", "Lists and deletes OAuth clients", `
 Lists the registered OAuth clients (dynamic registrations; static clients
@@ -71,43 +74,19 @@ codes and remembered consents go.
 
   caddy mcp-clients list [--limit 100]
   caddy mcp-clients delete <client_id>`,
-		adminCommand{use: "list", short: "Lists clients", args: cobra.NoArgs,
-			flags: func(c *cobra.Command) { c.Flags().Int("limit", 1000, "Most clients to list") },
-			run:   listClients},
+		adminCommand{use: "list", short: "Lists clients", args: cobra.NoArgs, flags: limitFlag,
+			run: listClients},
 		adminCommand{use: "delete <client_id>", short: "Deletes a client and revokes its grants", args: cobra.ExactArgs(1),
-			run: func(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Writer) error {
-				id := fl.Arg(0)
-				if err := s.DeleteClient(ctx, id); err != nil {
-					if errors.Is(err, store.ErrNotFound) {
-						return fmt.Errorf("no registered client %q", id)
-					}
-					return err
-				}
-				fmt.Fprintf(out, "deleted client %s and revoked its grants\n", id)
-				return nil
-			}},
+			run: deleteClient},
 	)
 	registerAdminCommand("mcp-users", "list [--email <address>]", "Lists users", `
 Lists the users who have signed in, or those with one email address, to
 find the user id the other commands take.
 
   caddy mcp-users list [--email ada@example.com]`,
-		adminCommand{use: "list", short: "Lists users", args: cobra.NoArgs,
-			flags: func(c *cobra.Command) { c.Flags().String("email", "", "Only users with this email address") },
-			run: func(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Writer) error {
-				users, err := s.FindUsers(ctx, fl.String("email"), 10000)
-				if err != nil {
-					return err
-				}
-				return table(out, []string{"ID", "EMAIL", "NAME", "PROVIDER", "LAST LOGIN"}, len(users), func(i int) []string {
-					u := users[i]
-					return []string{u.ID, u.Email, u.Name, u.Provider, stamp(u.LastLoginAt)}
-				})
-			}},
+		adminCommand{use: "list", short: "Lists users", args: cobra.NoArgs, flags: emailFlag,
+			run: listUsers},
 	)
-	userFlag := func(c *cobra.Command) {
-		c.Flags().String("user", "", "User id, or email address of exactly one user (required)")
-	}
 	registerAdminCommand("mcp-grants", "list|revoke [flags]", "Lists and revokes a user's grants", `
 Lists a user's live grants (one per client authorization, with its
 refresh tokens and access tokens), and revokes one grant or all of a
@@ -119,20 +98,7 @@ sessions.
   caddy mcp-grants revoke <grant_id>
   caddy mcp-grants revoke --user <id|email>`,
 		adminCommand{use: "list", short: "Lists a user's grants", args: cobra.NoArgs, flags: userFlag,
-			run: func(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Writer) error {
-				u, err := resolveUser(ctx, s, fl.String("user"))
-				if err != nil {
-					return err
-				}
-				grants, err := s.ListGrantsByUser(ctx, u.ID, time.Now())
-				if err != nil {
-					return err
-				}
-				return table(out, []string{"GRANT", "CLIENT", "SCOPE", "RESOURCE", "CREATED", "EXPIRES"}, len(grants), func(i int) []string {
-					g := grants[i]
-					return []string{g.ID, g.ClientID, g.Scope, g.Resource, stamp(g.CreatedAt), stamp(g.ExpiresAt)}
-				})
-			}},
+			run: listGrants},
 		adminCommand{use: "revoke [<grant_id>]", short: "Revokes a grant, or all of a user's", args: cobra.MaximumNArgs(1), flags: userFlag,
 			run: revokeGrants},
 	)
@@ -144,33 +110,9 @@ to sign in again. Issued tokens are not affected: use mcp-grants revoke.
   caddy mcp-sessions list --user <id|email>
   caddy mcp-sessions revoke --user <id|email>`,
 		adminCommand{use: "list", short: "Lists a user's sessions", args: cobra.NoArgs, flags: userFlag,
-			run: func(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Writer) error {
-				u, err := resolveUser(ctx, s, fl.String("user"))
-				if err != nil {
-					return err
-				}
-				sessions, err := s.ListSessionsByUser(ctx, u.ID, time.Now())
-				if err != nil {
-					return err
-				}
-				return table(out, []string{"CREATED", "LAST SEEN", "EXPIRES", "ADDRESS", "USER AGENT"}, len(sessions), func(i int) []string {
-					se := sessions[i]
-					return []string{stamp(se.CreatedAt), stamp(se.LastSeenAt), stamp(se.ExpiresAt), se.RemoteAddr, se.UserAgent}
-				})
-			}},
+			run: listSessions},
 		adminCommand{use: "revoke", short: "Ends all of a user's sessions", args: cobra.NoArgs, flags: userFlag,
-			run: func(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Writer) error {
-				u, err := resolveUser(ctx, s, fl.String("user"))
-				if err != nil {
-					return err
-				}
-				n, err := s.DeleteSessionsByUser(ctx, u.ID)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "ended %d sessions of %s\n", n, u.ID)
-				return nil
-			}},
+			run: endSessions},
 	)
 	registerAdminCommand("mcp-keys", "list|rotate [flags]", "Lists and rotates the signing keys", `
 Lists the access-token signing keys, and rotates them: a new key is made
@@ -190,25 +132,28 @@ secret through the environment variable named by
   caddy mcp-keys list
   caddy mcp-keys rotate [--algorithm ES256|RS256|EdDSA] [--compromised] [--key-encryption-key-env VAR]`,
 		adminCommand{use: "list", short: "Lists the signing keys", args: cobra.NoArgs,
-			run: func(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Writer) error {
-				keys, err := s.SigningKeys(ctx)
-				if err != nil {
-					return err
-				}
-				now := time.Now()
-				return table(out, []string{"KID", "ALGORITHM", "CREATED", "RETIRED", "STATE", "ENCRYPTED"}, len(keys), func(i int) []string {
-					k := keys[i]
-					return []string{k.ID, k.Algorithm, stamp(k.CreatedAt), stamp(k.RetiredAt), keyState(k, now), fmt.Sprint(isSealed(k))}
-				})
-			}},
-		adminCommand{use: "rotate", short: "Rotates the signing key", args: cobra.NoArgs,
-			flags: func(c *cobra.Command) {
-				c.Flags().String("algorithm", "", "Algorithm of the new key (default: that of the newest key)")
-				c.Flags().Bool("compromised", false, "Sign with the new key at once and stop trusting the old ones")
-				c.Flags().String("key-encryption-key-env", "", "Environment variable holding the key-encryption secret")
-			},
+			run: listKeys},
+		adminCommand{use: "rotate", short: "Rotates the signing key", args: cobra.NoArgs, flags: rotateFlags,
 			run: rotateKeys},
 	)
+}
+
+// limitFlag declares --limit of mcp-clients list.
+func limitFlag(c *cobra.Command) { c.Flags().Int("limit", 1000, "Most clients to list") }
+
+// emailFlag declares --email of mcp-users list.
+func emailFlag(c *cobra.Command) { c.Flags().String("email", "", "Only users with this email address") }
+
+// userFlag declares --user of the subcommands that act on one user.
+func userFlag(c *cobra.Command) {
+	c.Flags().String("user", "", "User id, or email address of exactly one user (required)")
+}
+
+// rotateFlags declares the flags of mcp-keys rotate.
+func rotateFlags(c *cobra.Command) {
+	c.Flags().String("algorithm", "", "Algorithm of the new key (default: that of the newest key)")
+	c.Flags().Bool("compromised", false, "Sign with the new key at once and stop trusting the old ones")
+	c.Flags().String("key-encryption-key-env", "", "Environment variable holding the key-encryption secret")
 }
 
 // listClients prints the registered clients.
@@ -230,6 +175,47 @@ func listClients(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.W
 	return table(out, []string{"CLIENT", "NAME", "AUTH", "REDIRECT URIS", "CREATED", "LAST USED"}, len(all), func(i int) []string {
 		c := all[i]
 		return []string{c.ID, c.Name, c.TokenEndpointAuthMethod, strings.Join(c.RedirectURIs, " "), stamp(c.CreatedAt), stamp(c.LastUsedAt)}
+	})
+}
+
+// deleteClient deletes a registered client and revokes its grants.
+func deleteClient(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Writer) error {
+	id := fl.Arg(0)
+	if err := s.DeleteClient(ctx, id); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no registered client %q", id)
+		}
+		return err
+	}
+	fmt.Fprintf(out, "deleted client %s and revoked its grants\n", id)
+	return nil
+}
+
+// listUsers prints the users, or those with the --email address.
+func listUsers(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Writer) error {
+	users, err := s.FindUsers(ctx, fl.String("email"), 10000)
+	if err != nil {
+		return err
+	}
+	return table(out, []string{"ID", "EMAIL", "NAME", "PROVIDER", "LAST LOGIN"}, len(users), func(i int) []string {
+		u := users[i]
+		return []string{u.ID, u.Email, u.Name, u.Provider, stamp(u.LastLoginAt)}
+	})
+}
+
+// listGrants prints the live grants of --user.
+func listGrants(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Writer) error {
+	u, err := resolveUser(ctx, s, fl.String("user"))
+	if err != nil {
+		return err
+	}
+	grants, err := s.ListGrantsByUser(ctx, u.ID, time.Now())
+	if err != nil {
+		return err
+	}
+	return table(out, []string{"GRANT", "CLIENT", "SCOPE", "RESOURCE", "CREATED", "EXPIRES"}, len(grants), func(i int) []string {
+		g := grants[i]
+		return []string{g.ID, g.ClientID, g.Scope, g.Resource, stamp(g.CreatedAt), stamp(g.ExpiresAt)}
 	})
 }
 
@@ -273,6 +259,37 @@ func revokeGrants(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.
 	return nil
 }
 
+// listSessions prints the live sign-in sessions of --user.
+func listSessions(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Writer) error {
+	u, err := resolveUser(ctx, s, fl.String("user"))
+	if err != nil {
+		return err
+	}
+	sessions, err := s.ListSessionsByUser(ctx, u.ID, time.Now())
+	if err != nil {
+		return err
+	}
+	return table(out, []string{"CREATED", "LAST SEEN", "EXPIRES", "ADDRESS", "USER AGENT"}, len(sessions), func(i int) []string {
+		se := sessions[i]
+		return []string{stamp(se.CreatedAt), stamp(se.LastSeenAt), stamp(se.ExpiresAt), se.RemoteAddr, se.UserAgent}
+	})
+}
+
+// endSessions ends every sign-in session of --user; issued tokens stay
+// valid (mcp-grants revoke revokes those).
+func endSessions(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Writer) error {
+	u, err := resolveUser(ctx, s, fl.String("user"))
+	if err != nil {
+		return err
+	}
+	n, err := s.DeleteSessionsByUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "ended %d sessions of %s\n", n, u.ID)
+	return nil
+}
+
 // resolveUser finds a user by id, or by an email address that exactly
 // one user has.
 func resolveUser(ctx context.Context, s store.Users, ref string) (*store.User, error) {
@@ -305,6 +322,19 @@ func resolveUser(ctx context.Context, s store.Users, ref string) (*store.User, e
 		ids[i] = u.ID + " (" + u.Provider + ")"
 	}
 	return nil, fmt.Errorf("%d users have email %q; pass one of their ids: %s", len(users), ref, strings.Join(ids, ", "))
+}
+
+// listKeys prints the signing keys with their state now.
+func listKeys(ctx context.Context, s store.Store, _ caddycmd.Flags, out io.Writer) error {
+	keys, err := s.SigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	return table(out, []string{"KID", "ALGORITHM", "CREATED", "RETIRED", "STATE", "ENCRYPTED"}, len(keys), func(i int) []string {
+		k := keys[i]
+		return []string{k.ID, k.Algorithm, stamp(k.CreatedAt), stamp(k.RetiredAt), keyState(k, now), fmt.Sprint(isSealed(k))}
+	})
 }
 
 // rotateKeys makes a new signing key and retires the others.

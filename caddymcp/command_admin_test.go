@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -65,6 +67,79 @@ func TestClientsCommands(t *testing.T) {
 	out.Reset()
 	if err := listClients(ctx, s, adminFlags(t), &out); err != nil || strings.Count(out.String(), "http://127.0.0.1/cb") != 3 {
 		t.Fatalf("list: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := deleteClient(ctx, s, adminFlags(t, "c2"), &out); err != nil || !strings.Contains(out.String(), "deleted client c2") {
+		t.Fatalf("delete c2: %v; %q", err, out.String())
+	}
+	if _, err := s.GetClient(ctx, "c2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("c2 after delete: %v", err)
+	}
+	if err := deleteClient(ctx, s, adminFlags(t, "c2"), &out); err == nil || !strings.Contains(err.Error(), `no registered client "c2"`) {
+		t.Fatalf("delete c2 again: %v", err)
+	}
+}
+
+// TestUserCommands runs the commands that list a user's things, and
+// mcp-sessions revoke, on a user with two grants and a session.
+func TestUserCommands(t *testing.T) {
+	s, ctx := adminStore(t), context.Background()
+	now := time.Now()
+	for _, u := range []store.User{
+		{ID: "u1", Provider: "google", Subject: "1", Email: "ada@example.com", Name: "Ada"},
+		{ID: "u2", Provider: "google", Subject: "2", Email: "bob@example.com", Name: "Bob"},
+	} {
+		u.CreatedAt, u.UpdatedAt = now, now
+		if _, err := s.UpsertUser(ctx, &u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range []string{"g1", "g2"} {
+		if err := s.CreateGrant(ctx, &store.Grant{ID: g, ClientID: "c", UserID: "u1", Scope: "read", CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateSession(ctx, "sess-1", &store.Session{UserID: "u1", CreatedAt: now, LastSeenAt: now,
+		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(time.Hour), UserAgent: "test-agent"}); err != nil {
+		t.Fatal(err)
+	}
+	// rows runs a command and returns its output lines, header first.
+	rows := func(t *testing.T, run func(context.Context, store.Store, caddycmd.Flags, io.Writer) error, args ...string) []string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(ctx, s, adminFlags(t, args...), &out); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return strings.Split(strings.TrimSpace(out.String()), "\n")
+	}
+
+	if got := rows(t, listUsers); len(got) != 3 || !strings.HasPrefix(got[0], "ID") {
+		t.Errorf("users list:\n%s", strings.Join(got, "\n"))
+	}
+	if got := rows(t, listUsers, "--email", "bob@example.com"); len(got) != 2 || !strings.Contains(got[1], "Bob") {
+		t.Errorf("users list --email:\n%s", strings.Join(got, "\n"))
+	}
+	if got := rows(t, listGrants, "--user", "ada@example.com"); len(got) != 3 || !strings.HasPrefix(got[0], "GRANT") || !strings.Contains(got[1], "read") {
+		t.Errorf("grants list:\n%s", strings.Join(got, "\n"))
+	}
+	if got := rows(t, listSessions, "--user", "u1"); len(got) != 2 || !strings.Contains(got[1], "test-agent") {
+		t.Errorf("sessions list:\n%s", strings.Join(got, "\n"))
+	}
+	if got := rows(t, endSessions, "--user", "u1"); len(got) != 1 || got[0] != "ended 1 sessions of u1" {
+		t.Errorf("sessions revoke: %q", got)
+	}
+	if sessions, _ := s.ListSessionsByUser(ctx, "u1", time.Now()); len(sessions) != 0 {
+		t.Errorf("%d sessions left", len(sessions))
+	}
+	if live, _ := s.ListGrantsByUser(ctx, "u1", time.Now()); len(live) != 2 {
+		t.Errorf("ending sessions left %d grants, want 2", len(live))
+	}
+	for name, run := range map[string]func(context.Context, store.Store, caddycmd.Flags, io.Writer) error{
+		"grants list": listGrants, "sessions list": listSessions, "sessions revoke": endSessions,
+	} {
+		if err := run(ctx, s, adminFlags(t), io.Discard); err == nil || !strings.Contains(err.Error(), "--user is required") {
+			t.Errorf("%s without --user: %v", name, err)
+		}
 	}
 }
 
@@ -172,6 +247,15 @@ func TestRotateKeysCommand(t *testing.T) {
 		later := keySet(t, s, "", time.Now().Add(keyActivationDelay+time.Second))
 		if later.SigningKeyID() == old || later.SigningAlgorithm() != signing.AlgEdDSA || len(later.PublicKeys()) != 2 {
 			t.Fatalf("after activation: signer %s %s, %d keys", later.SigningKeyID(), later.SigningAlgorithm(), len(later.PublicKeys()))
+		}
+		out.Reset()
+		if err := listKeys(ctx, s, adminFlags(t), &out); err != nil {
+			t.Fatal(err)
+		}
+		if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 3 || !strings.HasPrefix(lines[0], "KID") ||
+			!strings.Contains(lines[1], "EdDSA") || !strings.Contains(lines[1], "published (signs from") ||
+			!strings.Contains(lines[2], old) || !strings.Contains(lines[2], "active") {
+			t.Fatalf("keys list:\n%s", out.String())
 		}
 	})
 	t.Run("compromised", func(t *testing.T) {

@@ -66,16 +66,8 @@ store. Pending migrations are applied first.`,
 			})
 			revoke := &cobra.Command{Use: "revoke <id>", Short: "Revokes a token", Args: cobra.ExactArgs(1)}
 			revoke.RunE = caddycmd.WrapCommandFuncForCobra(func(fl caddycmd.Flags) (int, error) {
-				id := fl.Arg(0)
 				return withStore(fl, func(ctx context.Context, s store.Store, _ string) error {
-					if err := s.RevokeLegacyToken(ctx, id, time.Now()); err != nil {
-						if errors.Is(err, store.ErrNotFound) {
-							return fmt.Errorf("no unrevoked token with id %q", id)
-						}
-						return err
-					}
-					fmt.Fprintf(os.Stderr, "revoked %s; every instance refuses it within %s\n", id, bearer.LegacyCacheTTL)
-					return nil
+					return revokeLegacyToken(ctx, s, fl.Arg(0), os.Stderr)
 				})
 			})
 			cmd.AddCommand(create, list, revoke)
@@ -165,6 +157,20 @@ func legacyTokenValue(fromStdin bool, stdin io.Reader) (string, error) {
 		}
 	}
 	return token, nil
+}
+
+// revokeLegacyToken revokes the unrevoked token id. The confirmation goes
+// to stderr, as create's details do, so that standard output carries only
+// what a script captures.
+func revokeLegacyToken(ctx context.Context, s store.LegacyTokens, id string, stderr io.Writer) error {
+	if err := s.RevokeLegacyToken(ctx, id, time.Now()); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no unrevoked token with id %q", id)
+		}
+		return err
+	}
+	fmt.Fprintf(stderr, "revoked %s; every instance refuses it within %s\n", id, bearer.LegacyCacheTTL)
+	return nil
 }
 
 // randomString returns n random bytes, base64url-encoded.

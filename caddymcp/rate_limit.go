@@ -164,14 +164,7 @@ func (o *OAuthServer) parseRateLimit(d *caddyfile.Dispenser) error {
 	}
 	rl := new(RateLimits)
 	o.RateLimit = rl
-	if d.NextArg() {
-		if d.Val() != "off" {
-			return d.Errf("rate_limit takes 'off' or a block, not '%s'", d.Val())
-		}
-		rl.Disabled = true
-		return noArgs(d)
-	}
-	return parseBlock(d, map[string]func() error{
+	return offOrBlock(d, &rl.Disabled, map[string]func() error{
 		"register":  func() error { return rateLimitArg(d, &rl.Register) },
 		"token":     func() error { return rateLimitArg(d, &rl.Token) },
 		"authorize": func() error { return rateLimitArg(d, &rl.Authorize) },

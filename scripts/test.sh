@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run every check and test: gofmt, go vet, the Go tests (with -race) against a
-# throwaway PostgreSQL server, then the end-to-end tests against a Caddy binary
-# built from this checkout.
+# Run every check and test: gofmt, go vet (also with the e2e build tag), the Go
+# tests (with -race) against a throwaway PostgreSQL server, then the end-to-end
+# tests against a Caddy binary built from this checkout.
 #
 # Environment:
 #   CI=true                     a missing PostgreSQL, skipped tests and
@@ -183,6 +183,16 @@ if go vet ./...; then
 	echo "ok"
 else
 	FAILED_STEPS+=("go vet")
+fi
+
+# The end-to-end tests are behind the e2e build tag, which a plain vet does
+# not see. Vet them even when CADDYMCP_SKIP_E2E=1 skips running them, so
+# that they keep compiling and stay clean.
+step "go vet -tags e2e"
+if go vet -tags e2e ./...; then
+	echo "ok"
+else
+	FAILED_STEPS+=("go vet -tags e2e")
 fi
 
 step "go test"
