@@ -317,17 +317,6 @@ func TestPageRedirectHost(t *testing.T) {
 	}
 }
 
-func TestPageRenderFailure(t *testing.T) {
-	w := httptest.NewRecorder()
-	renderPage(w, http.StatusOK, "no-such-template", nil, "n", nil)
-	if w.Code != http.StatusInternalServerError || strings.TrimSpace(w.Body.String()) != "internal error" {
-		t.Errorf("got %d %q, want 500 internal error", w.Code, w.Body.String())
-	}
-	if strings.Contains(w.Header().Get("Content-Type"), "html") {
-		t.Errorf("Content-Type = %q", w.Header().Get("Content-Type"))
-	}
-}
-
 func TestConsentPageUnsafeFormAction(t *testing.T) {
 	p := sampleConsent()
 	p.FormAction = "javascript:alert(1)"
