@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/page"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
@@ -103,19 +104,15 @@ func (s *Server) servePicker(w http.ResponseWriter, r *http.Request) {
 		s.serveStart(w, r, s.order[0])
 		return
 	}
-	links := make([]providerLink, 0, len(s.order))
+	links := make([]page.Link, 0, len(s.order))
 	for _, p := range s.order {
 		u := ProviderLoginPrefix + p.Name
 		if rt != "" {
 			u += "?" + url.Values{"return_to": {rt}}.Encode()
 		}
-		links = append(links, providerLink{Label: p.Label, URL: u})
+		links = append(links, page.Link{Label: "Sign in with " + p.Label, URL: u})
 	}
-	s.render(w, http.StatusOK, pageData{
-		Title:     "Sign in",
-		Message:   "Choose how to sign in.",
-		Providers: links,
-	})
+	s.render(w, http.StatusOK, "Sign in", page.Message{Text: "Choose how to sign in.", Links: links})
 }
 
 // serveStart answers /auth/login/{provider}.
