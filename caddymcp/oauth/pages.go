@@ -9,11 +9,23 @@ import (
 	"github.com/caddymcp/caddymcp/caddymcp/internal/page"
 )
 
+// ScopeTool is a tool that a scope unlocks, as the consent page names
+// it (Config.ScopeTools).
+type ScopeTool struct {
+	// Name is the tool's MCP name, e.g. "bookings_list".
+	Name string
+	// Title is its human-readable title, e.g. "List bookings"; empty
+	// shows the name alone.
+	Title string
+}
+
 // scopeDescription explains a scope to the person approving it.
 type scopeDescription struct {
 	Title       string
 	Description string
-	Tools       []string
+	// Tools are the tools the scope unlocked when this text was written:
+	// shown only for a scope Config.ScopeTools has no tools for.
+	Tools []string
 }
 
 // scopeInfo describes the default scopes.
@@ -92,6 +104,25 @@ type consentPage struct {
 	// LocalRedirect warns that such a client is sent back to the user's
 	// own device, where another program could be posing as it.
 	LocalRedirect bool
+	// ScopeTools are the tools each scope unlocks (Config.ScopeTools).
+	ScopeTools map[string][]ScopeTool
+}
+
+// unlocks is the list of tools a scope unlocks as the consent page shows
+// it: "Title (name)" for each tool the registry gates behind the scope,
+// else the built-in names.
+func unlocks(registered []ScopeTool, builtIn []string) string {
+	if len(registered) == 0 {
+		return strings.Join(builtIn, ", ")
+	}
+	names := make([]string, len(registered))
+	for i, t := range registered {
+		names[i] = t.Name
+		if t.Title != "" {
+			names[i] = t.Title + " (" + t.Name + ")"
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // errorPage is the data of an error page.
@@ -129,7 +160,8 @@ func writeConsentPage(w http.ResponseWriter, p consentPage) {
 	}
 	for _, s := range p.Scopes {
 		d := describeScope(s)
-		c.Scopes = append(c.Scopes, page.Scope{Title: d.Title, Description: d.Description, Tools: strings.Join(d.Tools, ", ")})
+		c.Scopes = append(c.Scopes, page.Scope{Title: d.Title, Description: d.Description,
+			Tools: unlocks(p.ScopeTools[s], d.Tools)})
 	}
 	_ = page.Write(w, http.StatusOK, page.Page{
 		Name:   page.ConsentName,
