@@ -19,6 +19,7 @@ import (
 	"github.com/caddymcp/caddymcp/caddymcp/login"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
+	"github.com/caddymcp/caddymcp/caddymcp/tools"
 )
 
 // OAuthServer is the OAuth 2.1 authorization server of a site
@@ -518,6 +519,7 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 		StaticClients:           clients,
 		Registration:            reg,
 		ClientMetadataDocuments: docs,
+		ScopeTools:              tools.ByScope(),
 		CodeLifetime:            time.Duration(o.CodeLifetime),
 		AccessTokenLifetime:     time.Duration(o.AccessTokenLifetime),
 		RefreshLifetime:         time.Duration(o.RefreshTokenLifetime),
