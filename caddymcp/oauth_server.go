@@ -20,6 +20,7 @@ import (
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
+	"github.com/caddymcp/caddymcp/caddymcp/tools"
 )
 
 // OAuthServer is the OAuth 2.1 authorization server of a site
@@ -519,6 +520,7 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 		StaticClients:           clients,
 		Registration:            reg,
 		ClientMetadataDocuments: docs,
+		ScopeTools:              consentScopeTools(),
 		CodeLifetime:            time.Duration(o.CodeLifetime),
 		AccessTokenLifetime:     time.Duration(o.AccessTokenLifetime),
 		RefreshLifetime:         time.Duration(o.RefreshTokenLifetime),
@@ -615,3 +617,16 @@ var (
 	_ caddy.Provisioner           = (*OAuthServer)(nil)
 	_ caddyhttp.MiddlewareHandler = (*OAuthServer)(nil)
 )
+
+// consentScopeTools lists, per scope, the tools the consent page names:
+// the tool registry's own declarations, so the page cannot drift from
+// what a token unlocks.
+func consentScopeTools() map[string][]oauth.ScopeTool {
+	out := map[string][]oauth.ScopeTool{}
+	for scope, list := range tools.ByScope() {
+		for _, t := range list {
+			out[scope] = append(out[scope], oauth.ScopeTool{Name: t.Name, Title: t.Title})
+		}
+	}
+	return out
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/page"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
@@ -103,19 +103,15 @@ func (s *Server) servePicker(w http.ResponseWriter, r *http.Request) {
 		s.serveStart(w, r, s.order[0])
 		return
 	}
-	links := make([]providerLink, 0, len(s.order))
+	links := make([]page.Link, 0, len(s.order))
 	for _, p := range s.order {
 		u := ProviderLoginPrefix + p.Name
 		if rt != "" {
 			u += "?" + url.Values{"return_to": {rt}}.Encode()
 		}
-		links = append(links, providerLink{Label: p.Label, URL: u})
+		links = append(links, page.Link{Label: "Sign in with " + p.Label, URL: u})
 	}
-	s.render(w, http.StatusOK, pageData{
-		Title:     "Sign in",
-		Message:   "Choose how to sign in.",
-		Providers: links,
-	})
+	s.render(w, http.StatusOK, "Sign in", page.Message{Text: "Choose how to sign in.", Links: links})
 }
 
 // serveStart answers /auth/login/{provider}.
@@ -241,146 +237,6 @@ func (s *Server) binding(r *http.Request) (string, error) {
 	return s.randomToken(tokenBytes)
 }
 
-// serveCallback answers /auth/callback/{provider}: it checks the state,
-// redeems the code, verifies the ID token, records the user, applies the
-// policy and opens a session.
-func (s *Server) serveCallback(w http.ResponseWriter, r *http.Request, p *provider) {
-	// The callback URL holds the code and state: keep it out of Referer.
-	w.Header().Set("Referrer-Policy", "no-referrer")
-	ctx := r.Context()
-	q := r.URL.Query()
-	state := q.Get("state")
-	if e := q.Get("error"); e != "" {
-		if validToken(state) {
-			_, _ = s.cfg.Store.ConsumeAuthRequest(ctx, state, s.cfg.Now()) // burn it
-		}
-		code := errorCode(e)
-		status := http.StatusBadRequest
-		if code == "access_denied" {
-			status = http.StatusForbidden
-		}
-		s.audit("login_denied", "reason", "provider_error", "provider", p.Name, "error", code)
-		s.page(w, status, "Sign-in was not completed",
-			p.Label+" did not sign you in (error: "+code+"). Go back to your application and try again.")
-		return
-	}
-	if !validToken(state) {
-		s.expired(w, p, "missing_state")
-		return
-	}
-	a, err := s.cfg.Store.ConsumeAuthRequest(ctx, state, s.cfg.Now())
-	switch {
-	case errors.Is(err, store.ErrAlreadyUsed):
-		s.expired(w, p, "replayed_state")
-		return
-	case errors.Is(err, store.ErrNotFound):
-		s.expired(w, p, "unknown_state")
-		return
-	case err != nil:
-		s.internalError(w, "reading a pending login", err)
-		return
-	}
-	var pl pendingLogin
-	if a.ClientID != clientIDPrefix+p.Name || json.Unmarshal(a.Params, &pl) != nil || pl.Provider != p.Name {
-		s.audit("login_denied", "reason", "provider_mismatch", "provider", p.Name)
-		s.page(w, http.StatusBadRequest, "Sign-in failed",
-			"This answer does not belong to a sign-in with "+p.Label+". Go back to your application and start again.")
-		return
-	}
-	if c, err := r.Cookie(s.bindingCookieName(r)); err != nil || !store.SecretMatches(a.CSRFHash, c.Value) {
-		s.audit("login_denied", "reason", "browser_mismatch", "provider", p.Name)
-		s.page(w, http.StatusBadRequest, "Sign-in failed",
-			"This sign-in was started in another browser, or its cookie was blocked. Start again in this browser.")
-		return
-	}
-	code := q.Get("code")
-	if code == "" {
-		s.audit("login_denied", "reason", "missing_code", "provider", p.Name)
-		s.page(w, http.StatusBadRequest, "Sign-in failed", p.Label+" sent no authorization code. Start again.")
-		return
-	}
-	d, err := s.discovery(ctx, p)
-	if err != nil {
-		s.upstreamError(w, p, "discovery", err)
-		return
-	}
-	claims, err := s.redeem(ctx, p, d, &pl, code)
-	if err != nil {
-		s.audit("login_denied", "reason", "invalid_response", "provider", p.Name)
-		s.upstreamError(w, p, "redeeming the code", err)
-		return
-	}
-	userID, err := s.randomToken(userIDBytes)
-	if err != nil {
-		s.internalError(w, "recording the user", err)
-		return
-	}
-	now := s.cfg.Now()
-	user, err := s.cfg.Store.UpsertUser(ctx, &store.User{
-		ID:            userID,
-		Provider:      p.Name,
-		Subject:       claims.Subject,
-		Email:         clip(claims.Email, 320),
-		EmailVerified: claims.emailVerified(),
-		Name:          clip(claims.Name, 256),
-		Picture:       pictureURL(claims.Picture),
-		HostedDomain:  clip(claims.HostedDomain, 253),
-		CreatedAt:     now,
-		UpdatedAt:     now,
-		LastLoginAt:   now,
-	})
-	if err != nil {
-		s.internalError(w, "recording the user", err)
-		return
-	}
-	if ok, _ := s.policy.scopes(user); !ok {
-		s.audit("login_denied", "reason", "policy", "provider", p.Name, "user_id", user.ID, "email", user.Email)
-		who := user.Email
-		if who == "" {
-			who = "this account"
-		}
-		s.page(w, http.StatusForbidden, "Access denied",
-			"Access denied: "+who+" is not allowed to use this server.")
-		return
-	}
-	if err := s.openSession(w, r, user.ID); err != nil {
-		s.internalError(w, "opening a session", err)
-		return
-	}
-	s.audit("login_succeeded", "provider", p.Name, "user_id", user.ID, "email", user.Email)
-	returnTo := pl.ReturnTo
-	if !safeReturn(returnTo) {
-		returnTo = MePath
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, returnTo, http.StatusSeeOther)
-}
-
-// redeem exchanges the code with the PKCE verifier and verifies the ID
-// token that comes back.
-func (s *Server) redeem(ctx context.Context, p *provider, d *discovery, pl *pendingLogin, code string) (*idClaims, error) {
-	xctx, cancel := context.WithTimeout(ctx, DefaultHTTPTimeout)
-	defer cancel()
-	xctx = context.WithValue(xctx, oauth2.HTTPClient, s.cfg.HTTPClient)
-	tok, err := oauth2Config(p, d, pl.RedirectURI).Exchange(xctx, code, oauth2.VerifierOption(pl.Verifier))
-	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) { // its Error() would include the response body
-			status := 0
-			if re.Response != nil {
-				status = re.Response.StatusCode
-			}
-			return nil, fmt.Errorf("token endpoint answered %d %s", status, errorCode(re.ErrorCode))
-		}
-		return nil, fmt.Errorf("token request failed: %w", err)
-	}
-	raw, _ := tok.Extra("id_token").(string)
-	if raw == "" {
-		return nil, errors.New("the token response has no id_token")
-	}
-	return s.verifyIDToken(ctx, p, d, raw, pl.Nonce)
-}
-
 // errorCode keeps an upstream error code printable and short.
 func errorCode(e string) string {
 	if e == "" || len(e) > 64 {
@@ -418,14 +274,6 @@ func pictureURL(v string) string {
 		return ""
 	}
 	return v
-}
-
-// expired answers a callback whose state is missing, unknown, expired or
-// already used.
-func (s *Server) expired(w http.ResponseWriter, p *provider, reason string) {
-	s.audit("login_denied", "reason", reason, "provider", p.Name)
-	s.page(w, http.StatusBadRequest, "Sign-in expired",
-		"This login expired or was already used: login expired, start again from your application.")
 }
 
 // upstreamError answers a failure to talk to a provider, logging the

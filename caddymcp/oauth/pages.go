@@ -1,21 +1,31 @@
 package oauth
 
 import (
-	"bytes"
 	"crypto/rand"
-	"embed"
-	"encoding/base64"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/caddymcp/caddymcp/caddymcp/internal/page"
 )
+
+// ScopeTool is a tool that a scope unlocks, as the consent page names
+// it (Config.ScopeTools).
+type ScopeTool struct {
+	// Name is the tool's MCP name, e.g. "bookings_list".
+	Name string
+	// Title is its human-readable title, e.g. "List bookings"; empty
+	// shows the name alone.
+	Title string
+}
 
 // scopeDescription explains a scope to the person approving it.
 type scopeDescription struct {
 	Title       string
 	Description string
-	Tools       []string
+	// Tools are the tools the scope unlocked when this text was written:
+	// shown only for a scope Config.ScopeTools has no tools for.
+	Tools []string
 }
 
 // scopeInfo describes the default scopes.
@@ -94,6 +104,25 @@ type consentPage struct {
 	// LocalRedirect warns that such a client is sent back to the user's
 	// own device, where another program could be posing as it.
 	LocalRedirect bool
+	// ScopeTools are the tools each scope unlocks (Config.ScopeTools).
+	ScopeTools map[string][]ScopeTool
+}
+
+// unlocks is the list of tools a scope unlocks as the consent page shows
+// it: "Title (name)" for each tool the registry gates behind the scope,
+// else the built-in names.
+func unlocks(registered []ScopeTool, builtIn []string) string {
+	if len(registered) == 0 {
+		return strings.Join(builtIn, ", ")
+	}
+	names := make([]string, len(registered))
+	for i, t := range registered {
+		names[i] = t.Name
+		if t.Title != "" {
+			names[i] = t.Title + " (" + t.Name + ")"
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // errorPage is the data of an error page.
@@ -101,38 +130,11 @@ type errorPage struct {
 	Title, Message string
 }
 
-// pageFS holds the page templates.
-//
-//go:embed templates/pages.html
-var pageFS embed.FS
-
-// pageTemplates are the parsed page templates.
-var pageTemplates = template.Must(template.ParseFS(pageFS, "templates/pages.html"))
-
-// consentView is what the consent template renders.
-type consentView struct {
-	Title, Nonce                 string
-	Client, ClientID, SignedInAs string
-	ClientHost                   string
-	LocalRedirect                bool
-	RedirectHost, RedirectURI    string
-	ResourceName, Resource       string
-	Scopes                       []scopeView
-	FormAction                   string
-	RequestID, CSRFToken         string
-}
-
-// scopeView is one requested scope as rendered.
-type scopeView struct {
-	Title, Description, Tools string
-}
-
-// errorView is what the error template renders.
-type errorView struct {
-	Title, Nonce, Message string
-}
-
-// writeConsentPage renders the consent page.
+// writeConsentPage renders the consent page. Its form posts to this
+// server, which answers with a redirect to the client: the redirect
+// URI's origin is allowed too (FormActionSources), since browsers such
+// as Chrome check form-action (CSP3 §6.4.1) against the redirects that
+// follow a submission as well.
 func writeConsentPage(w http.ResponseWriter, p consentPage) {
 	client := p.ClientName
 	if client == "" {
@@ -142,9 +144,7 @@ func writeConsentPage(w http.ResponseWriter, p consentPage) {
 	if host == "" {
 		host = redirectHost(p.RedirectURI)
 	}
-	v := consentView{
-		Title:         "Authorize " + client,
-		Nonce:         newNonce(),
+	c := page.Consent{
 		Client:        client,
 		ClientID:      p.ClientID,
 		ClientHost:    p.ClientHost,
@@ -160,71 +160,34 @@ func writeConsentPage(w http.ResponseWriter, p consentPage) {
 	}
 	for _, s := range p.Scopes {
 		d := describeScope(s)
-		v.Scopes = append(v.Scopes, scopeView{d.Title, d.Description, strings.Join(d.Tools, ", ")})
+		c.Scopes = append(c.Scopes, page.Scope{Title: d.Title, Description: d.Description,
+			Tools: unlocks(p.ScopeTools[s], d.Tools)})
 	}
-	renderPage(w, http.StatusOK, "consent", v, v.Nonce, p.FormActionSources)
+	_ = page.Write(w, http.StatusOK, page.Page{
+		Name:   page.ConsentName,
+		Title:  "Authorize " + client,
+		Nonce:  newNonce(),
+		PostTo: append([]string{page.Self}, p.FormActionSources...),
+		Data:   c,
+	})
 }
 
-// writeErrorPage renders an error page with the given status.
+// writeErrorPage renders an error page with the given status. It has no
+// form, so nothing may be posted from it.
 func writeErrorPage(w http.ResponseWriter, status int, p errorPage) {
-	v := errorView{Title: p.Title, Nonce: newNonce(), Message: p.Message}
-	renderPage(w, status, "error", v, v.Nonce, nil)
+	_ = page.Write(w, status, page.Page{
+		Name:  page.MessageName,
+		Title: p.Title,
+		Nonce: newNonce(),
+		Data:  page.Message{Text: p.Message},
+	})
 }
 
-// renderPage executes a template into a buffer and writes it with the
-// security headers. formSources nil means no form may be submitted.
-func renderPage(w http.ResponseWriter, status int, name string, data any, nonce string, formSources []string) {
-	var buf bytes.Buffer
-	if err := pageTemplates.ExecuteTemplate(&buf, name, data); err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	formAction := "'none'"
-	if name == "consent" {
-		formAction = "'self'"
-		for _, s := range formSources {
-			if validCSPSource(s) {
-				formAction += " " + s
-			}
-		}
-	}
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+nonce+
-		"'; form-action "+formAction+"; frame-ancestors 'none'; base-uri 'none'")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
-}
-
-// newNonce returns 16 random bytes in unpadded base64url, which CSP
-// accepts and html/template leaves unescaped (unlike '+' and '=').
+// newNonce returns a fresh style nonce. crypto/rand never fails; were
+// it to, the empty nonce would only leave the page unstyled.
 func newNonce() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// validCSPSource reports whether s is safe to put in a CSP header:
-// only letters, digits and : / . - [ ] *.
-func validCSPSource(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte(":/.-[]*", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
+	n, _ := page.NewNonce(rand.Reader)
+	return n
 }
 
 // redirectHost is what the user is shown as the redirect destination:

@@ -319,22 +319,46 @@ func TestPageRedirectHost(t *testing.T) {
 	}
 }
 
-func TestPageRenderFailure(t *testing.T) {
-	w := httptest.NewRecorder()
-	renderPage(w, http.StatusOK, "no-such-template", nil, "n", nil)
-	if w.Code != http.StatusInternalServerError || strings.TrimSpace(w.Body.String()) != "internal error" {
-		t.Errorf("got %d %q, want 500 internal error", w.Code, w.Body.String())
-	}
-	if strings.Contains(w.Header().Get("Content-Type"), "html") {
-		t.Errorf("Content-Type = %q", w.Header().Get("Content-Type"))
-	}
-}
-
 func TestConsentPageUnsafeFormAction(t *testing.T) {
 	p := sampleConsent()
 	p.FormAction = "javascript:alert(1)"
 	_, body := renderConsent(t, p)
 	if strings.Contains(body, "javascript:") {
 		t.Error("unsafe form action rendered")
+	}
+}
+
+// TestConsentPageScopeTools checks that the consent page lists the tools
+// the registry gates behind each requested scope, and falls back to the
+// built-in list only for a scope the registry has no tools for.
+func TestConsentPageScopeTools(t *testing.T) {
+	registry := map[string][]ScopeTool{
+		"booking:read": {{Name: "bookings_list", Title: "List bookings"}, {Name: "bookings_find", Title: "Find a booking"}},
+		"weird:scope":  {{Name: "weird_tool"}},
+		"form:read":    {},
+	}
+	tests := []struct {
+		scope   string
+		want    string
+		notWant string
+	}{
+		{"booking:read", "Unlocks: List bookings (bookings_list), Find a booking (bookings_find)", "bookings_get"},
+		{"weird:scope", "Unlocks: weird_tool", ""},
+		{"form:read", "Unlocks: forms_list, forms_get, forms_list_submissions", ""},
+		{"product:write", "Unlocks: products_create, products_update, products_delete, products_adjust_stock", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.scope, func(t *testing.T) {
+			p := sampleConsent()
+			p.Scopes = []string{tc.scope}
+			p.ScopeTools = registry
+			_, body := renderConsent(t, p)
+			if !strings.Contains(body, tc.want) {
+				t.Errorf("body lacks %q", tc.want)
+			}
+			if tc.notWant != "" && strings.Contains(body, tc.notWant) {
+				t.Errorf("body contains %q", tc.notWant)
+			}
+		})
 	}
 }

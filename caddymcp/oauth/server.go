@@ -131,6 +131,13 @@ type Config struct {
 	// certificate-bound tokens (RFC 8705). Default: on, binding every
 	// access token requested over a connection with a client certificate.
 	MTLS MTLSConfig
+	// ScopeTools lists, per scope, the tools a token with that scope may
+	// call, so that the consent page tells the person approving a scope
+	// what it unlocks. Fill it from the tool registry (tools.ByScope) so
+	// the page cannot drift from the tools served. A scope with no tools
+	// here is described by the built-in text of the default scopes.
+	// Default: none.
+	ScopeTools map[string][]ScopeTool
 	// ClientMetadataDocuments configures clients whose client_id is the
 	// https URL of their metadata document (CIMD). Default: on, for hosts
 	// with public addresses; off without a Store.

@@ -108,10 +108,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Random = rand.Reader
 	}
 	s := &Server{cfg: cfg, byName: map[string]*Tool{}}
-	s.addProducts()
-	s.addBookings()
-	s.addOrders()
-	s.addForms()
+	s.register()
 	m := server.NewMCPServer("caddymcp", cfg.Version,
 		server.WithToolCapabilities(false),
 		server.WithRecovery(),
@@ -140,6 +137,43 @@ func New(cfg Config) (*Server, error) {
 	s.http = server.NewStreamableHTTPServer(m, opts...)
 	return s, nil
 }
+
+// register adds every tool family. It is the tool registry: New serves
+// what it adds, and ByScope describes it.
+func (s *Server) register() {
+	s.addProducts()
+	s.addBookings()
+	s.addOrders()
+	s.addForms()
+}
+
+// ScopeTool names a tool that a scope unlocks.
+type ScopeTool struct {
+	// Name is the tool's name, as MCP clients call it.
+	Name string
+	// Title is its human-readable title.
+	Title string
+}
+
+// ByScope returns, for every scope a tool declares, the tools that need
+// it — name and title, in registration order — for the consent page of
+// the authorization server (oauth.Config.ScopeTools). It reads the same
+// registry New serves, so what a person approves cannot drift from the
+// tools a token unlocks.
+func ByScope() map[string][]ScopeTool {
+	// The tools' run functions are never called here: the store is
+	// only there to be captured.
+	s := &Server{cfg: Config{Shop: noShop{}, Now: time.Now}}
+	s.register()
+	out := map[string][]ScopeTool{}
+	for _, t := range s.tools {
+		out[t.Scope] = append(out[t.Scope], ScopeTool{Name: t.Name, Title: t.mcp.Title})
+	}
+	return out
+}
+
+// noShop is the store of the registry ByScope reads; no tool runs on it.
+type noShop struct{ store.Shop }
 
 // Tools returns the tool descriptions.
 func (s *Server) Tools() []*Tool { return slices.Clone(s.tools) }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -407,6 +408,45 @@ func TestScopeTools(t *testing.T) {
 	}
 	if len(got) != len(allScopes) {
 		t.Errorf("scopes %v", got)
+	}
+}
+
+// TestByScope checks that every tool the server serves is listed under
+// the scope it declares, with its title, and that no scope lists a tool
+// that does not need it.
+func TestByScope(t *testing.T) {
+	srv, err := tools.New(tools.Config{Shop: nilShop{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tools.ByScope()
+	listed := 0
+	for _, ts := range got {
+		listed += len(ts)
+	}
+	served := srv.Tools()
+	if listed != len(served) {
+		t.Errorf("%d tools listed by scope, %d served", listed, len(served))
+	}
+	for _, tool := range served {
+		i := slices.IndexFunc(got[tool.Scope], func(st tools.ScopeTool) bool { return st.Name == tool.Name })
+		if i < 0 {
+			t.Errorf("scope %s does not list %s", tool.Scope, tool.Name)
+			continue
+		}
+		if got[tool.Scope][i].Title == "" {
+			t.Errorf("%s has no title", tool.Name)
+		}
+	}
+	for scope, names := range srv.ScopeTools() {
+		if len(got[scope]) != len(names) {
+			t.Errorf("scope %s: %d tools listed, %d served", scope, len(got[scope]), len(names))
+		}
+	}
+	for _, scope := range allScopes {
+		if len(got[scope]) == 0 {
+			t.Errorf("scope %s lists no tool", scope)
+		}
 	}
 }
 
