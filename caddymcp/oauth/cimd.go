@@ -549,14 +549,15 @@ func localRedirect(uri string) bool {
 	return !strings.EqualFold(u.Scheme, "https")
 }
 
-// documentErrorPage tells the user why the application's document cannot
-// be used; nothing is redirected, as the redirect URI is unverified.
-func documentErrorPage(w http.ResponseWriter, id string, err *documentError) {
+// documentErrorPage is the page that tells the user why the
+// application's document cannot be used, and its status; nothing is
+// redirected, as the redirect URI is unverified.
+func documentErrorPage(id string, err *documentError) (int, errorPage) {
 	status := http.StatusBadRequest
 	if err.transient {
 		status = http.StatusBadGateway
 	}
-	writeErrorPage(w, status, errorPage{Title: "Application not verified",
+	return status, errorPage{Title: "Application not verified",
 		Message: "This application identifies itself by the metadata document at " + id +
-			", which cannot be used (invalid_client): " + err.reason + "."})
+			", which cannot be used (invalid_client): " + err.reason + "."}
 }
