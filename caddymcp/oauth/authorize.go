@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -26,189 +27,305 @@ type authRequest struct {
 
 const maxStateLen = 2048
 
-// serveAuthorize answers the authorization endpoint (GET or a form POST).
+// serveAuthorize answers the authorization endpoint (GET or a form POST)
+// in three steps: parse the request, decide what comes next (sign-in,
+// consent, a code), and respond.
 func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request, issuer string) {
-	var params url.Values
+	params, e := authorizeValues(w, r)
+	if e != nil {
+		s.refuseAuthorize(w, r, issuer, nil, e)
+		return
+	}
+	p, e := s.parseAuthorize(r.Context(), params, issuer)
+	if e != nil {
+		s.refuseAuthorize(w, r, issuer, p, e)
+		return
+	}
+	d := s.decideAuthorize(r, p)
+	if d.err != nil {
+		s.refuseAuthorize(w, r, issuer, p, d.err)
+		return
+	}
+	s.respondAuthorize(w, r, issuer, p, d)
+}
+
+// authorizeParams is a parsed authorization request: the validated
+// request, its client, and what the decision still needs.
+type authorizeParams struct {
+	req    authRequest
+	client *store.Client
+	// prompt is the prompt parameter ("none", "consent"); "" when absent
+	// or repeated.
+	prompt string
+	// params are the request's parameters, for the sign-in round trip of
+	// a form POST.
+	params url.Values
+}
+
+// authorizeError is why an authorization request is refused. With a code,
+// it is an OAuth error (RFC 6749 §4.1.2.1) that may be redirected to the
+// client; without, it is a page shown to the user only: a request whose
+// client and redirect URI are not known good, or a failure of this
+// server (cause).
+type authorizeError struct {
+	code, description string
+	status            int
+	page              errorPage
+	allow             string // the Allow header of a 405
+	cause             error  // an internal failure, while doing during
+	during            string
+}
+
+// redirectable reports whether the error may go to the client's redirect
+// URI (RFC 6749 §4.1.2.1); refuseAuthorize still checks that the URI is
+// trusted.
+func (e *authorizeError) redirectable() bool { return e.code != "" }
+
+// clientError is an OAuth error for the client.
+func clientError(code, description string) *authorizeError {
+	return &authorizeError{code: code, description: description}
+}
+
+// userError is an error page, never redirected.
+func userError(status int, title, message string) *authorizeError {
+	return &authorizeError{status: status, page: errorPage{Title: title, Message: message}}
+}
+
+// internalFailure is a failure of this server, shown by errorPage.
+func internalFailure(during string, cause error) *authorizeError {
+	return &authorizeError{cause: cause, during: during}
+}
+
+// authorizeValues reads the parameters of a GET's query or a form POST.
+func authorizeValues(w http.ResponseWriter, r *http.Request) (url.Values, *authorizeError) {
 	switch r.Method {
 	case http.MethodGet:
-		params = r.URL.Query()
+		return r.URL.Query(), nil
 	case http.MethodPost:
 		if _, oe := readForm(w, r); oe != nil {
-			writeErrorPage(w, oe.Status, errorPage{Title: "Invalid request", Message: oe.Description})
-			return
+			return nil, userError(oe.Status, "Invalid request", oe.Description)
 		}
-		params = r.PostForm
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		writeErrorPage(w, http.StatusMethodNotAllowed, errorPage{Title: "Invalid request", Message: "Use GET or POST."})
-		return
+		return r.PostForm, nil
 	}
-	one := func(name string) (string, bool) {
-		vs := params[name]
-		if len(vs) > 1 {
-			return "", false
-		}
-		if len(vs) == 0 {
-			return "", true
-		}
-		return vs[0], true
-	}
+	e := userError(http.StatusMethodNotAllowed, "Invalid request", "Use GET or POST.")
+	e.allow = "GET, POST"
+	return nil, e
+}
 
-	// Until the client and its redirect URI are known good, errors are
-	// shown to the user and never redirected (OAuth 2.1 §4.1.2.1).
-	clientID, ok := one("client_id")
-	if !ok || clientID == "" {
-		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Invalid request", Message: "The request names no application (client_id)."})
-		return
+// single returns the one value of a parameter, "" if it is absent, and
+// false if it is repeated.
+func single(params url.Values, name string) (string, bool) {
+	vs := params[name]
+	if len(vs) > 1 {
+		return "", false
 	}
-	client, err := s.client(r.Context(), clientID, false)
+	if len(vs) == 0 {
+		return "", true
+	}
+	return vs[0], true
+}
+
+// parseAuthorize reads and checks an authorization request. Once the
+// client and its redirect URI are known, it returns them in p also with
+// an error, which is then redirectable.
+func (s *Server) parseAuthorize(ctx context.Context, params url.Values, issuer string) (*authorizeParams, *authorizeError) {
+	client, redirectURI, e := s.parseClient(ctx, params)
+	if e != nil {
+		return nil, e
+	}
+	p := &authorizeParams{client: client, params: params, req: authRequest{ClientID: client.ID, RedirectURI: redirectURI}}
+	p.prompt, _ = single(params, "prompt")
+	return p, s.parseRequest(params, issuer, p)
+}
+
+// parseClient finds the client and the redirect URI of a request. Until
+// both are known good, errors are shown to the user and never redirected
+// (OAuth 2.1 §4.1.2.1).
+func (s *Server) parseClient(ctx context.Context, params url.Values) (*store.Client, string, *authorizeError) {
+	clientID, ok := single(params, "client_id")
+	if !ok || clientID == "" {
+		return nil, "", userError(http.StatusBadRequest, "Invalid request", "The request names no application (client_id).")
+	}
+	client, err := s.client(ctx, clientID, false)
 	if errors.Is(err, store.ErrNotFound) {
-		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Unknown application",
-			Message: "This application is not registered here. It may need to register again."})
-		return
+		return nil, "", userError(http.StatusBadRequest, "Unknown application",
+			"This application is not registered here. It may need to register again.")
 	}
 	// CIMD §4.3: an unusable metadata document ends the request here.
 	var docErr *documentError
 	if errors.As(err, &docErr) {
-		documentErrorPage(w, clientID, docErr)
-		return
+		status, page := documentErrorPage(clientID, docErr)
+		return nil, "", &authorizeError{status: status, page: page}
 	}
 	if err != nil {
-		s.errorPage(w, "looking up a client", err)
-		return
+		return nil, "", internalFailure("looking up a client", err)
 	}
-	redirectURI, ok := one("redirect_uri")
+	redirectURI, ok := single(params, "redirect_uri")
 	if ok && redirectURI == "" && len(client.RedirectURIs) == 1 {
 		redirectURI = client.RedirectURIs[0]
 	}
 	if !ok || !matchRedirectURI(client.RedirectURIs, redirectURI) {
-		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Invalid redirect",
-			Message: "The address this application wants to send you back to is not registered for it."})
-		return
+		return nil, "", userError(http.StatusBadRequest, "Invalid redirect",
+			"The address this application wants to send you back to is not registered for it.")
 	}
+	return client, redirectURI, nil
+}
 
-	req := authRequest{ClientID: clientID, RedirectURI: redirectURI}
-	state, ok := one("state")
-	if ok && len(state) <= maxStateLen {
-		req.State = state
-	}
-	fail := func(code, description string) {
-		// RFC 9700 §4.11.2: redirect errors only to a redirect URI the
-		// server trusts — a configured client's, or one the signed-in user
-		// has approved — so that open registration cannot turn this host
-		// into an open redirector. Otherwise the user sees the error.
-		if s.trustedRedirect(r, client) {
-			s.redirectError(w, r, issuer, req, code, description)
-			return
-		}
-		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Authorization failed",
-			Message: "The application's request could not be completed (" + code + "): " + description + "."})
-	}
+// parseRequest checks the parameters of a request whose client and
+// redirect URI are known, filling in p.req. Its errors are redirectable.
+func (s *Server) parseRequest(params url.Values, issuer string, p *authorizeParams) *authorizeError {
+	state, ok := single(params, "state")
 	if !ok || len(state) > maxStateLen {
-		fail("invalid_request", "state is repeated or too long")
-		return
+		return clientError("invalid_request", "state is repeated or too long")
 	}
-	switch rt, ok := one("response_type"); {
+	p.req.State = state
+	switch rt, ok := single(params, "response_type"); {
 	case !ok || rt == "":
-		fail("invalid_request", "response_type=code is required")
-		return
+		return clientError("invalid_request", "response_type=code is required")
 	case rt != "code":
-		fail("unsupported_response_type", "only response_type=code is supported")
-		return
+		return clientError("unsupported_response_type", "only response_type=code is supported")
 	}
-	challenge, ok1 := one("code_challenge")
-	method, ok2 := one("code_challenge_method")
+	challenge, ok1 := single(params, "code_challenge")
+	method, ok2 := single(params, "code_challenge_method")
 	switch {
 	case !ok1 || !ok2:
-		fail("invalid_request", "code_challenge and code_challenge_method may appear once")
-		return
+		return clientError("invalid_request", "code_challenge and code_challenge_method may appear once")
 	case challenge == "":
-		fail("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256")
-		return
+		return clientError("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256")
 	case method != "S256":
 		// RFC 7636 §4.3: a missing method means plain, which is refused.
-		fail("invalid_request", "code_challenge_method must be S256")
-		return
+		return clientError("invalid_request", "code_challenge_method must be S256")
 	case !validChallenge(challenge):
-		fail("invalid_request", "code_challenge must be 43 base64url characters")
-		return
+		return clientError("invalid_request", "code_challenge must be 43 base64url characters")
 	}
-	req.CodeChallenge = challenge
+	p.req.CodeChallenge = challenge
 	// RFC 9449 §10: dpop_jkt binds the code to the thumbprint of a DPoP
 	// key, a SHA-256 hash (43 base64url characters).
-	if jkt, ok := one("dpop_jkt"); !s.cfg.DPoP.Disabled && (!ok || jkt != "") {
+	if jkt, ok := single(params, "dpop_jkt"); !s.cfg.DPoP.Disabled && (!ok || jkt != "") {
 		if !ok || !validChallenge(jkt) {
-			fail("invalid_request", "dpop_jkt must be the 43-character base64url SHA-256 thumbprint of a DPoP key, given once")
-			return
+			return clientError("invalid_request", "dpop_jkt must be the 43-character base64url SHA-256 thumbprint of a DPoP key, given once")
 		}
-		req.DPoPJKT = jkt
+		p.req.DPoPJKT = jkt
 	}
-	if req.Resource, err = s.pickResource(params["resource"], issuer); err != nil {
-		fail("invalid_target", err.Error())
-		return
+	var err error
+	if p.req.Resource, err = s.pickResource(params["resource"], issuer); err != nil {
+		return clientError("invalid_target", err.Error())
 	}
-	scope, ok := one("scope")
+	scope, ok := single(params, "scope")
 	if !ok {
-		fail("invalid_scope", "scope is repeated")
-		return
+		return clientError("invalid_scope", "scope is repeated")
 	}
-	req.Scope = s.grantableScope(scope, client, nil)
-	if req.Scope == "" {
-		fail("invalid_scope", "none of the requested scopes can be granted to this client")
-		return
+	if p.req.Scope = s.grantableScope(scope, p.client, nil); p.req.Scope == "" {
+		return clientError("invalid_scope", "none of the requested scopes can be granted to this client")
 	}
+	return nil
+}
 
-	// Who decides?
+// authorizeNext is what the authorization endpoint does with a request.
+type authorizeNext int
+
+const (
+	// authorizeLogin sends the user to sign in first.
+	authorizeLogin authorizeNext = iota + 1
+	// authorizeAsk asks the user for consent.
+	authorizeAsk
+	// authorizeIssue issues a code on a remembered consent.
+	authorizeIssue
+)
+
+// authorizeDecision is the outcome of decideAuthorize.
+type authorizeDecision struct {
+	next authorizeNext
+	err  *authorizeError // the request is refused
+	user *User
+	// req is the request with the scope the user may grant.
+	req authRequest
+}
+
+// decideAuthorize decides who decides a parsed request, and whether they
+// have already: the signed-in user, and the consent they gave before.
+func (s *Server) decideAuthorize(r *http.Request, p *authorizeParams) authorizeDecision {
+	refuse := func(e *authorizeError) authorizeDecision { return authorizeDecision{err: e} }
 	if s.cfg.Users == nil {
-		writeErrorPage(w, http.StatusServiceUnavailable, errorPage{Title: "Sign-in unavailable",
-			Message: "This server has no way to sign you in. Its operator must configure a login provider."})
-		return
+		return refuse(userError(http.StatusServiceUnavailable, "Sign-in unavailable",
+			"This server has no way to sign you in. Its operator must configure a login provider."))
 	}
 	user, err := s.cfg.Users.CurrentUser(r)
 	if err != nil {
-		s.errorPage(w, "reading the session", err)
-		return
+		return refuse(internalFailure("reading the session", err))
 	}
-	prompt, _ := one("prompt")
 	if user == nil {
-		if prompt == "none" {
-			fail("login_required", "the user is not signed in")
-			return
+		if p.prompt == "none" {
+			return refuse(clientError("login_required", "the user is not signed in"))
 		}
-		if r.Method == http.MethodPost {
-			// The login round trip can only come back to a URL.
-			u := issuer + AuthorizePath + "?" + params.Encode()
-			http.Redirect(w, r, u, http.StatusSeeOther)
-			return
-		}
-		s.cfg.Users.Login(w, r)
-		return
+		return authorizeDecision{next: authorizeLogin}
 	}
-	req.Scope = s.grantableScope(req.Scope, client, user.Scopes)
+	req := p.req
+	req.Scope = s.grantableScope(req.Scope, p.client, user.Scopes)
 	if req.Scope == "" {
-		s.audit("consent_denied", "client_id", clientID, "user_id", user.ID, "reason", "policy")
-		fail("access_denied", "you may not grant any of the requested scopes")
-		return
+		s.audit("consent_denied", "client_id", req.ClientID, "user_id", user.ID, "reason", "policy")
+		return refuse(clientError("access_denied", "you may not grant any of the requested scopes"))
 	}
 
 	// Consent: remembered per user, client and scopes.
-	consent, err := s.cfg.Store.GetConsent(r.Context(), user.ID, clientID)
+	consent, err := s.cfg.Store.GetConsent(r.Context(), user.ID, req.ClientID)
 	switch {
-	case err == nil && prompt != "consent" && scopeCovers(consent.Scope, req.Scope) &&
+	case err == nil && p.prompt != "consent" && scopeCovers(consent.Scope, req.Scope) &&
 		consent.RedirectURI == req.RedirectURI && consent.Resource == req.Resource:
 		// Remembered only for the exact redirect URI and resource approved:
 		// a code never goes silently to another address, such as another
 		// loopback port where any local program may listen (RFC 8252 §8.6).
-		s.issueCode(w, r, issuer, req, user, "remembered")
-		return
+		return authorizeDecision{next: authorizeIssue, user: user, req: req}
 	case err != nil && !errors.Is(err, store.ErrNotFound):
-		s.errorPage(w, "reading consent", err)
-		return
-	case prompt == "none":
-		fail("consent_required", "the user has not approved this application yet")
-		return
+		return refuse(internalFailure("reading consent", err))
+	case p.prompt == "none":
+		return refuse(clientError("consent_required", "the user has not approved this application yet"))
 	}
-	s.askConsent(w, r, issuer, req, client, user)
+	return authorizeDecision{next: authorizeAsk, user: user, req: req}
+}
+
+// respondAuthorize carries out a decision.
+func (s *Server) respondAuthorize(w http.ResponseWriter, r *http.Request, issuer string, p *authorizeParams, d authorizeDecision) {
+	switch d.next {
+	case authorizeLogin:
+		if r.Method == http.MethodPost {
+			// The login round trip can only come back to a URL.
+			u := issuer + AuthorizePath + "?" + p.params.Encode()
+			http.Redirect(w, r, u, http.StatusSeeOther)
+			return
+		}
+		s.cfg.Users.Login(w, r)
+	case authorizeIssue:
+		s.issueCode(w, r, issuer, d.req, d.user, "remembered")
+	case authorizeAsk:
+		s.askConsent(w, r, issuer, d.req, p.client, d.user)
+	}
+}
+
+// refuseAuthorize answers a refused request: an internal failure or a
+// user error with a page, an OAuth error by redirecting it to the client
+// when that is safe.
+func (s *Server) refuseAuthorize(w http.ResponseWriter, r *http.Request, issuer string, p *authorizeParams, e *authorizeError) {
+	switch {
+	case e.cause != nil:
+		s.errorPage(w, e.during, e.cause)
+	case e.redirectable():
+		// RFC 9700 §4.11.2: redirect errors only to a redirect URI the
+		// server trusts — a configured client's, or one the signed-in user
+		// has approved — so that open registration cannot turn this host
+		// into an open redirector. Otherwise the user sees the error.
+		if s.trustedRedirect(r, p.client) {
+			s.redirectError(w, r, issuer, p.req, e.code, e.description)
+			return
+		}
+		writeErrorPage(w, http.StatusBadRequest, errorPage{Title: "Authorization failed",
+			Message: "The application's request could not be completed (" + e.code + "): " + e.description + "."})
+	default:
+		if e.allow != "" {
+			w.Header().Set("Allow", e.allow)
+		}
+		writeErrorPage(w, e.status, e.page)
+	}
 }
 
 // askConsent keeps the request server-side and shows the consent page.

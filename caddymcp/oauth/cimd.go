@@ -13,8 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -23,9 +21,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/safehttp"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
@@ -52,10 +50,6 @@ const (
 	maxDocumentStale = 24 * time.Hour
 	// maxCachedDocuments bounds the cache.
 	maxCachedDocuments = 1000
-	// maxDocumentAddrs bounds the addresses tried for one host.
-	maxDocumentAddrs = 4
-	// maxDocumentHeaderBytes bounds the response header of a fetch.
-	maxDocumentHeaderBytes = 16 << 10
 )
 
 // ClientMetadataDocuments configures clients whose client_id is the https
@@ -92,54 +86,7 @@ type ClientMetadataDocuments struct {
 }
 
 // Resolver looks up host names; *net.Resolver is one.
-type Resolver interface {
-	// LookupNetIP returns the addresses of host; network is "ip".
-	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-}
-
-// specialPrefixes are the special-purpose address blocks of RFC 6890 and
-// the IANA registries it set up, which a document is never fetched from.
-// IPv6 outside the global unicast space 2000::/3 (unique local, link-local,
-// multicast, loopback, unspecified, ...) is refused before this list.
-var specialPrefixes = func() []netip.Prefix {
-	var out []netip.Prefix
-	for _, p := range []string{
-		"0.0.0.0/8",         // "this network" (RFC 791)
-		"10.0.0.0/8",        // private (RFC 1918)
-		"100.64.0.0/10",     // shared address space, CGNAT (RFC 6598)
-		"127.0.0.0/8",       // loopback
-		"169.254.0.0/16",    // link-local (RFC 3927)
-		"172.16.0.0/12",     // private (RFC 1918)
-		"192.0.0.0/24",      // IETF protocol assignments (RFC 6890)
-		"192.0.2.0/24",      // documentation, TEST-NET-1 (RFC 5737)
-		"192.31.196.0/24",   // AS112-v4 (RFC 7535)
-		"192.52.193.0/24",   // AMT (RFC 7450)
-		"192.88.99.0/24",    // 6to4 relay anycast (RFC 7526)
-		"192.168.0.0/16",    // private (RFC 1918)
-		"192.175.48.0/24",   // AS112 direct delegation (RFC 7534)
-		"198.18.0.0/15",     // benchmarking (RFC 2544)
-		"198.51.100.0/24",   // documentation, TEST-NET-2 (RFC 5737)
-		"203.0.113.0/24",    // documentation, TEST-NET-3 (RFC 5737)
-		"224.0.0.0/4",       // multicast
-		"240.0.0.0/4",       // reserved, and the limited broadcast address
-		"2001::/23",         // IETF protocol assignments, Teredo (RFC 2928)
-		"2001:db8::/32",     // documentation (RFC 3849)
-		"2002::/16",         // 6to4 (RFC 3056)
-		"2620:4f:8000::/48", // AS112-v6 (RFC 7534)
-		"3fff::/20",         // documentation (RFC 9637)
-	} {
-		out = append(out, netip.MustParsePrefix(p))
-	}
-	return out
-}()
-
-var (
-	// globalUnicast6 is the IPv6 global unicast space (RFC 4291 §2.4).
-	globalUnicast6 = netip.MustParsePrefix("2000::/3")
-	// nat64 is the well-known NAT64 prefix (RFC 6052), whose addresses
-	// carry an IPv4 address in their last 32 bits.
-	nat64 = netip.MustParsePrefix("64:ff9b::/96")
-)
+type Resolver = safehttp.Resolver
 
 // PublicAddress reports whether addr may be the address of a client
 // metadata document's host: not loopback, private, link-local, shared
@@ -147,25 +94,7 @@ var (
 // special-purpose address (RFC 6890, CIMD §6.5). IPv6 addresses must be
 // global unicast; an IPv4-mapped address or one of the well-known NAT64
 // prefix is judged by the IPv4 address it carries.
-func PublicAddress(addr netip.Addr) bool {
-	addr = addr.WithZone("").Unmap()
-	if !addr.IsValid() {
-		return false
-	}
-	if nat64.Contains(addr) {
-		b := addr.As16()
-		return PublicAddress(netip.AddrFrom4([4]byte(b[12:])))
-	}
-	if addr.Is6() && !globalUnicast6.Contains(addr) {
-		return false
-	}
-	for _, p := range specialPrefixes {
-		if p.Contains(addr) {
-			return false
-		}
-	}
-	return true
-}
+func PublicAddress(addr netip.Addr) bool { return safehttp.PublicAddress(addr) }
 
 // isDocumentURL reports whether a client_id names a metadata document
 // rather than a registration: such a client_id is an https URL (CIMD §3),
@@ -203,96 +132,6 @@ func checkDocumentURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// normalHost is the form of a host name or address that allow-lists
-// compare: lowercase, without a trailing dot or IPv6 brackets, and an IP
-// address in its canonical form.
-func normalHost(h string) string {
-	h = strings.TrimSuffix(strings.ToLower(h), ".")
-	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
-	if a, err := netip.ParseAddr(h); err == nil {
-		return a.WithZone("").Unmap().String()
-	}
-	return h
-}
-
-// hostPolicy is the allow-list of document hosts.
-type hostPolicy struct {
-	exact    map[string]bool
-	suffixes []string // ".example.com" for *.example.com
-	loopback map[string]bool
-}
-
-// newHostPolicy parses AllowDomains.
-func newHostPolicy(entries []string) (hostPolicy, error) {
-	p := hostPolicy{exact: map[string]bool{}, loopback: map[string]bool{}}
-	for _, e := range entries {
-		h := normalHost(e)
-		rest, wildcard := strings.CutPrefix(h, "*.")
-		_, ipErr := netip.ParseAddr(rest)
-		if ipErr == nil && wildcard || ipErr != nil && !validDomain(rest) {
-			return hostPolicy{}, fmt.Errorf("client metadata documents: allowed domain %q is not a host name, *.domain or IP address", e)
-		}
-		if wildcard {
-			p.suffixes = append(p.suffixes, "."+rest)
-			continue
-		}
-		p.exact[h] = true
-		if a, err := netip.ParseAddr(h); h == "localhost" || err == nil && a.IsLoopback() {
-			p.loopback[h] = true
-		}
-	}
-	return p, nil
-}
-
-// CheckAllowDomains checks entries for ClientMetadataDocuments.AllowDomains:
-// each a host name, *.domain or IP address.
-func CheckAllowDomains(entries []string) error {
-	_, err := newHostPolicy(entries)
-	return err
-}
-
-// validDomain checks the form of a DNS name: labels of letters, digits
-// and inner hyphens (lowercase, as normalHost leaves them).
-func validDomain(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
-			return false
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// allows reports whether documents may come from host.
-func (p hostPolicy) allows(host string) bool {
-	if len(p.exact) == 0 && len(p.suffixes) == 0 {
-		return true
-	}
-	h := normalHost(host)
-	if p.exact[h] {
-		return true
-	}
-	for _, s := range p.suffixes {
-		if strings.HasSuffix(h, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// allowAddress is the default address policy: public addresses, and
-// loopback ones for a loopback host named in the allow-list.
-func (p hostPolicy) allowAddress(host string, addr netip.Addr) bool {
-	return PublicAddress(addr) || addr.WithZone("").Unmap().IsLoopback() && p.loopback[normalHost(host)]
-}
-
 // documentError is why a client metadata document cannot be used. Its
 // text completes "the metadata document … cannot be used: ".
 type documentError struct {
@@ -306,15 +145,6 @@ type documentError struct {
 
 func (e *documentError) Error() string { return e.reason }
 
-// refusedAddressError is the dialer's refusal of an address.
-type refusedAddressError struct {
-	addr string
-}
-
-func (e *refusedAddressError) Error() string {
-	return "refused to connect to " + e.addr + ", which is not a public address"
-}
-
 // noPublicAddress is what the client and the user learn of a host the
 // policy refused or that does not resolve: the same words, so that
 // client_ids cannot be used to learn what this server's resolver knows
@@ -323,11 +153,9 @@ const noPublicAddress = "its host has no public address"
 
 // documents fetches, checks and caches client metadata documents.
 type documents struct {
-	hosts    hostPolicy
-	allow    func(host string, addr netip.Addr) bool
-	resolver Resolver
-	timeout  time.Duration
-	client   *http.Client
+	hosts   hostPolicy
+	timeout time.Duration
+	client  *http.Client
 
 	mu      sync.Mutex
 	cache   map[string]*cachedDocument
@@ -357,89 +185,20 @@ func newDocuments(cfg ClientMetadataDocuments) (*documents, error) {
 	if cfg.Timeout < 0 {
 		return nil, errors.New("client metadata documents: the timeout must not be negative")
 	}
-	d := &documents{hosts: hosts, allow: cfg.AllowAddress, resolver: cfg.Resolver, timeout: cfg.Timeout,
+	d := &documents{hosts: hosts, timeout: cfg.Timeout,
 		cache: map[string]*cachedDocument{}, pending: map[string]*pendingDocument{}}
-	if d.allow == nil {
-		d.allow = hosts.allowAddress
-	}
-	if d.resolver == nil {
-		d.resolver = net.DefaultResolver
-	}
 	if d.timeout == 0 {
 		d.timeout = DefaultDocumentTimeout
 	}
-	d.client = &http.Client{
-		Timeout: d.timeout,
-		// CIMD §4: redirects are never followed; a 3xx is an error.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport: &http.Transport{
-			// No proxy: it would connect on our behalf, past the check of
-			// the connected address.
-			Proxy:                  nil,
-			DialContext:            d.dial,
-			TLSClientConfig:        &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
-			TLSHandshakeTimeout:    d.timeout,
-			ResponseHeaderTimeout:  d.timeout,
-			MaxResponseHeaderBytes: maxDocumentHeaderBytes,
-			DisableKeepAlives:      true,
-		},
+	allow := cfg.AllowAddress
+	if allow == nil {
+		allow = hosts.allowAddress
 	}
+	// CIMD §6.5: the client connects only to addresses allow accepts,
+	// judged as each connection is made; and CIMD §4: it follows no
+	// redirects, so a 3xx is an error.
+	d.client = safehttp.NewClient(safehttp.Options{Resolver: cfg.Resolver, Allow: allow, Timeout: d.timeout, RootCAs: cfg.RootCAs})
 	return d, nil
-}
-
-// dial connects to a document's host. It resolves the name itself, and
-// checks the address of each connection in the socket's Control hook,
-// just before connect(2): what is checked is what is connected to, so a
-// DNS answer that changes between a check and the connection (DNS
-// rebinding) gains nothing (CIMD §6.5).
-func (d *documents) dial(ctx context.Context, network, address string) (net.Conn, error) {
-	host, portText, err := net.SplitHostPort(address)
-	if err != nil {
-		return nil, err
-	}
-	port, err := strconv.ParseUint(portText, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("invalid port %q", portText)
-	}
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a}
-	} else if addrs, err = d.resolver.LookupNetIP(ctx, "ip", host); err != nil {
-		return nil, err
-	}
-	if len(addrs) == 0 {
-		return nil, &net.DNSError{Err: "no addresses", Name: host, IsNotFound: true}
-	}
-	if len(addrs) > maxDocumentAddrs {
-		addrs = addrs[:maxDocumentAddrs]
-	}
-	dialer := &net.Dialer{ControlContext: func(_ context.Context, _, conn string, _ syscall.RawConn) error {
-		ap, err := netip.ParseAddrPort(conn)
-		if err != nil {
-			return &refusedAddressError{addr: conn}
-		}
-		if !d.allow(host, ap.Addr()) {
-			return &refusedAddressError{addr: ap.Addr().String()}
-		}
-		return nil
-	}}
-	var first, refused error
-	for _, a := range addrs {
-		c, err := dialer.DialContext(ctx, network, netip.AddrPortFrom(a.Unmap(), uint16(port)).String())
-		if err == nil {
-			return c, nil
-		}
-		if first == nil {
-			first = err
-		}
-		if refused == nil && errors.As(err, new(*refusedAddressError)) {
-			refused = err
-		}
-	}
-	if refused != nil {
-		return nil, refused
-	}
-	return nil, first
 }
 
 // clientDocument returns the client a metadata document describes: from
@@ -583,16 +342,12 @@ func (d *documents) fetch(ctx context.Context, id string) ([]byte, http.Header, 
 	case code != http.StatusOK:
 		return nil, nil, &documentError{reason: fmt.Sprintf("its URL answered HTTP %d, not 200", code)}
 	}
-	tooLarge := &documentError{reason: fmt.Sprintf("it is larger than %d bytes", MaxDocumentBytes)}
-	if res.ContentLength > MaxDocumentBytes {
-		return nil, nil, tooLarge
-	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, MaxDocumentBytes+1))
-	if err != nil {
+	body, err := safehttp.ReadBody(res, MaxDocumentBytes)
+	switch {
+	case errors.Is(err, safehttp.ErrTooLarge):
+		return nil, nil, &documentError{reason: fmt.Sprintf("it is larger than %d bytes", MaxDocumentBytes)}
+	case err != nil:
 		return nil, nil, fetchError(err)
-	}
-	if len(body) > MaxDocumentBytes {
-		return nil, nil, tooLarge
 	}
 	return body, res.Header, nil
 }
@@ -600,7 +355,7 @@ func (d *documents) fetch(ctx context.Context, id string) ([]byte, http.Header, 
 // fetchError describes a failed fetch without internal details (such as
 // the resolver's address).
 func fetchError(err error) error {
-	var refused *refusedAddressError
+	var refused *safehttp.RefusedAddressError
 	var dnsErr *net.DNSError
 	var certErr *tls.CertificateVerificationError
 	var netErr net.Error
@@ -795,22 +550,15 @@ func localRedirect(uri string) bool {
 	return !strings.EqualFold(u.Scheme, "https")
 }
 
-// documentErrorPage tells the user why the application's document cannot
-// be used; nothing is redirected, as the redirect URI is unverified.
-func documentErrorPage(w http.ResponseWriter, id string, err *documentError) {
+// documentErrorPage is the page that tells the user why the
+// application's document cannot be used, and its status; nothing is
+// redirected, as the redirect URI is unverified.
+func documentErrorPage(id string, err *documentError) (int, errorPage) {
 	status := http.StatusBadRequest
 	if err.transient {
 		status = http.StatusBadGateway
 	}
-	writeErrorPage(w, status, errorPage{Title: "Application not verified",
+	return status, errorPage{Title: "Application not verified",
 		Message: "This application identifies itself by the metadata document at " + id +
-			", which cannot be used (invalid_client): " + err.reason + "."})
-}
-
-// logDocumentSettings notes settings an operator should know about.
-func logDocumentSettings(log *slog.Logger, p hostPolicy) {
-	for h := range p.loopback {
-		log.Warn("client metadata documents may be fetched from the loopback host "+h+"; use this only for tests",
-			"host", h)
-	}
+			", which cannot be used (invalid_client): " + err.reason + "."}
 }
