@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -102,7 +103,7 @@ type App struct {
 	metrics  *metrics     // nil only in tests that build handlers alone
 	logger   *zap.Logger
 	ctx      context.Context // ends when this config is unloaded
-	keys     keyPolicy
+	keys     signing.Policy
 
 	mu      sync.Mutex
 	guarded []string // resources registered by mcp_bearer handlers
@@ -145,7 +146,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.SigningAlgorithm == "" {
 		a.SigningAlgorithm = signing.AlgES256
 	}
-	a.keys = keyPolicy{kek: kek, rotateAfter: time.Duration(a.KeyRotation), alg: a.SigningAlgorithm}
+	a.keys = signing.Policy{KEK: kek, RotateAfter: time.Duration(a.KeyRotation), Algorithm: a.SigningAlgorithm}
 	if a.Scopes == nil {
 		a.Scopes = web.DefaultScopes
 	}
@@ -192,7 +193,7 @@ func (a *App) Validate() error {
 	if !slices.Contains(signing.Algorithms, a.SigningAlgorithm) {
 		return fmt.Errorf("signing_algorithm %q: use ES256, RS256 or EdDSA", a.SigningAlgorithm)
 	}
-	if time.Duration(a.KeyRotation) < 2*retiredKeyGrace {
+	if time.Duration(a.KeyRotation) < 2*signing.RetiredKeyGrace {
 		return errors.New("key_rotation must be at least 48h")
 	}
 	if err := validateScopes(a.Scopes); err != nil {
@@ -232,7 +233,7 @@ func (a *App) maintainKeys() {
 		select {
 		case <-a.ctx.Done():
 			return
-		case <-time.After(keyReload):
+		case <-time.After(signing.ReloadInterval):
 		}
 		ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
 		if err := a.store.maintain(ctx, a.keys); err != nil {
@@ -307,19 +308,25 @@ func (a *App) Cleanup() error {
 // enter marks the start of a request a handler of this config serves; the
 // function it returns marks its end. It first waits until the store is
 // migrated and keyed, since Caddy may start serving before this app's
-// Start has finished; the error means it could not be. A handler built
-// without an app (in tests) has nothing to wait for.
-func (a *App) enter(ctx context.Context) (func(), error) {
-	if a == nil || a.store == nil {
-		return func() {}, nil
+// Start has finished; the error means it could not be. A request that
+// passes several handlers of the config (mcp_bearer, then mcp_tools) is
+// entered once: the request returned carries the mark, and later calls
+// return a no-op. A handler built without an app (in tests) has nothing
+// to wait for.
+func (a *App) enter(r *http.Request) (*http.Request, func(), error) {
+	if a == nil || a.store == nil || r.Context().Value(enteredKey{}) == a {
+		return r, func() {}, nil
 	}
 	a.inflight.Add(1)
-	if _, err := a.store.prepare(ctx, a.keys); err != nil {
+	if _, err := a.store.prepare(r.Context(), a.keys); err != nil {
 		a.inflight.Add(-1)
-		return nil, err
+		return r, nil, err
 	}
-	return func() { a.inflight.Add(-1) }, nil
+	return r.WithContext(context.WithValue(r.Context(), enteredKey{}, a)), func() { a.inflight.Add(-1) }, nil
 }
+
+// enteredKey marks, in a request's context, the app that entered it.
+type enteredKey struct{}
 
 // Store returns the app's store.
 func (a *App) Store() store.Store { return a.store.Store }

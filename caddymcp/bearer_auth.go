@@ -2,13 +2,11 @@ package caddymcp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -16,7 +14,6 @@ import (
 	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
-	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
 // BearerAuth protects a route with OAuth bearer tokens
@@ -141,7 +138,7 @@ type BearerAuth struct {
 
 	resource *bearer.Resource
 	app      *App
-	emails   *emailCache
+	emails   *bearer.Emails
 }
 
 // ExternalIssuer is an external authorization server whose tokens
@@ -185,7 +182,7 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	b.app, b.emails = app, newEmailCache(app.store)
+	b.app, b.emails = app, bearer.NewEmails(app.store, nil)
 	servers := b.AuthorizationServers
 	if len(servers) == 0 && len(b.Issuers) == 0 && app.Issuer != "" {
 		servers = []string{app.Issuer}
@@ -219,6 +216,10 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 	if app.Issuer != "" {
 		base = originOf(app.Issuer)
 	}
+	var legacy func(context.Context, string) (*jose.AccessClaims, error)
+	if b.LegacyTokens {
+		legacy = bearer.LegacyLookup(app.store, nil)
+	}
 	b.resource, err = bearer.NewResource(bearer.ResourceConfig{
 		Resource:              b.Resource,
 		BaseOrigin:            base,
@@ -228,8 +229,8 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 		ResourceName:          b.ResourceName,
 		ResourceDocumentation: b.ResourceDocumentation,
 		Keys:                  app,
-		Active:                app.store.tokenActive,
-		Legacy:                legacyLookup(b.LegacyTokens, app.store),
+		Active:                app.store.deny.Active,
+		Legacy:                legacy,
 		Required:              b.Require,
 		RequireAll:            b.RequireAll,
 		RequireDPoP:           b.RequireDPoP,
@@ -244,7 +245,7 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		b.resource.ServeMetadata(w, r)
 		return nil
 	}
-	done, err := b.app.enter(r.Context())
+	r, done, err := b.app.enter(r)
 	if err != nil {
 		serveUnavailable(w)
 		return nil
@@ -271,17 +272,31 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		repl.Set("http.auth.user.scope", p.Scope)
 		repl.Set("http.auth.user.aud", strings.Join(p.Audience, " "))
 		repl.Set("http.auth.user.iss", p.Issuer)
-		email := p.Email
-		if email == "" {
-			email = b.emails.lookup(r.Context(), p.Subject)
+		if p.Email != "" {
+			repl.Set("http.auth.user.email", p.Email)
+		} else {
+			repl.Map(b.lazyEmail(r.Context(), p.Subject))
 		}
-		repl.Set("http.auth.user.email", email)
 		repl.Set("http.auth.user.dpop_jkt", p.DPoPKey)
 	}
 	// No token passthrough: upstreams get identity, never the token.
 	r.Header.Del("Authorization")
 	r.Header.Del(dpop.Header)
 	return next.ServeHTTP(w, r.WithContext(bearer.WithPrincipal(r.Context(), p)))
+}
+
+// lazyEmail answers {http.auth.user.email} with the local user's address,
+// looked up only when a placeholder asks for it, and once per request.
+func (b *BearerAuth) lazyEmail(ctx context.Context, userID string) caddy.ReplacerFunc {
+	var once sync.Once
+	var email string
+	return func(key string) (any, bool) {
+		if key != "http.auth.user.email" {
+			return nil, false
+		}
+		once.Do(func() { email = b.emails.Lookup(ctx, userID) })
+		return email, true
+	}
 }
 
 // publicRequest returns r as the client sent it, before any rewrite of
@@ -311,29 +326,6 @@ func failureReason(f *bearer.Failure) string {
 		return "unavailable"
 	}
 	return f.Code
-}
-
-// legacyLookup returns the lookup of legacy tokens in st, or nil when
-// they are not accepted.
-func legacyLookup(enabled bool, st store.LegacyTokens) func(context.Context, string) (*jose.AccessClaims, error) {
-	if !enabled {
-		return nil
-	}
-	return func(ctx context.Context, token string) (*jose.AccessClaims, error) {
-		lt, err := st.GetLegacyToken(ctx, token, time.Now())
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("%w: unknown legacy token", jose.ErrInvalidToken)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return &jose.AccessClaims{
-			RegisteredClaims: jwt.RegisteredClaims{Subject: lt.UserID, ExpiresAt: jwt.NewNumericDate(lt.ExpiresAt),
-				IssuedAt: jwt.NewNumericDate(lt.CreatedAt)},
-			ClientID: "legacy:" + lt.ID,
-			Scope:    lt.Scope,
-		}, nil
-	}
 }
 
 // Interface guards

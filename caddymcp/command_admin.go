@@ -345,53 +345,15 @@ func rotateKeys(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.Wr
 			return fmt.Errorf("the environment variable %s is empty", name)
 		}
 	}
-	keys, err := s.SigningKeys(ctx) // newest first
+	rot, err := signing.NewManager(s, rand.Reader, time.Now).Rotate(ctx, signing.Policy{KEK: kek, Algorithm: fl.String("algorithm")}, fl.Bool("compromised"))
 	if err != nil {
 		return err
 	}
-	alg := fl.String("algorithm")
-	for _, k := range keys {
-		// A new key must be readable by the instances: sealed when the
-		// others are, with the secret that opens them.
-		if isSealed(k) && kek == "" {
-			return errors.New("the signing keys are encrypted at rest: pass the secret with --key-encryption-key-env")
-		}
-		if _, err := signing.OpenKey(kek, k.PrivateKey); err != nil {
-			return fmt.Errorf("key %s: %w", k.ID, err)
-		}
-		if alg == "" {
-			alg = k.Algorithm
-		}
-	}
-	if alg == "" {
-		alg = signing.AlgES256
-	}
-	now := time.Now()
-	at := now.Add(keyActivationDelay)
 	if fl.Bool("compromised") {
-		at = now
-	}
-	gen := keyGenerator(keyPolicy{kek: kek, alg: alg}, rand.Reader, at)
-	if fl.Bool("compromised") {
-		// Withdrawn first (retired long enough ago that no instance
-		// publishes them), then replaced: an instance that reloads in
-		// between keeps its current keys until the next reload.
-		gone := now.Add(-retiredKeyGrace - time.Minute)
-		for _, k := range keys {
-			if err := s.RetireSigningKey(ctx, k.ID, gone); err != nil {
-				return fmt.Errorf("withdrawing key %s: %w", k.ID, err)
-			}
-		}
-	}
-	// A newest key created before the far future is always due.
-	if _, err := s.RotateSigningKey(ctx, now.Add(24*365*time.Hour), gen); err != nil {
-		return err
-	}
-	if fl.Bool("compromised") {
-		fmt.Fprintf(out, "rotated: a new %s key signs now; %d old keys no longer verify (instances reload keys within %s)\n", alg, len(keys), keyReload)
+		fmt.Fprintf(out, "rotated: a new %s key signs now; %d old keys no longer verify (instances reload keys within %s)\n", rot.Algorithm, rot.Withdrawn, signing.ReloadInterval)
 		return nil
 	}
-	fmt.Fprintf(out, "rotated: a new %s key is published now and signs from %s; the old key verifies for a day after\n", alg, at.UTC().Format(time.RFC3339))
+	fmt.Fprintf(out, "rotated: a new %s key is published now and signs from %s; the old key verifies for a day after\n", rot.Algorithm, rot.SignsFrom.UTC().Format(time.RFC3339))
 	return nil
 }
 
@@ -401,7 +363,7 @@ func isSealed(k store.SigningKey) bool { return signing.IsSealedKey(k.PrivateKey
 // keyState describes a key's role at now.
 func keyState(k store.SigningKey, now time.Time) string {
 	switch {
-	case !k.RetiredAt.IsZero() && !now.Before(k.RetiredAt.Add(retiredKeyGrace)):
+	case !k.RetiredAt.IsZero() && !now.Before(k.RetiredAt.Add(signing.RetiredKeyGrace)):
 		return "withdrawn"
 	case !k.RetiredAt.IsZero() && !now.Before(k.RetiredAt):
 		return "retired (verifies)"

@@ -210,7 +210,7 @@ func TestRotateKeysCommand(t *testing.T) {
 	ctx := context.Background()
 	seed := func(t *testing.T, kek string) store.Store {
 		s := adminStore(t)
-		if _, err := s.EnsureSigningKey(ctx, keyGenerator(keyPolicy{kek: kek}, rand.Reader, time.Now().Add(-time.Hour))); err != nil {
+		if _, err := s.EnsureSigningKey(ctx, signing.Generator(signing.Policy{KEK: kek}, rand.Reader, time.Now().Add(-time.Hour))); err != nil {
 			t.Fatal(err)
 		}
 		return s
@@ -226,7 +226,7 @@ func TestRotateKeysCommand(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ks, err := signing.NewKeySet(all, at, retiredKeyGrace)
+		ks, err := signing.NewKeySet(all, at, signing.RetiredKeyGrace)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +244,7 @@ func TestRotateKeysCommand(t *testing.T) {
 		if now.SigningKeyID() != old || len(now.PublicKeys()) != 2 {
 			t.Fatalf("right after rotation: signer %s (old %s), %d published keys", now.SigningKeyID(), old, len(now.PublicKeys()))
 		}
-		later := keySet(t, s, "", time.Now().Add(keyActivationDelay+time.Second))
+		later := keySet(t, s, "", time.Now().Add(signing.ActivationDelay+time.Second))
 		if later.SigningKeyID() == old || later.SigningAlgorithm() != signing.AlgEdDSA || len(later.PublicKeys()) != 2 {
 			t.Fatalf("after activation: signer %s %s, %d keys", later.SigningKeyID(), later.SigningAlgorithm(), len(later.PublicKeys()))
 		}

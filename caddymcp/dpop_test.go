@@ -24,6 +24,7 @@ import (
 
 	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
@@ -210,8 +211,8 @@ func TestDPoPNonceSecret(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "nonce.db")
 	const kek = "kek-for-the-nonce-secret-0123456789"
-	one := &App{store: newPooled(t, path), keys: keyPolicy{kek: kek}}
-	two := &App{store: newPooled(t, path), keys: keyPolicy{kek: kek}}
+	one := &App{store: newPooled(t, path), keys: signing.Policy{KEK: kek}}
+	two := &App{store: newPooled(t, path), keys: signing.Policy{KEK: kek}}
 	s1, err := nonceSecret(one)(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +224,7 @@ func TestDPoPNonceSecret(t *testing.T) {
 	if len(s1) != 32 || !bytes.Equal(s1, s2) {
 		t.Fatalf("instances got %x and %x, want one 32-byte secret", s1, s2)
 	}
-	stored, err := one.Store().EnsureSecret(ctx, dpopNonceSecretName, time.Now(), func() ([]byte, error) {
+	stored, err := one.Store().EnsureSecret(ctx, oauth.NonceSecretName, time.Now(), func() ([]byte, error) {
 		return nil, errors.New("the secret should exist")
 	})
 	if err != nil {

@@ -7,10 +7,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -18,7 +16,6 @@ import (
 
 	"github.com/caddymcp/caddymcp/caddymcp/login"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
-	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 	"github.com/caddymcp/caddymcp/caddymcp/tools"
 )
@@ -244,45 +241,16 @@ func (o *OAuthServer) mtlsConfig() oauth.MTLSConfig {
 	return oauth.MTLSConfig{Disabled: o.MTLS.Disabled, BindOnRequest: o.MTLS.BindOnRequest, Endpoint: o.MTLS.Endpoint}
 }
 
-// dpopNonceSecretName names the secret DPoP nonces are derived from.
-const dpopNonceSecretName = "dpop_nonce"
-
-// nonceSecret returns a function that yields the DPoP nonce secret,
-// created in the store on first use and then kept in memory.
+// nonceSecret is the DPoP nonce secret of app's store, read once the
+// store is migrated and keyed.
 func nonceSecret(app *App) func(ctx context.Context) ([]byte, error) {
-	var mu sync.Mutex
-	var cached []byte
-	return func(ctx context.Context) ([]byte, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if cached != nil {
-			return cached, nil
-		}
-		// The store is migrated and keyed before it is used.
+	open := func(ctx context.Context) (store.Secrets, error) {
 		if _, err := app.KeySet(ctx); err != nil {
 			return nil, err
 		}
-		kek := app.keys.kek
-		stored, err := app.Store().EnsureSecret(ctx, dpopNonceSecretName, time.Now(), func() ([]byte, error) {
-			b := make([]byte, 32)
-			if _, err := io.ReadFull(rand.Reader, b); err != nil {
-				return nil, err
-			}
-			if kek == "" {
-				return b, nil
-			}
-			return signing.SealKey(kek, b, rand.Reader)
-		})
-		if err != nil {
-			return nil, err
-		}
-		secret, err := signing.OpenKey(kek, stored)
-		if err != nil {
-			return nil, fmt.Errorf("DPoP nonce secret: %w", err)
-		}
-		cached = secret
-		return secret, nil
+		return app.Store(), nil
 	}
+	return oauth.StoredNonceSecret(open, app.keys.KEK, rand.Reader)
 }
 
 // dpopConfig turns the options into the authorization server's.
@@ -601,7 +569,7 @@ func (o *OAuthServer) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 	if endpoint == "" {
 		return next.ServeHTTP(w, r)
 	}
-	done, err := o.app.enter(r.Context())
+	r, done, err := o.app.enter(r)
 	if err != nil {
 		serveUnavailable(w)
 		return nil

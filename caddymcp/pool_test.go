@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -28,7 +30,7 @@ func newPooled(t *testing.T, path string) *pooledStore {
 func TestKeyRotationPublishesAhead(t *testing.T) {
 	ctx := context.Background()
 	p := newPooled(t, filepath.Join(t.TempDir(), "k.db"))
-	pol := keyPolicy{rotateAfter: 30 * 24 * time.Hour}
+	pol := signing.Policy{RotateAfter: 30 * 24 * time.Hour}
 	ks, err := p.prepare(ctx, pol)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +44,7 @@ func TestKeyRotationPublishesAhead(t *testing.T) {
 		t.Fatalf("rotated too early: %d keys", len(ks.PublicKeys()))
 	}
 	// Due: a second key is published; the first still signs.
-	pol.rotateAfter = time.Nanosecond
+	pol.RotateAfter = time.Nanosecond
 	if err := p.maintain(ctx, pol); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func TestKeyEncryptionAtRest(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "kek.db")
 	p := newPooled(t, path)
-	ks, err := p.prepare(ctx, keyPolicy{kek: "correct horse", rotateAfter: time.Hour})
+	ks, err := p.prepare(ctx, signing.Policy{KEK: "correct horse", RotateAfter: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestKeyEncryptionAtRest(t *testing.T) {
 		{"right secret", "correct horse", ""},
 	} {
 		q := newPooled(t, path)
-		ks, err := q.prepare(ctx, keyPolicy{kek: tt.kek, rotateAfter: time.Hour})
+		ks, err := q.prepare(ctx, signing.Policy{KEK: tt.kek, RotateAfter: time.Hour})
 		switch {
 		case tt.wantErr == "" && (err != nil || ks.SigningKeyID() != kid):
 			t.Errorf("%s: %v", tt.name, err)
@@ -92,7 +94,7 @@ func TestDenyListFirstLoad(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "d.db")
 	p := newPooled(t, path)
-	if _, err := p.prepare(ctx, keyPolicy{rotateAfter: time.Hour}); err != nil {
+	if _, err := p.prepare(ctx, signing.Policy{RotateAfter: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now()
@@ -115,11 +117,11 @@ func TestDenyListFirstLoad(t *testing.T) {
 	}
 	_ = p.Destruct()
 	q := newPooled(t, path)
-	if _, err := q.prepare(ctx, keyPolicy{rotateAfter: time.Hour}); err != nil {
+	if _, err := q.prepare(ctx, signing.Policy{RotateAfter: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	for jti, want := range map[string]bool{"live": true, "revoked": false} {
-		if got, err := q.tokenActive(ctx, jti); err != nil || got != want {
+		if got, err := q.deny.Active(ctx, jti); err != nil || got != want {
 			t.Errorf("%s: active %v (%v), want %v", jti, got, err, want)
 		}
 	}
@@ -131,12 +133,12 @@ func TestDenyListFirstLoad(t *testing.T) {
 func TestSigningAlgorithmChange(t *testing.T) {
 	ctx := context.Background()
 	p := newPooled(t, filepath.Join(t.TempDir(), "alg.db"))
-	pol := keyPolicy{rotateAfter: 30 * 24 * time.Hour, alg: "ES256"}
+	pol := signing.Policy{RotateAfter: 30 * 24 * time.Hour, Algorithm: "ES256"}
 	ks, err := p.prepare(ctx, pol)
 	if err != nil || ks.SigningAlgorithm() != "ES256" {
 		t.Fatalf("first key: %v", err)
 	}
-	pol.alg = "EdDSA"
+	pol.Algorithm = "EdDSA"
 	for range 2 { // a second maintenance must not rotate again
 		if err := p.maintain(ctx, pol); err != nil {
 			t.Fatal(err)
@@ -146,7 +148,48 @@ func TestSigningAlgorithmChange(t *testing.T) {
 	if len(ks.PublicKeys()) != 2 || ks.SigningAlgorithm() != "ES256" {
 		t.Fatalf("%d keys, signing with %s", len(ks.PublicKeys()), ks.SigningAlgorithm())
 	}
-	if alg, _ := p.newestKeyAlgorithm(ctx); alg != "EdDSA" {
-		t.Fatalf("newest key: %s", alg)
+	all, err := p.SigningKeys(ctx) // newest first
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := ""
+	for _, k := range all {
+		if k.RetiredAt.IsZero() {
+			newest = k.Algorithm
+			break
+		}
+	}
+	if newest != "EdDSA" {
+		t.Fatalf("newest unretired key: %s", newest)
+	}
+}
+
+// TestEnterOncePerRequest: a request that passes two handlers of one
+// config is counted, and waits for the store, once; another config's
+// handler enters it on its own.
+func TestEnterOncePerRequest(t *testing.T) {
+	a := &App{store: newPooled(t, filepath.Join(t.TempDir(), "enter.db")), keys: signing.Policy{RotateAfter: time.Hour}}
+	r := httptest.NewRequest("GET", "/mcp", nil)
+	r1, done1, err := a.enter(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, done2, err := a.enter(r1)
+	if err != nil || r2 != r1 || a.inflight.Load() != 1 {
+		t.Fatalf("second handler: same request %v, %d in flight (%v); want the request entered once", r2 == r1, a.inflight.Load(), err)
+	}
+	other := &App{store: a.store, keys: a.keys}
+	_, done3, err := other.enter(r1)
+	if err != nil || other.inflight.Load() != 1 {
+		t.Fatalf("another config: %d in flight (%v)", other.inflight.Load(), err)
+	}
+	done3()
+	done2()
+	if a.inflight.Load() != 1 {
+		t.Fatalf("the inner handler's done ended the request early: %d in flight", a.inflight.Load())
+	}
+	done1()
+	if a.inflight.Load() != 0 || other.inflight.Load() != 0 {
+		t.Fatalf("%d and %d in flight after the request", a.inflight.Load(), other.inflight.Load())
 	}
 }

@@ -123,7 +123,7 @@ func (t *Tools) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if !t.server.Handles(r.URL.Path) {
 		return next.ServeHTTP(w, r)
 	}
-	done, err := t.app.enter(r.Context())
+	r, done, err := t.app.enter(r)
 	if err != nil {
 		serveUnavailable(w)
 		return nil

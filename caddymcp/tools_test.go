@@ -21,6 +21,7 @@ import (
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -91,7 +92,7 @@ func (s *toolsSite) seedProducts(tb testing.TB, n int) {
 // token mints an hour's access token for the MCP endpoint.
 func (s *toolsSite) token(tb testing.TB, subject, scope string) string {
 	tb.Helper()
-	ks, err := s.store(tb).prepare(context.Background(), keyPolicy{rotateAfter: 30 * 24 * time.Hour})
+	ks, err := s.store(tb).prepare(context.Background(), signing.Policy{RotateAfter: 30 * 24 * time.Hour})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -99,3 +99,39 @@ func (d *DenyList) Len() int {
 	defer d.mu.RUnlock()
 	return len(d.jtis)
 }
+
+// Active is the resource's revocation check (ResourceConfig.Active):
+// whether the token with jti is not on the list, loading the list first
+// if it never was. Its error means the list could not be loaded.
+func (d *DenyList) Active(ctx context.Context, jti string) (bool, error) {
+	if !d.Loaded() {
+		if err := d.Refresh(ctx); err != nil {
+			return true, err
+		}
+	}
+	return !d.Revoked(jti), nil
+}
+
+// Run refreshes the list every interval until ctx ends, so that a
+// revocation made anywhere reaches this instance within that time. Each
+// refresh gets at most refreshTimeout; failures go to onError and the
+// list keeps what it has.
+func (d *DenyList) Run(ctx context.Context, every time.Duration, onError func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+		if err := d.Refresh(rctx); err != nil && onError != nil && ctx.Err() == nil {
+			onError(err)
+		}
+		cancel()
+	}
+}
+
+// refreshTimeout bounds one refresh of Run.
+const refreshTimeout = 5 * time.Second

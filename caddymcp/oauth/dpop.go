@@ -3,10 +3,16 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
+	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
 // DPoPConfig configures DPoP (RFC 9449) at the token endpoint. By default
@@ -83,4 +89,47 @@ func checkDPoPConfig(c *DPoPConfig) error {
 		return errors.New("oauth server: DPoP nonces need a nonce secret")
 	}
 	return nil
+}
+
+// NonceSecretName names the stored secret DPoP nonces are derived from.
+const NonceSecretName = "dpop_nonce"
+
+// StoredNonceSecret returns a DPoPConfig.NonceSecret kept in a store:
+// made from random on first use (sealed with kek when it is set, like the
+// signing keys), the same for every instance sharing the store, then kept
+// in memory. open yields the store once it is ready to be read (migrated);
+// it is called on first use, not before.
+func StoredNonceSecret(open func(context.Context) (store.Secrets, error), kek string, random io.Reader) func(ctx context.Context) ([]byte, error) {
+	var mu sync.Mutex
+	var cached []byte
+	return func(ctx context.Context) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cached != nil {
+			return cached, nil
+		}
+		st, err := open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		stored, err := st.EnsureSecret(ctx, NonceSecretName, time.Now(), func() ([]byte, error) {
+			b := make([]byte, 32)
+			if _, err := io.ReadFull(random, b); err != nil {
+				return nil, err
+			}
+			if kek == "" {
+				return b, nil
+			}
+			return signing.SealKey(kek, b, random)
+		})
+		if err != nil {
+			return nil, err
+		}
+		secret, err := signing.OpenKey(kek, stored)
+		if err != nil {
+			return nil, fmt.Errorf("DPoP nonce secret: %w", err)
+		}
+		cached = secret
+		return secret, nil
+	}
 }

@@ -1,4 +1,4 @@
-package caddymcp
+package bearer
 
 import (
 	"context"
@@ -29,39 +29,38 @@ func (f *fakeUsers) GetUser(_ context.Context, id string) (*store.User, error) {
 	return &store.User{ID: id, Email: email}, nil
 }
 
-func TestEmailCache(t *testing.T) {
+func TestEmails(t *testing.T) {
 	users := &fakeUsers{users: map[string]string{"u1": "ada@example.com"}}
-	c := newEmailCache(users)
 	now := time.Now()
-	c.now = func() time.Time { return now }
+	c := NewEmails(users, func() time.Time { return now })
 	ctx := context.Background()
 	for range 3 {
-		if got := c.lookup(ctx, "u1"); got != "ada@example.com" {
+		if got := c.Lookup(ctx, "u1"); got != "ada@example.com" {
 			t.Fatalf("lookup(u1) = %q", got)
 		}
-		if got := c.lookup(ctx, "external-sub"); got != "" {
+		if got := c.Lookup(ctx, "external-sub"); got != "" {
 			t.Fatalf("lookup(unknown) = %q", got)
 		}
 	}
 	if users.calls != 2 {
 		t.Fatalf("GetUser called %d times, want 2 (answers, also negative, are remembered)", users.calls)
 	}
-	now = now.Add(emailTTL + time.Second)
+	now = now.Add(EmailTTL + time.Second)
 	users.users["u1"] = "ada@new.example"
-	if got := c.lookup(ctx, "u1"); got != "ada@new.example" {
+	if got := c.Lookup(ctx, "u1"); got != "ada@new.example" {
 		t.Fatalf("after the TTL: %q", got)
 	}
 	users.fail = true
-	now = now.Add(emailTTL + time.Second)
-	if got := c.lookup(ctx, "u1"); got != "" {
+	now = now.Add(EmailTTL + time.Second)
+	if got := c.Lookup(ctx, "u1"); got != "" {
 		t.Fatalf("database down: %q, want empty", got)
 	}
 	users.fail = false
-	if got := c.lookup(ctx, "u1"); got != "ada@new.example" || users.calls != 5 {
+	if got := c.Lookup(ctx, "u1"); got != "ada@new.example" || users.calls != 5 {
 		t.Fatalf("a failure must not be remembered: %q after %d calls", got, users.calls)
 	}
-	var nilCache *emailCache
-	if nilCache.lookup(ctx, "u1") != "" {
+	var nilCache *Emails
+	if nilCache.Lookup(ctx, "u1") != "" {
 		t.Fatal("a nil cache answers nothing")
 	}
 }
