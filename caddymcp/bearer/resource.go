@@ -185,110 +185,157 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 
 // Check inspects a request's credentials. It returns the verified
 // principal, or the failure to send. A CORS preflight passes with neither.
+//
+// It reads the request (parse), finds the token's claims (claims: the
+// verified-token cache, a legacy lookup or the signature) and decides
+// whether they admit this request (admit).
 func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 	if IsPreflight(r) {
 		return nil, nil
 	}
+	in, f := rs.parse(r)
+	if f != nil {
+		return nil, f
+	}
+	entry, f := rs.claims(r.Context(), in)
+	if f != nil {
+		return nil, f
+	}
+	return rs.admit(r, in, entry)
+}
+
+// presented is what a request presents to the resource, read and checked
+// by parse.
+type presented struct {
+	resource     string // the resource identifier it addressed
+	metadataURL  string // this resource's metadata URL, for challenges
+	publicOrigin string // the origin clients address (DPoP's htu)
+	origin       string // the expected issuer when none is configured
+	scheme       string // Bearer or DPoP
+	token        string
+	proof        *dpop.Proof // nil with the Bearer scheme
+	now          time.Time
+	rf           refusal
+}
+
+// refuse is the failure of a request, challenged in its own scheme.
+func (in *presented) refuse(status int, code, desc, scope string) *Failure {
+	return in.rf.fail(in.scheme, status, code, desc, scope)
+}
+
+// parse reads the request's resource, token and DPoP proof, and refuses
+// a request without credentials, with malformed ones, with a bearer
+// token where DPoP is required, or with an invalid proof.
+func (rs *Resource) parse(r *http.Request) (*presented, *Failure) {
 	resource, metadataURL, publicOrigin, err := rs.identity(r)
 	if err != nil {
 		return nil, &Failure{Status: http.StatusBadRequest, Code: "invalid_request", Description: err.Error(),
 			Challenge: web.Challenge("Bearer", web.ChallengeParams{Error: "invalid_request", Description: err.Error()})}
 	}
-	rf := refusal{metadataURL: metadataURL, bearerOK: !rs.cfg.RequireDPoP}
-	// The token's syntax is checked below, on a cache miss: a token in the
-	// cache passed it when it was first seen.
-	scheme, token, err := web.AccessTokenHeader(r)
-	refuse := func(status int, code, desc, scope string) *Failure {
-		return rf.fail(scheme, status, code, desc, scope)
-	}
+	in := &presented{resource: resource, metadataURL: metadataURL, publicOrigin: publicOrigin, now: rs.cfg.Now(),
+		rf: refusal{metadataURL: metadataURL, bearerOK: !rs.cfg.RequireDPoP}}
+	// The token's syntax is checked later, on a cache miss: a token in
+	// the cache passed it when it was first seen.
+	in.scheme, in.token, err = web.AccessTokenHeader(r)
 	switch {
 	case errors.Is(err, web.ErrNoToken):
-		// RFC 6750 §3.1, RFC 9449 §7.2: no error code when the request
-		// had no credentials.
-		scope := strings.Join(rs.cfg.Required, " ")
-		if scope == "" {
-			scope = strings.Join(rs.cfg.Scopes, " ")
-		}
-		dpop := web.Challenge(dpop.Scheme, web.ChallengeParams{ResourceMetadata: metadataURL, Scope: scope, Algs: dpopAlgs})
-		if rs.cfg.RequireDPoP {
-			return nil, &Failure{Status: http.StatusUnauthorized, Code: "unauthorized", Description: missingDPoPDescription,
-				Challenge: dpop}
-		}
-		return nil, &Failure{Status: http.StatusUnauthorized, Code: "unauthorized", Description: missingTokenDescription,
-			Challenge: web.Challenge("Bearer", web.ChallengeParams{ResourceMetadata: metadataURL, Scope: scope}), MoreChallenges: []string{dpop}}
+		return nil, rs.missingToken(metadataURL)
 	case err != nil:
-		return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
-	case scheme != dpop.Scheme && rs.cfg.RequireDPoP:
-		return nil, refuse(http.StatusUnauthorized, "invalid_token",
+		return nil, in.refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
+	case in.scheme != dpop.Scheme && rs.cfg.RequireDPoP:
+		return nil, in.refuse(http.StatusUnauthorized, "invalid_token",
 			"this resource accepts only DPoP-bound access tokens, sent with the DPoP scheme and a DPoP proof", "")
 	}
-	now := rs.cfg.Now()
-	var proof *dpop.Proof
-	if scheme == dpop.Scheme {
+	if in.scheme == dpop.Scheme {
 		// RFC 9449 §4.3 and §7.1: the proof is checked on every request;
-		// the token cache below never stands in for it.
-		proof, err = dpop.CheckProof(r.Header.Values(dpop.Header), r.Method, publicOrigin+r.URL.EscapedPath(), token, now)
+		// the token cache never stands in for it.
+		in.proof, err = dpop.CheckProof(r.Header.Values(dpop.Header), r.Method, publicOrigin+r.URL.EscapedPath(), in.token, in.now)
 		if err != nil {
-			return nil, refuse(http.StatusUnauthorized, "invalid_dpop_proof", err.Error(), "")
+			return nil, in.refuse(http.StatusUnauthorized, "invalid_dpop_proof", err.Error(), "")
 		}
 	}
 	// With no configured issuer, the request's origin is the issuer.
-	origin := ""
 	if len(rs.cfg.AuthorizationServers) == 0 {
 		if !rs.absolute && rs.cfg.BaseOrigin == "" {
-			origin = publicOrigin // the request's, worked out once
-		} else if origin, err = web.RequestOrigin(r); err != nil {
-			return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
+			in.origin = publicOrigin // the request's, worked out once
+		} else if in.origin, err = web.RequestOrigin(r); err != nil {
+			return nil, in.refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
 		}
 	}
-	// A token verified before for the same origin and resource skips the
-	// signature check until it expires; revocation and scope are checked
-	// on every request.
-	entry, ok := rs.cache.get(token, origin, resource, now)
-	if !ok {
-		if err := web.TokenSyntax(scheme, token); err != nil {
-			return nil, refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
-		}
+	return in, nil
+}
+
+// missingToken is the answer to a request without credentials: no error
+// code (RFC 6750 §3.1, RFC 9449 §7.2), the scopes to ask for, and a DPoP
+// challenge beside the bearer one unless only DPoP is accepted.
+func (rs *Resource) missingToken(metadataURL string) *Failure {
+	scope := strings.Join(rs.cfg.Required, " ")
+	if scope == "" {
+		scope = strings.Join(rs.cfg.Scopes, " ")
 	}
-	var claims *jose.AccessClaims
-	if ok {
-		claims = entry.claims
+	dpopChallenge := web.Challenge(dpop.Scheme, web.ChallengeParams{ResourceMetadata: metadataURL, Scope: scope, Algs: dpopAlgs})
+	if rs.cfg.RequireDPoP {
+		return &Failure{Status: http.StatusUnauthorized, Code: "unauthorized", Description: missingDPoPDescription,
+			Challenge: dpopChallenge}
 	}
-	if !ok && rs.cfg.Legacy != nil && strings.Count(token, ".") != 2 {
-		claims, err = rs.cfg.Legacy(r.Context(), token)
+	return &Failure{Status: http.StatusUnauthorized, Code: "unauthorized", Description: missingTokenDescription,
+		Challenge: web.Challenge("Bearer", web.ChallengeParams{ResourceMetadata: metadataURL, Scope: scope}), MoreChallenges: []string{dpopChallenge}}
+}
+
+// claims finds the claims of the presented token: a token verified before
+// for the same origin and resource skips the signature check until it
+// expires (revocation and scope are checked on every request by admit);
+// an opaque token is looked up as a legacy token when those are
+// accepted; any other is verified with its issuer's keys.
+func (rs *Resource) claims(ctx context.Context, in *presented) (*cachedToken, *Failure) {
+	if entry, ok := rs.cache.get(in.token, in.origin, in.resource, in.now); ok {
+		return entry, nil
+	}
+	if err := web.TokenSyntax(in.scheme, in.token); err != nil {
+		return nil, in.refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
+	}
+	unavailable := func() *Failure {
+		return in.refuse(http.StatusServiceUnavailable, "temporarily_unavailable", "tokens cannot be verified right now; retry shortly", "")
+	}
+	if rs.cfg.Legacy != nil && strings.Count(in.token, ".") != 2 {
+		claims, err := rs.cfg.Legacy(ctx, in.token)
 		switch {
 		case errors.Is(err, jose.ErrInvalidToken):
-			return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", "")
+			return nil, in.refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked", "")
 		case err != nil:
 			rs.cfg.Logger.Warn("legacy token lookup failed", "error", err.Error())
-			return nil, refuse(http.StatusServiceUnavailable, "temporarily_unavailable", "tokens cannot be verified right now; retry shortly", "")
+			return nil, unavailable()
 		}
 		// Remembered briefly, so that a revocation takes effect within
 		// LegacyCacheTTL without a query per request.
-		until := now.Add(LegacyCacheTTL)
+		until := in.now.Add(LegacyCacheTTL)
 		if claims.ExpiresAt != nil && claims.ExpiresAt.Before(until) {
 			until = claims.ExpiresAt.Time
 		}
-		entry = rs.cache.putUntil(token, origin, resource, claims, until)
-		ok = true
+		return rs.cache.putUntil(in.token, in.origin, in.resource, claims, until), nil
 	}
-	if !ok {
-		claims, err = rs.verify(r.Context(), token, origin, resource)
-		switch {
-		case errors.Is(err, jose.ErrKeysUnavailable):
-			rs.cfg.Logger.Warn("signing keys unavailable", "error", err.Error())
-			return nil, refuse(http.StatusServiceUnavailable, "temporarily_unavailable", "tokens cannot be verified right now; retry shortly", "")
-		case err != nil:
-			return nil, refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired, or not meant for this resource", "")
-		}
-		entry = rs.cache.put(token, origin, resource, claims, rs.cfg.Leeway)
+	claims, err := rs.verify(ctx, in.token, in.origin, in.resource)
+	switch {
+	case errors.Is(err, jose.ErrKeysUnavailable):
+		rs.cfg.Logger.Warn("signing keys unavailable", "error", err.Error())
+		return nil, unavailable()
+	case err != nil:
+		return nil, in.refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired, or not meant for this resource", "")
 	}
+	return rs.cache.put(in.token, in.origin, in.resource, claims, rs.cfg.Leeway), nil
+}
+
+// admit decides whether a token's claims admit the request: bound to the
+// certificate and DPoP key it was presented with, not revoked, its DPoP
+// proof never seen before, and holding the scopes this resource requires.
+func (rs *Resource) admit(r *http.Request, in *presented, entry *cachedToken) (*Principal, *Failure) {
+	claims := entry.claims
 	// RFC 8705 §3: a certificate-bound token only over a connection with
 	// that certificate, compared on every request like the DPoP proof.
 	if why := certificateMismatch(claims.Cnf, r); why != "" {
-		return nil, refuse(http.StatusUnauthorized, "invalid_token", why, "")
+		return nil, in.refuse(http.StatusUnauthorized, "invalid_token", why, "")
 	}
-	if f := rs.checkBinding(claims, scheme, proof, refuse); f != nil {
+	if f := rs.checkBinding(claims, in.scheme, in.proof, in.refuse); f != nil {
 		return nil, f
 	}
 	if rs.cfg.Active != nil && claims.ID != "" {
@@ -297,27 +344,27 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 		case err != nil:
 			rs.cfg.Logger.Warn("revocation check unavailable; accepting the token on its signature", "error", err.Error())
 		case !active:
-			f := refuse(http.StatusUnauthorized, "invalid_token", "the access token has been revoked", "")
+			f := in.refuse(http.StatusUnauthorized, "invalid_token", "the access token has been revoked", "")
 			f.Reason = "revoked"
 			return nil, f
 		}
 	}
-	if proof != nil {
+	if in.proof != nil {
 		// RFC 9449 §11.1: each proof once. Recorded only now, so that
 		// proofs sent with invalid tokens take no room.
-		fresh, err := rs.replay.FirstUse(proof, now)
+		fresh, err := rs.replay.FirstUse(in.proof, in.now)
 		switch {
 		case err != nil:
 			rs.cfg.Logger.Warn("DPoP replay cache full")
-			return nil, refuse(http.StatusServiceUnavailable, "temporarily_unavailable", err.Error(), "")
+			return nil, in.refuse(http.StatusServiceUnavailable, "temporarily_unavailable", err.Error(), "")
 		case !fresh:
-			return nil, refuse(http.StatusUnauthorized, "invalid_dpop_proof", "the DPoP proof was already used: make a new proof for each request", "")
+			return nil, in.refuse(http.StatusUnauthorized, "invalid_dpop_proof", "the DPoP proof was already used: make a new proof for each request", "")
 		}
 	}
 	p := &Principal{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: entry.scopes, Scope: claims.Scope, Email: claims.Email,
-		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID, ResourceMetadata: metadataURL}
-	if proof != nil {
-		p.DPoPKey = proof.JKT
+		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID, ResourceMetadata: in.metadataURL}
+	if in.proof != nil {
+		p.DPoPKey = in.proof.JKT
 	}
 	if claims.ExpiresAt != nil {
 		p.ExpiresAt = claims.ExpiresAt.Time
@@ -328,7 +375,7 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 		if !rs.cfg.RequireAll {
 			need = web.UnionScope(claims.Scope, rs.cfg.Required[0])
 		}
-		return nil, refuse(http.StatusForbidden, "insufficient_scope", "the access token lacks the scope this request needs", need)
+		return nil, in.refuse(http.StatusForbidden, "insufficient_scope", "the access token lacks the scope this request needs", need)
 	}
 	return p, nil
 }
