@@ -1,10 +1,10 @@
 package caddymcp
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/audit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -82,55 +82,20 @@ func (m *metrics) toolCall(tool, outcome string, d time.Duration) {
 	m.toolDuration.WithLabelValues(tool).Observe(d.Seconds())
 }
 
-// countingHandler is a slog handler that counts the authorization
-// server's audit records (those with "audit": true) by event name before
-// passing every record on.
-type countingHandler struct {
-	slog.Handler
-	m *metrics
-}
-
-// withEventMetrics returns a logger that also counts audit events in m.
-func withEventMetrics(l *slog.Logger, m *metrics) *slog.Logger {
-	if m == nil || l == nil {
-		return l
+// countEvent counts an authorization server event by its kind; a nil m
+// counts nothing.
+func (m *metrics) countEvent(e audit.Event) {
+	if m == nil {
+		return
 	}
-	return slog.New(countingHandler{Handler: l.Handler(), m: m})
+	m.oauthEvents.WithLabelValues(string(e.Kind)).Inc()
 }
 
-// Enabled reports true for audit records whatever the level, so that
-// they are counted even when the log does not show them.
-func (h countingHandler) Enabled(ctx context.Context, level slog.Level) bool {
-	return level >= slog.LevelInfo || h.Handler.Enabled(ctx, level)
-}
-
-// Handle counts an audit record and passes it on if its level is enabled.
-func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
-	audit := false
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "audit" && a.Value.Kind() == slog.KindBool && a.Value.Bool() {
-			audit = true
-			return false
-		}
-		return true
-	})
-	if audit {
-		h.m.oauthEvents.WithLabelValues(r.Message).Inc()
-	}
-	if !h.Handler.Enabled(ctx, r.Level) {
-		return nil
-	}
-	return h.Handler.Handle(ctx, r)
-}
-
-// WithAttrs keeps counting on a logger with attributes.
-func (h countingHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return countingHandler{Handler: h.Handler.WithAttrs(attrs), m: h.m}
-}
-
-// WithGroup keeps counting on a logger with a group.
-func (h countingHandler) WithGroup(name string) slog.Handler {
-	return countingHandler{Handler: h.Handler.WithGroup(name), m: h.m}
+// oauthEvents is the authorization server's event hook: each event is an
+// audit log line on l and a count in caddymcp_oauth_events_total (counted
+// even when the log's level hides it).
+func (a *App) oauthEvents(l *slog.Logger) audit.Hook {
+	return audit.Both(audit.Log(l), a.meters().countEvent)
 }
 
 // meters returns the app's metrics; nil (recording nothing) for handlers

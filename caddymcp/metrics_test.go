@@ -3,11 +3,16 @@ package caddymcp
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/audit"
+	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestMetrics runs caddymcp in Caddy with Caddy's metrics handler and
@@ -89,4 +94,30 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestEventMetricsByKind: the authorization server's events are counted
+// by their kind, whatever the log says or whether it says anything.
+func TestEventMetricsByKind(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &App{metrics: m}
+	var logged strings.Builder
+	hook := a.oauthEvents(slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelError})))
+	hook(audit.Event{Kind: oauth.EventTokenIssued, Attrs: []any{"client_id", "c1"}})
+	hook(audit.Event{Kind: oauth.EventTokenIssued})
+	hook(audit.Event{Kind: oauth.EventRefreshReuseDetected})
+	if got := testutil.ToFloat64(m.oauthEvents.WithLabelValues("token_issued")); got != 2 {
+		t.Errorf("token_issued counted %v times, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.oauthEvents.WithLabelValues("refresh_reuse_detected")); got != 1 {
+		t.Errorf("refresh_reuse_detected counted %v times, want 1", got)
+	}
+	if logged.Len() != 0 {
+		t.Errorf("the ERROR-level log shows audit lines: %q", logged.String())
+	}
+	(*metrics)(nil).countEvent(audit.Event{Kind: "x"}) // no metrics: nothing, no panic
 }

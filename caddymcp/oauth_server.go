@@ -499,7 +499,8 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 		DPoP:                    o.dpopConfig(app),
 		MTLS:                    o.mtlsConfig(),
 		OnRevoke:                func(ctx context.Context) { _ = app.store.deny.Refresh(ctx) },
-		Logger:                  withEventMetrics(ctx.Slogger(), app.meters()),
+		Logger:                  ctx.Slogger(),
+		Events:                  app.oauthEvents(ctx.Slogger()),
 	})
 	return err
 }

@@ -267,7 +267,7 @@ func (s *Server) completeLogin(w http.ResponseWriter, r *http.Request, p *provid
 		s.internalError(w, "opening a session", err)
 		return
 	}
-	s.audit("login_succeeded", "provider", p.Name, "user_id", user.ID, "email", user.Email)
+	s.audit(EventLoginSucceeded, "provider", p.Name, "user_id", user.ID, "email", user.Email)
 	if !safeReturn(returnTo) {
 		returnTo = MePath
 	}
@@ -283,7 +283,7 @@ func (s *Server) refuseCallback(w http.ResponseWriter, p *provider, err error) {
 		ce = internalFailure("answering a callback", err)
 	}
 	if ce.reason != "" {
-		s.audit("login_denied", append([]any{"reason", ce.reason, "provider", p.Name}, ce.audit...)...)
+		s.audit(EventLoginDenied, append([]any{"reason", ce.reason, "provider", p.Name}, ce.audit...)...)
 	}
 	switch ce.kind {
 	case upstream:

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/audit"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/ratelimit"
@@ -187,7 +188,12 @@ type Config struct {
 	// callback calls the provider. Over the limit a request gets a 429
 	// page with Retry-After. Default: no limit.
 	RateLimit *ratelimit.RequestLimiter
-	// Logger receives audit events and internal errors. Default: discard.
+	// Events receives the login server's audit events (the Event*
+	// kinds). Default: written to Logger as Info records with
+	// audit=true.
+	Events audit.Hook
+	// Logger receives internal errors, and audit events when Events is
+	// not set. Default: discard.
 	Logger *slog.Logger
 }
 
@@ -200,6 +206,7 @@ type Server struct {
 	order     []*provider
 	policy    policy
 	log       *slog.Logger
+	events    audit.Hook
 }
 
 var _ oauth.Authenticator = (*Server)(nil)
@@ -264,6 +271,10 @@ func New(cfg Config) (*Server, error) {
 	s.log = c.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.events = c.Events
+	if s.events == nil {
+		s.events = audit.Log(s.log)
 	}
 	return s, nil
 }
@@ -437,6 +448,6 @@ func (s *Server) secure(r *http.Request) bool {
 }
 
 // audit records a security-relevant event. Callers never pass secrets.
-func (s *Server) audit(event string, attrs ...any) {
-	s.log.Info(event, append([]any{"audit", true}, attrs...)...)
+func (s *Server) audit(kind audit.Kind, attrs ...any) {
+	s.events(audit.Event{Kind: kind, Attrs: attrs})
 }

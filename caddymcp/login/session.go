@@ -224,7 +224,7 @@ func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if userID != "" {
-			s.audit("logout", "user_id", userID)
+			s.audit(EventLogout, "user_id", userID)
 		}
 	}
 	s.setCookie(w, r, name, "", -1)
@@ -249,7 +249,7 @@ func (s *Server) RevokeSessions(ctx context.Context, userID string) (int64, erro
 	if err != nil {
 		return 0, err
 	}
-	s.audit("sessions_revoked", "user_id", userID, "count", n)
+	s.audit(EventSessionsRevoked, "user_id", userID, "count", n)
 	return n, nil
 }
 

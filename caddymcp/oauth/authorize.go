@@ -263,7 +263,7 @@ func (s *Server) decideAuthorize(r *http.Request, p *authorizeParams) authorizeD
 	req := p.req
 	req.Scope = s.grantableScope(req.Scope, p.client, user.Scopes)
 	if req.Scope == "" {
-		s.audit("consent_denied", "client_id", req.ClientID, "user_id", user.ID, "reason", "policy")
+		s.audit(EventConsentDenied, "client_id", req.ClientID, "user_id", user.ID, "reason", "policy")
 		return refuse(clientError("access_denied", "you may not grant any of the requested scopes"))
 	}
 
@@ -411,7 +411,7 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request, issuer str
 		return
 	}
 	if decision == "deny" {
-		s.audit("consent_denied", "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope)
+		s.audit(EventConsentDenied, "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope)
 		s.redirectError(w, r, issuer, req, "access_denied", "the user denied the request")
 		return
 	}
@@ -426,7 +426,7 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request, issuer str
 		s.errorPage(w, "saving consent", err)
 		return
 	}
-	s.audit("consent_granted", "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope)
+	s.audit(EventConsentGranted, "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope)
 	s.issueCode(w, r, issuer, req, user, "approved")
 }
 
@@ -454,7 +454,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, issuer string
 			s.log.Warn("recording client use", "client_id", req.ClientID, "error", err.Error())
 		}
 	}
-	s.audit("code_issued", "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope,
+	s.audit(EventCodeIssued, "client_id", req.ClientID, "user_id", user.ID, "scope", req.Scope,
 		"resource", req.Resource, "grant_id", grantID, "consent", how)
 	s.redirect(w, r, req.RedirectURI, map[string]string{"code": code, "state": req.State, "iss": issuer})
 }

@@ -312,7 +312,7 @@ func (s *Server) loadDocument(ctx context.Context, id string) (*store.Client, ti
 		return nil, 0, err
 	}
 	lifetime := documentLifetime(header, now)
-	s.audit("client_document_fetched", "client_id", id, "client_name", c.Name, "redirect_uris", c.RedirectURIs,
+	s.audit(EventClientDocumentFetched, "client_id", id, "client_name", c.Name, "redirect_uris", c.RedirectURIs,
 		"cache_seconds", int64(lifetime/time.Second))
 	return c, lifetime, nil
 }

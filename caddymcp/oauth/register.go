@@ -142,7 +142,7 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "registering a client", err)
 		return
 	}
-	s.audit("client_registered", "client_id", id, "client_name", md.ClientName,
+	s.audit(EventClientRegistered, "client_id", id, "client_name", md.ClientName,
 		"token_endpoint_auth_method", md.TokenEndpointAuthMethod, "redirect_uris", md.RedirectURIs)
 	web.WriteJSON(w, http.StatusCreated, resp, "no-store")
 }

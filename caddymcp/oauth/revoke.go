@@ -42,7 +42,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request, issuer stri
 			return
 		}
 		s.revoked(ctx)
-		s.audit("token_revoked", "type", "refresh_token", "client_id", client.ID, "grant_id", rt.GrantID)
+		s.audit(EventTokenRevoked, "type", "refresh_token", "client_id", client.ID, "grant_id", rt.GrantID)
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		s.internalError(w, r, "looking up a refresh token", err)
 		return
@@ -67,7 +67,7 @@ func (s *Server) revokeAccessToken(r *http.Request, issuer string, client *store
 		return false, err
 	}
 	s.revoked(r.Context())
-	s.audit("token_revoked", "type", "access_token", "client_id", client.ID, "jti", claims.ID)
+	s.audit(EventTokenRevoked, "type", "access_token", "client_id", client.ID, "jti", claims.ID)
 	return true, nil
 }
 

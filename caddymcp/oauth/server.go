@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/audit"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/ratelimit"
@@ -150,7 +151,11 @@ type Config struct {
 	Now func() time.Time
 	// Random is the randomness source. Default: crypto/rand.
 	Random io.Reader
-	// Logger receives audit events and internal errors. Default: discard.
+	// Events receives the server's audit events (the Event* kinds).
+	// Default: written to Logger as Info records with audit=true.
+	Events audit.Hook
+	// Logger receives internal errors, and audit events when Events is
+	// not set. Default: discard.
 	Logger *slog.Logger
 }
 
@@ -219,6 +224,7 @@ type Server struct {
 	issuerPath string
 	static     map[string]*store.Client
 	log        *slog.Logger
+	events     audit.Hook
 	replay     *dpop.ReplayCache // DPoP proofs seen at the token endpoint
 	docs       *documents        // client metadata documents; nil when off
 	mtlsPath   string            // path of the mutual-TLS endpoint aliases
@@ -283,6 +289,10 @@ func New(cfg Config) (*Server, error) {
 	s.log = c.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.events = c.Events
+	if s.events == nil {
+		s.events = audit.Log(s.log)
 	}
 	if c.Store == nil && len(c.StaticClients) > 0 {
 		// Codes, grants and consents of static clients live in the store.
@@ -583,9 +593,4 @@ func (s *Server) revoked(ctx context.Context) {
 	if s.cfg.OnRevoke != nil {
 		s.cfg.OnRevoke(ctx)
 	}
-}
-
-// audit records a security-relevant event. Callers never pass secrets.
-func (s *Server) audit(event string, attrs ...any) {
-	s.log.Info(event, append([]any{"audit", true}, attrs...)...)
 }
