@@ -232,83 +232,138 @@ func (t *tokenIssuer) checkCode(c *store.AuthCode, form map[string]string) *oaut
 	return nil
 }
 
-// refresh rotates a refresh token (RFC 6749 §6, OAuth 2.1 §4.3.1).
+// refresh rotates a refresh token (RFC 6749 §6, OAuth 2.1 §4.3.1): it
+// parses the grant's parameters, decides against the token being rotated
+// (decideRefresh, inside the store's rotation), and responds.
 func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[string]string) {
-	token := form["refresh_token"]
-	if token == "" {
-		badRequest("invalid_request", "refresh_token is missing").write(w)
+	p, oe := parseRefresh(form)
+	if oe != nil {
+		oe.write(w)
 		return
 	}
 	// The access policy is read before the rotation's transaction: the
 	// callback below runs inside it and must not use the store again (it
 	// would need a second connection from the pool).
-	policy, err := t.prefetchPolicy(r, token)
+	policy, err := t.prefetchPolicy(r, p.token)
 	if err != nil {
 		t.s.internalError(w, r, "reading the access policy", err)
 		return
 	}
 	var resp *tokenResponse
-	old, err := t.s.cfg.Store.RefreshGrant(r.Context(), token, t.now, func(old *store.RefreshToken, g *store.Grant) (*store.Issue, error) {
-		if old.ClientID != t.client.ID {
-			return nil, badRequest("invalid_grant", "the refresh token was issued to another client")
-		}
-		// RFC 9449 §5: a bound refresh token needs a proof of its key;
-		// refusing here rotates nothing.
-		if oe := t.checkBinding(old.DPoPJKT, "refresh token"); oe != nil {
-			return nil, oe
-		}
-		// RFC 8705 §4: so does one bound to a certificate.
-		if oe := t.checkCertificate(old.CertThumbprint, "refresh token"); oe != nil {
-			return nil, oe
-		}
-		scope := old.Scope
-		if req, ok := form["scope"]; ok && req != "" {
-			if !scopeCovers(old.Scope, req) {
-				return nil, badRequest("invalid_scope", "a refresh may not widen the scope")
-			}
-			scope = strings.Join(strings.Fields(req), " ")
-		}
-		// The access policy as it is now: a user no longer allowed loses
-		// the grant, and narrowed scopes apply to the new tokens.
-		if policy.userID != old.UserID || !policy.allowed {
-			return nil, errUserNotAllowed
-		}
-		userScopes := policy.scopes
-		if userScopes != nil {
-			scope = t.s.grantableScope(scope, t.client, userScopes)
-			old.Scope = t.s.grantableScope(old.Scope, t.client, userScopes)
-			if scope == "" {
-				return nil, errUserNotAllowed
-			}
-		}
-		if res, ok := form["resource"]; ok {
-			if canon, err := canonicalResource(res); err != nil || canon != old.Resource {
-				return nil, badRequest("invalid_target", "resource differs from the one authorized")
-			}
-		}
-		out, res, err := t.issue(g.ID, old.UserID, scope, old.Resource, g.CreatedAt)
+	old, err := t.s.cfg.Store.RefreshGrant(r.Context(), p.token, t.now, func(old *store.RefreshToken, g *store.Grant) (*store.Issue, error) {
+		scopes, err := t.decideRefresh(p, policy, old)
 		if err != nil {
 			return nil, err
 		}
-		if out.Refreshed != nil {
-			// OAuth 2.1 §4.3.1: a narrower scope applies to the access
-			// token; the new refresh token keeps the scope of the old one.
-			out.Refreshed.Scope = old.Scope
-			// A certificate binding is kept whatever binds new tokens now.
-			if old.CertThumbprint != "" {
-				out.Refreshed.CertThumbprint = old.CertThumbprint
-			}
-		}
-		body, err := json.Marshal(res)
+		out, res, err := t.rotateRefresh(p.token, old, g, scopes)
 		if err != nil {
-			return nil, err
-		}
-		if out.Sealed, err = seal(token, body, t.s.cfg.Random); err != nil {
 			return nil, err
 		}
 		resp = res
 		return out, nil
 	})
+	t.respondRefresh(w, r, p.token, old, resp, err)
+}
+
+// refreshRequest holds the parameters of a refresh_token grant (RFC 6749 §6).
+type refreshRequest struct {
+	token string
+	// scope narrows the scope of the new access token; "" keeps it.
+	scope string
+	// resource, if hasResource, must be the grant's resource.
+	resource    string
+	hasResource bool
+}
+
+// parseRefresh reads the parameters of a refresh_token grant.
+func parseRefresh(form map[string]string) (refreshRequest, *oauthError) {
+	p := refreshRequest{token: form["refresh_token"], scope: form["scope"]}
+	p.resource, p.hasResource = form["resource"]
+	if p.token == "" {
+		return p, badRequest("invalid_request", "refresh_token is missing")
+	}
+	return p, nil
+}
+
+// refreshScopes are the scopes of the tokens a rotation issues.
+type refreshScopes struct {
+	access  string // of the new access token
+	refresh string // of the new refresh token
+}
+
+// decideRefresh applies the rules of a refresh to the token being
+// rotated: its client, its DPoP key or certificate, the scope asked
+// for, the access policy as it is now, and the resource. A refusal
+// rotates nothing; errUserNotAllowed ends the grant.
+func (t *tokenIssuer) decideRefresh(p refreshRequest, policy userPolicy, old *store.RefreshToken) (refreshScopes, error) {
+	if old.ClientID != t.client.ID {
+		return refreshScopes{}, badRequest("invalid_grant", "the refresh token was issued to another client")
+	}
+	// RFC 9449 §5: a bound refresh token needs a proof of its key;
+	// refusing here rotates nothing.
+	if oe := t.checkBinding(old.DPoPJKT, "refresh token"); oe != nil {
+		return refreshScopes{}, oe
+	}
+	// RFC 8705 §4: so does one bound to a certificate.
+	if oe := t.checkCertificate(old.CertThumbprint, "refresh token"); oe != nil {
+		return refreshScopes{}, oe
+	}
+	sc := refreshScopes{access: old.Scope, refresh: old.Scope}
+	if p.scope != "" {
+		if !scopeCovers(old.Scope, p.scope) {
+			return refreshScopes{}, badRequest("invalid_scope", "a refresh may not widen the scope")
+		}
+		sc.access = strings.Join(strings.Fields(p.scope), " ")
+	}
+	// The access policy as it is now: a user no longer allowed loses
+	// the grant, and narrowed scopes apply to the new tokens.
+	if policy.userID != old.UserID || !policy.allowed {
+		return refreshScopes{}, errUserNotAllowed
+	}
+	if userScopes := policy.scopes; userScopes != nil {
+		sc.access = t.s.grantableScope(sc.access, t.client, userScopes)
+		sc.refresh = t.s.grantableScope(sc.refresh, t.client, userScopes)
+		if sc.access == "" {
+			return refreshScopes{}, errUserNotAllowed
+		}
+	}
+	if p.hasResource {
+		if canon, err := canonicalResource(p.resource); err != nil || canon != old.Resource {
+			return refreshScopes{}, badRequest("invalid_target", "resource differs from the one authorized")
+		}
+	}
+	return sc, nil
+}
+
+// rotateRefresh issues the tokens that replace old, and seals the
+// response under the old token, for a replay within the grace window.
+func (t *tokenIssuer) rotateRefresh(token string, old *store.RefreshToken, g *store.Grant, sc refreshScopes) (*store.Issue, *tokenResponse, error) {
+	out, res, err := t.issue(g.ID, old.UserID, sc.access, old.Resource, g.CreatedAt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if out.Refreshed != nil {
+		// OAuth 2.1 §4.3.1: a narrower scope applies to the access
+		// token; the new refresh token keeps the scope of the old one.
+		out.Refreshed.Scope = sc.refresh
+		// A certificate binding is kept whatever binds new tokens now.
+		if old.CertThumbprint != "" {
+			out.Refreshed.CertThumbprint = old.CertThumbprint
+		}
+	}
+	body, err := json.Marshal(res)
+	if err != nil {
+		return nil, nil, err
+	}
+	if out.Sealed, err = seal(token, body, t.s.cfg.Random); err != nil {
+		return nil, nil, err
+	}
+	return out, res, nil
+}
+
+// respondRefresh answers a refresh with the outcome of the rotation: the
+// new tokens, or why there are none.
+func (t *tokenIssuer) respondRefresh(w http.ResponseWriter, r *http.Request, token string, old *store.RefreshToken, resp *tokenResponse, err error) {
 	var oe *oauthError
 	switch {
 	case errors.Is(err, errUserNotAllowed):
@@ -372,32 +427,14 @@ func (t *tokenIssuer) prefetchPolicy(r *http.Request, token string) (userPolicy,
 // the grace window with the same response as the first time (concurrent
 // refreshes of one client), after it by revoking the whole grant.
 func (t *tokenIssuer) replayedRefresh(w http.ResponseWriter, r *http.Request, token string, old *store.RefreshToken) {
-	if old.ClientID != t.client.ID {
-		badRequest("invalid_grant", "the refresh token was issued to another client").write(w)
-		return
-	}
-	// A replay without the key of a DPoP-bound token is refused without
-	// revoking: whoever sends it cannot use the token, and must not be
-	// able to end the client's grant either.
-	if oe := t.checkBinding(old.DPoPJKT, "refresh token"); oe != nil {
-		t.s.audit("refresh_replay_without_key", "client_id", old.ClientID, "grant_id", old.GrantID, "revoked", false)
+	resp, oe := t.decideReplay(token, old)
+	switch {
+	case oe != nil:
 		oe.write(w)
 		return
-	}
-	// Nor with another certificate than the one it is bound to (RFC 8705 §4).
-	if oe := t.checkCertificate(old.CertThumbprint, "refresh token"); oe != nil {
-		t.s.audit("refresh_replay_without_certificate", "client_id", old.ClientID, "grant_id", old.GrantID, "revoked", false)
-		oe.write(w)
+	case resp != nil:
+		writeTokenResponse(w, resp)
 		return
-	}
-	if t.now.Sub(old.RotatedAt) <= t.s.cfg.RefreshGrace && old.Successor != nil {
-		if body, err := unseal(token, old.Successor); err == nil {
-			var resp tokenResponse
-			if json.Unmarshal(body, &resp) == nil {
-				writeTokenResponse(w, &resp)
-				return
-			}
-		}
 	}
 	if err := t.s.cfg.Store.RevokeGrant(r.Context(), old.GrantID, t.now); err != nil && !errors.Is(err, store.ErrNotFound) {
 		t.s.internalError(w, r, "revoking a grant after refresh reuse", err)
@@ -406,6 +443,36 @@ func (t *tokenIssuer) replayedRefresh(w http.ResponseWriter, r *http.Request, to
 	t.s.revoked(r.Context())
 	t.s.audit("refresh_reuse_detected", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "revoked", true)
 	badRequest("invalid_grant", "the refresh token was already used; the grant has been revoked").write(w)
+}
+
+// decideReplay decides about a rotated refresh token presented again:
+// refused without revoking anything (an error), answered again (the
+// first response), or neither, which is reuse: the grant is revoked.
+func (t *tokenIssuer) decideReplay(token string, old *store.RefreshToken) (*tokenResponse, *oauthError) {
+	if old.ClientID != t.client.ID {
+		return nil, badRequest("invalid_grant", "the refresh token was issued to another client")
+	}
+	// A replay without the key of a DPoP-bound token is refused without
+	// revoking: whoever sends it cannot use the token, and must not be
+	// able to end the client's grant either.
+	if oe := t.checkBinding(old.DPoPJKT, "refresh token"); oe != nil {
+		t.s.audit("refresh_replay_without_key", "client_id", old.ClientID, "grant_id", old.GrantID, "revoked", false)
+		return nil, oe
+	}
+	// Nor with another certificate than the one it is bound to (RFC 8705 §4).
+	if oe := t.checkCertificate(old.CertThumbprint, "refresh token"); oe != nil {
+		t.s.audit("refresh_replay_without_certificate", "client_id", old.ClientID, "grant_id", old.GrantID, "revoked", false)
+		return nil, oe
+	}
+	if t.now.Sub(old.RotatedAt) <= t.s.cfg.RefreshGrace && old.Successor != nil {
+		if body, err := unseal(token, old.Successor); err == nil {
+			var resp tokenResponse
+			if json.Unmarshal(body, &resp) == nil {
+				return &resp, nil
+			}
+		}
+	}
+	return nil, nil
 }
 
 // issue signs an access token and makes the next refresh token.
