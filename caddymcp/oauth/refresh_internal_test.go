@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
+	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -54,7 +56,7 @@ func newRefreshIssuer(t *testing.T) *tokenIssuer {
 	s := newStepServer(t, &stepStore{}, &stepUsers{})
 	s.cfg.Random = rand.Reader
 	return &tokenIssuer{s: s, issuer: stepIssuer, client: &store.Client{ID: "dyn"}, now: time.Unix(1_800_000_000, 0),
-		proof: &dpopProof{jkt: "key-1"}, cert: "cert-1"}
+		proof: &dpop.Proof{JKT: "key-1"}, cert: "cert-1"}
 }
 
 func TestDecideRefresh(t *testing.T) {
@@ -219,14 +221,14 @@ func TestDecideReplay(t *testing.T) {
 }
 
 // newTestKeySet is a key set of one fresh signing key.
-func newTestKeySet(t *testing.T) *KeySet {
+func newTestKeySet(t *testing.T) *signing.KeySet {
 	t.Helper()
 	now := time.Unix(1_800_000_000, 0)
-	key, err := GenerateSigningKey(rand.Reader, now)
+	key, err := signing.GenerateSigningKey(rand.Reader, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ks, err := NewKeySet([]store.SigningKey{*key}, now, time.Hour)
+	ks, err := signing.NewKeySet([]store.SigningKey{*key}, now, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,7 +177,7 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 	var oe *oauthError
 	switch {
 	case err == nil:
-		t.s.audit("token_issued", "grant", "authorization_code", "client_id", c.ClientID, "user_id", c.UserID,
+		t.s.audit(EventTokenIssued, "grant", "authorization_code", "client_id", c.ClientID, "user_id", c.UserID,
 			"scope", c.Scope, "resource", c.Resource, "grant_id", c.GrantID, "dpop_jkt", t.jkt(), "x5t_s256", t.boundCert())
 		writeTokenResponse(w, resp)
 	case errors.As(err, &oe):
@@ -194,9 +194,9 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 				return
 			}
 			t.s.revoked(r.Context())
-			t.s.audit("code_replayed", "client_id", c.ClientID, "user_id", c.UserID, "grant_id", c.GrantID, "revoked", true)
+			t.s.audit(EventCodeReplayed, "client_id", c.ClientID, "user_id", c.UserID, "grant_id", c.GrantID, "revoked", true)
 		} else {
-			t.s.audit("code_replayed", "client_id", t.client.ID, "revoked", false)
+			t.s.audit(EventCodeReplayed, "client_id", t.client.ID, "revoked", false)
 		}
 		badRequest("invalid_grant", "the authorization code was already used").write(w)
 	default:
@@ -371,12 +371,12 @@ func (t *tokenIssuer) respondRefresh(w http.ResponseWriter, r *http.Request, tok
 		if old, gerr := t.s.cfg.Store.GetRefreshToken(r.Context(), token, t.now); gerr == nil {
 			if rerr := t.s.cfg.Store.RevokeGrant(r.Context(), old.GrantID, t.now); rerr == nil {
 				t.s.revoked(r.Context())
-				t.s.audit("grant_revoked", "reason", "access policy", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID)
+				t.s.audit(EventGrantRevoked, "reason", "access policy", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID)
 			}
 		}
 		badRequest("invalid_grant", "the user may no longer use this server").write(w)
 	case err == nil:
-		t.s.audit("token_refreshed", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "scope", resp.Scope,
+		t.s.audit(EventTokenRefreshed, "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "scope", resp.Scope,
 			"dpop_jkt", t.jkt(), "x5t_s256", t.boundCert())
 		writeTokenResponse(w, resp)
 	case errors.As(err, &oe):
@@ -441,7 +441,7 @@ func (t *tokenIssuer) replayedRefresh(w http.ResponseWriter, r *http.Request, to
 		return
 	}
 	t.s.revoked(r.Context())
-	t.s.audit("refresh_reuse_detected", "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "revoked", true)
+	t.s.audit(EventRefreshReuseDetected, "client_id", old.ClientID, "user_id", old.UserID, "grant_id", old.GrantID, "revoked", true)
 	badRequest("invalid_grant", "the refresh token was already used; the grant has been revoked").write(w)
 }
 
@@ -456,12 +456,12 @@ func (t *tokenIssuer) decideReplay(token string, old *store.RefreshToken) (*toke
 	// revoking: whoever sends it cannot use the token, and must not be
 	// able to end the client's grant either.
 	if oe := t.checkBinding(old.DPoPJKT, "refresh token"); oe != nil {
-		t.s.audit("refresh_replay_without_key", "client_id", old.ClientID, "grant_id", old.GrantID, "revoked", false)
+		t.s.audit(EventRefreshReplayWithoutKey, "client_id", old.ClientID, "grant_id", old.GrantID, "revoked", false)
 		return nil, oe
 	}
 	// Nor with another certificate than the one it is bound to (RFC 8705 §4).
 	if oe := t.checkCertificate(old.CertThumbprint, "refresh token"); oe != nil {
-		t.s.audit("refresh_replay_without_certificate", "client_id", old.ClientID, "grant_id", old.GrantID, "revoked", false)
+		t.s.audit(EventRefreshReplayWithoutCertificate, "client_id", old.ClientID, "grant_id", old.GrantID, "revoked", false)
 		return nil, oe
 	}
 	if t.now.Sub(old.RotatedAt) <= t.s.cfg.RefreshGrace && old.Successor != nil {
