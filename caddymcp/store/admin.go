@@ -39,12 +39,8 @@ func (s *sqlStore) GetLegacyToken(ctx context.Context, token string, now time.Ti
 }
 
 func (s *sqlStore) ListLegacyTokens(ctx context.Context, userID string) ([]LegacyToken, error) {
-	rs, err := s.db.query(ctx, `SELECT `+legacyCols+` FROM legacy_tokens
+	list, err := queryAll(ctx, s.db, scanLegacy, `SELECT `+legacyCols+` FROM legacy_tokens
 		WHERE $1 = '' OR user_id = $1 ORDER BY created_at DESC, id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("listing legacy tokens: %w", err)
-	}
-	list, err := scanRows(rs, scanLegacy)
 	if err != nil {
 		return nil, fmt.Errorf("listing legacy tokens: %w", err)
 	}
@@ -60,12 +56,8 @@ func (s *sqlStore) FindUsers(ctx context.Context, email string, limit int) ([]Us
 	if limit <= 0 {
 		limit = 100
 	}
-	rs, err := s.db.query(ctx, `SELECT `+userCols+` FROM users
+	list, err := queryAll(ctx, s.db, scanUser, `SELECT `+userCols+` FROM users
 		WHERE $1 = '' OR LOWER(email) = LOWER($1) ORDER BY LOWER(email), id LIMIT $2`, email, int64(limit))
-	if err != nil {
-		return nil, fmt.Errorf("finding users: %w", err)
-	}
-	list, err := scanRows(rs, scanUser)
 	if err != nil {
 		return nil, fmt.Errorf("finding users: %w", err)
 	}

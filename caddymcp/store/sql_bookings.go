@@ -110,16 +110,12 @@ func (s *sqlStore) ListBookings(ctx context.Context, f BookingFilter) ([]Booking
 		}
 		conds = append(conds, `(start_at, id) > (`+a.add(ts(t))+`, `+a.add(id)+`)`)
 	}
-	rs, err := s.db.query(ctx, `SELECT `+bookingCols+` FROM bookings`+where(conds)+
-		` ORDER BY start_at, id LIMIT `+a.add(int64(limit+1)), a...)
+	list, next, err := queryPage(ctx, s.db, scanBooking, limit,
+		func(b *Booking) string { return encodeCursor("bookings", timeKey(b.Start), b.ID) },
+		`SELECT `+bookingCols+` FROM bookings`+where(conds)+` ORDER BY start_at, id`, a)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing bookings: %w", err)
 	}
-	list, err := appendRows(make([]Booking, 0, limit+1), rs, scanBooking)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing bookings: %w", err)
-	}
-	list, next := nextPage(list, limit, func(b *Booking) string { return encodeCursor("bookings", timeKey(b.Start), b.ID) })
 	return list, next, nil
 }
 

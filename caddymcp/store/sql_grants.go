@@ -47,12 +47,8 @@ func (s *sqlStore) GetGrant(ctx context.Context, id string) (*Grant, error) {
 }
 
 func (s *sqlStore) ListGrantsByUser(ctx context.Context, userID string, now time.Time) ([]Grant, error) {
-	rs, err := s.db.query(ctx, `SELECT `+grantCols+` FROM grants
+	list, err := queryAll(ctx, s.db, scanGrant, `SELECT `+grantCols+` FROM grants
 		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id`, userID, ts(now))
-	if err != nil {
-		return nil, fmt.Errorf("listing grants: %w", err)
-	}
-	list, err := scanRows(rs, scanGrant)
 	if err != nil {
 		return nil, fmt.Errorf("listing grants: %w", err)
 	}
@@ -139,19 +135,17 @@ func (s *sqlStore) RevokeAccessToken(ctx context.Context, jti string, now time.T
 	return affected("revoking access token", n, err)
 }
 
-func (s *sqlStore) RevokedAccessTokens(ctx context.Context, since, now time.Time) ([]RevokedToken, error) {
-	rs, err := s.db.query(ctx, `SELECT jti, expires_at, revoked_at FROM access_tokens
-		WHERE revoked_at IS NOT NULL AND revoked_at >= $1 AND expires_at > $2 ORDER BY revoked_at`, ts(since), ts(now))
-	if err != nil {
-		return nil, fmt.Errorf("listing revoked access tokens: %w", err)
+func scanRevoked(r row, t *RevokedToken) error {
+	if err := r.Scan(&t.JTI, &t.ExpiresAt, &t.RevokedAt); err != nil {
+		return err
 	}
-	list, err := scanRows(rs, func(r row, t *RevokedToken) error {
-		if err := r.Scan(&t.JTI, &t.ExpiresAt, &t.RevokedAt); err != nil {
-			return err
-		}
-		t.ExpiresAt, t.RevokedAt = t.ExpiresAt.UTC(), t.RevokedAt.UTC()
-		return nil
-	})
+	t.ExpiresAt, t.RevokedAt = t.ExpiresAt.UTC(), t.RevokedAt.UTC()
+	return nil
+}
+
+func (s *sqlStore) RevokedAccessTokens(ctx context.Context, since, now time.Time) ([]RevokedToken, error) {
+	list, err := queryAll(ctx, s.db, scanRevoked, `SELECT jti, expires_at, revoked_at FROM access_tokens
+		WHERE revoked_at IS NOT NULL AND revoked_at >= $1 AND expires_at > $2 ORDER BY revoked_at`, ts(since), ts(now))
 	if err != nil {
 		return nil, fmt.Errorf("listing revoked access tokens: %w", err)
 	}

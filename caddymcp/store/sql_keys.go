@@ -25,11 +25,7 @@ func scanKey(r row, k *SigningKey) error {
 }
 
 func (s *sqlStore) SigningKeys(ctx context.Context) ([]SigningKey, error) {
-	rs, err := s.db.query(ctx, `SELECT `+keyCols+` FROM signing_keys ORDER BY created_at DESC, kid`)
-	if err != nil {
-		return nil, fmt.Errorf("listing signing keys: %w", err)
-	}
-	list, err := scanRows(rs, scanKey)
+	list, err := queryAll(ctx, s.db, scanKey, `SELECT `+keyCols+` FROM signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return nil, fmt.Errorf("listing signing keys: %w", err)
 	}

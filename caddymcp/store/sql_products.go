@@ -72,16 +72,12 @@ func (s *sqlStore) ListProducts(ctx context.Context, f ProductFilter) ([]Product
 		}
 		conds = append(conds, `(name, id) > (`+a.add(key[0])+`, `+a.add(key[1])+`)`)
 	}
-	rs, err := s.db.query(ctx, `SELECT `+productCols+` FROM products`+where(conds)+
-		` ORDER BY name, id LIMIT `+a.add(int64(limit+1)), a...)
+	list, next, err := queryPage(ctx, s.db, scanProduct, limit,
+		func(p *Product) string { return encodeCursor("products", p.Name, p.ID) },
+		`SELECT `+productCols+` FROM products`+where(conds)+` ORDER BY name, id`, a)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing products: %w", err)
 	}
-	list, err := appendRows(make([]Product, 0, limit+1), rs, scanProduct)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing products: %w", err)
-	}
-	list, next := nextPage(list, limit, func(p *Product) string { return encodeCursor("products", p.Name, p.ID) })
 	return list, next, nil
 }
 

@@ -96,12 +96,8 @@ func (s *sqlStore) DeleteSessionByHash(ctx context.Context, idHash []byte) error
 }
 
 func (s *sqlStore) ListSessionsByUser(ctx context.Context, userID string, now time.Time) ([]Session, error) {
-	rs, err := s.db.query(ctx, `SELECT `+sessionCols+` FROM sessions
+	list, err := queryAll(ctx, s.db, scanSession, `SELECT `+sessionCols+` FROM sessions
 		WHERE user_id = $1 AND idle_expires_at > $2 AND expires_at > $2 ORDER BY created_at DESC`, userID, ts(now))
-	if err != nil {
-		return nil, fmt.Errorf("listing sessions: %w", err)
-	}
-	list, err := scanRows(rs, scanSession)
 	if err != nil {
 		return nil, fmt.Errorf("listing sessions: %w", err)
 	}
@@ -149,12 +145,8 @@ func (s *sqlStore) GetConsent(ctx context.Context, userID, clientID string) (*Co
 }
 
 func (s *sqlStore) ListConsentsByUser(ctx context.Context, userID string) ([]Consent, error) {
-	rs, err := s.db.query(ctx, `SELECT user_id, client_id, scope, redirect_uri, resource, created_at, updated_at
+	list, err := queryAll(ctx, s.db, scanConsent, `SELECT user_id, client_id, scope, redirect_uri, resource, created_at, updated_at
 		FROM consents WHERE user_id = $1 ORDER BY client_id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("listing consents: %w", err)
-	}
-	list, err := scanRows(rs, scanConsent)
 	if err != nil {
 		return nil, fmt.Errorf("listing consents: %w", err)
 	}
