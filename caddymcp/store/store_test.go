@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/teststore"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 	"github.com/caddymcp/caddymcp/migrations"
 )
@@ -37,17 +38,7 @@ func backends(t *testing.T) []backend {
 			name: "embedded",
 			open: func(t *testing.T) (store.Store, func() store.Store) {
 				path := filepath.Join(t.TempDir(), "sub", "caddymcp.db")
-				open := func() store.Store {
-					e, err := store.OpenEmbedded(path)
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(e.Close)
-					if _, err := e.Migrate(context.Background()); err != nil {
-						t.Fatal(err)
-					}
-					return e
-				}
+				open := func() store.Store { return teststore.Embedded(t, path) }
 				return open(), open
 			},
 		},
@@ -55,17 +46,7 @@ func backends(t *testing.T) []backend {
 			name: "postgres",
 			open: func(t *testing.T) (store.Store, func() store.Store) {
 				dsn := testpg.Schema(t)
-				open := func() store.Store {
-					p, err := store.OpenPostgres(dsn, store.PostgresOptions{MaxConns: 20})
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(p.Close)
-					if _, err := p.Migrate(context.Background()); err != nil {
-						t.Fatal(err)
-					}
-					return p
-				}
+				open := func() store.Store { return teststore.Postgres(t, dsn) }
 				return open(), open
 			},
 		},
@@ -450,12 +431,7 @@ func TestSecretsStoredHashed(t *testing.T) {
 	// Embedded: the plaintext never reaches the file (or its WAL).
 	t.Run("embedded", func(t *testing.T) {
 		dir := t.TempDir()
-		e, err := store.OpenEmbedded(filepath.Join(dir, "c.db"))
-		must(t, err)
-		defer e.Close()
-		_, err = e.Migrate(ctx())
-		must(t, err)
-		secrets := writeSecrets(t, e)
+		secrets := writeSecrets(t, teststore.Embedded(t, filepath.Join(dir, "c.db")))
 		files, _ := filepath.Glob(filepath.Join(dir, "c.db*"))
 		if len(files) == 0 {
 			t.Fatal("no database files")
@@ -473,12 +449,7 @@ func TestSecretsStoredHashed(t *testing.T) {
 	// PostgreSQL: the rows are keyed by the SHA-256 of the secret.
 	t.Run("postgres", func(t *testing.T) {
 		dsn := testpg.Schema(t)
-		p, err := store.OpenPostgres(dsn, store.PostgresOptions{})
-		must(t, err)
-		defer p.Close()
-		_, err = p.Migrate(ctx())
-		must(t, err)
-		secrets := writeSecrets(t, p)
+		secrets := writeSecrets(t, teststore.Postgres(t, dsn))
 		conn, err := pgx.Connect(ctx(), dsn)
 		must(t, err)
 		defer conn.Close(ctx())
