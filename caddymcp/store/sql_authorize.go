@@ -114,14 +114,11 @@ func (s *sqlStore) RedeemCode(ctx context.Context, code string, now time.Time, i
 		}
 		return storeIssue(ctx, q, out)
 	})
-	var ce *callerError
 	switch {
 	case err == nil:
 		return c, nil
-	case errors.As(err, &ce):
-		return nil, ce.err
-	case !errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("redeeming authorization code: %w", err)
+	case !errors.Is(err, ErrNotFound): // a callerError never is
+		return nil, txError("redeeming authorization code", err)
 	}
 	c, err = scanRow(s.db.queryRow(ctx, `SELECT `+codeCols+` FROM authorization_codes WHERE code_hash = $1`, h), scanCode)
 	switch {

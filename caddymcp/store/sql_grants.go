@@ -247,14 +247,11 @@ func (s *sqlStore) RefreshGrant(ctx context.Context, token string, now time.Time
 		}
 		return err
 	})
-	var ce *callerError
 	switch {
 	case err == nil:
 		return prev, nil
-	case errors.As(err, &ce):
-		return nil, ce.err
-	case !errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("refreshing grant: %w", err)
+	case !errors.Is(err, ErrNotFound): // a callerError never is
+		return nil, txError("refreshing grant", err)
 	}
 	// Tell a replay of an already rotated token from an unknown one.
 	t, err := scanRow(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
