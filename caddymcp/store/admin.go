@@ -30,8 +30,8 @@ func (s *sqlStore) CreateLegacyToken(ctx context.Context, token string, t *Legac
 }
 
 func (s *sqlStore) GetLegacyToken(ctx context.Context, token string, now time.Time) (*LegacyToken, error) {
-	t, err := scanRow(s.db.queryRow(ctx, `SELECT `+legacyCols+` FROM legacy_tokens
-		WHERE token_hash = $1 AND expires_at > $2 AND revoked_at IS NULL`, Hash(token), ts(now)), scanLegacy)
+	t, err := queryOne(ctx, s.db, scanLegacy, `SELECT `+legacyCols+` FROM legacy_tokens
+		WHERE token_hash = $1 AND expires_at > $2 AND revoked_at IS NULL`, Hash(token), ts(now))
 	if err != nil {
 		return nil, fmt.Errorf("getting legacy token: %w", err)
 	}

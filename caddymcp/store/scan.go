@@ -1,7 +1,7 @@
 // Row scanning for the SQL store: the one way a query's rows become
 // values. Each stored type has a scanner next to its column list, and
-// the helpers here apply it to a single row, to every row of a query,
-// or to one page of a paged list (after pgx's CollectOneRow and
+// the helpers here run a query and apply it to the single row, to every
+// row, or to one page of a paged list (after pgx's CollectOneRow and
 // CollectRows). A statement that reads a few loose columns (a count, a
 // status) calls row.Scan itself.
 
@@ -13,11 +13,11 @@ import "context"
 // result set is scanned straight into the slice that holds it.
 type scanner[T any] func(r row, v *T) error
 
-// scanRow scans the single row of a queryRow. Without a row the error
-// is ErrNotFound, as both engines map it.
-func scanRow[T any](r row, scan scanner[T]) (*T, error) {
+// queryOne runs a query that returns one row and scans it. Without a
+// row the error is ErrNotFound, as both engines map it.
+func queryOne[T any](ctx context.Context, q querier, scan scanner[T], stmt string, args ...any) (*T, error) {
 	v := new(T)
-	if err := scan(r, v); err != nil {
+	if err := scan(q.queryRow(ctx, stmt, args...), v); err != nil {
 		return nil, err
 	}
 	return v, nil

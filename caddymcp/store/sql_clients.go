@@ -62,7 +62,7 @@ func scanClient(r row, c *Client) error {
 }
 
 func (s *sqlStore) GetClient(ctx context.Context, id string) (*Client, error) {
-	c, err := scanRow(s.db.queryRow(ctx, `SELECT `+clientCols+` FROM oauth_clients WHERE client_id = $1`, id), scanClient)
+	c, err := queryOne(ctx, s.db, scanClient, `SELECT `+clientCols+` FROM oauth_clients WHERE client_id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("getting client: %w", err)
 	}

@@ -61,7 +61,7 @@ func (s *sqlStore) CreateForm(ctx context.Context, f *Form) error {
 }
 
 func (s *sqlStore) GetForm(ctx context.Context, id string) (*Form, error) {
-	f, err := scanRow(s.db.queryRow(ctx, `SELECT `+formCols+` FROM forms WHERE id = $1`, id), scanForm)
+	f, err := queryOne(ctx, s.db, scanForm, `SELECT `+formCols+` FROM forms WHERE id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("getting form %s: %w", id, err)
 	}
@@ -120,7 +120,7 @@ func (s *sqlStore) SubmitForm(ctx context.Context, sub *Submission) error {
 	}
 	var values map[string]any
 	err = s.db.inTx(ctx, false, func(q querier) error {
-		f, err := scanRow(q.queryRow(ctx, `SELECT `+formCols+` FROM forms WHERE id = $1`, sub.FormID), scanForm)
+		f, err := queryOne(ctx, q, scanForm, `SELECT `+formCols+` FROM forms WHERE id = $1`, sub.FormID)
 		if err != nil {
 			return err
 		}

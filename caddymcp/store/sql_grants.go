@@ -39,7 +39,7 @@ func scanGrant(r row, g *Grant) error {
 }
 
 func (s *sqlStore) GetGrant(ctx context.Context, id string) (*Grant, error) {
-	g, err := scanRow(s.db.queryRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id), scanGrant)
+	g, err := queryOne(ctx, s.db, scanGrant, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("getting grant: %w", err)
 	}
@@ -190,8 +190,8 @@ const activeRefresh = `revoked_at IS NULL AND expires_at > $2
 	AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`
 
 func (s *sqlStore) GetRefreshToken(ctx context.Context, token string, now time.Time) (*RefreshToken, error) {
-	t, err := scanRow(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
-		WHERE token_hash = $1 AND rotated_at IS NULL AND `+activeRefresh, Hash(token), ts(now)), scanRefresh)
+	t, err := queryOne(ctx, s.db, scanRefresh, `SELECT `+refreshCols+` FROM refresh_tokens
+		WHERE token_hash = $1 AND rotated_at IS NULL AND `+activeRefresh, Hash(token), ts(now))
 	if err != nil {
 		return nil, fmt.Errorf("getting refresh token: %w", err)
 	}
@@ -203,13 +203,13 @@ func (s *sqlStore) RefreshGrant(ctx context.Context, token string, now time.Time
 	var prev *RefreshToken
 	err := s.db.inTx(ctx, false, func(q querier) error {
 		var err error
-		prev, err = scanRow(q.queryRow(ctx, `UPDATE refresh_tokens SET rotated_at = $2
+		prev, err = queryOne(ctx, q, scanRefresh, `UPDATE refresh_tokens SET rotated_at = $2
 			WHERE token_hash = $1 AND rotated_at IS NULL AND `+activeRefresh+`
-			RETURNING `+refreshCols, h, ts(now)), scanRefresh)
+			RETURNING `+refreshCols, h, ts(now))
 		if err != nil {
 			return err
 		}
-		g, err := scanRow(q.queryRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, prev.GrantID), scanGrant)
+		g, err := queryOne(ctx, q, scanGrant, `SELECT `+grantCols+` FROM grants WHERE id = $1`, prev.GrantID)
 		if err != nil {
 			return err
 		}
@@ -254,9 +254,9 @@ func (s *sqlStore) RefreshGrant(ctx context.Context, token string, now time.Time
 		return nil, txError("refreshing grant", err)
 	}
 	// Tell a replay of an already rotated token from an unknown one.
-	t, err := scanRow(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
+	t, err := queryOne(ctx, s.db, scanRefresh, `SELECT `+refreshCols+` FROM refresh_tokens
 		WHERE token_hash = $1 AND rotated_at IS NOT NULL AND revoked_at IS NULL
-		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`, h), scanRefresh)
+		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`, h)
 	if err != nil {
 		return nil, fmt.Errorf("refreshing grant: %w", err)
 	}

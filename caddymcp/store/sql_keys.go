@@ -36,8 +36,8 @@ func (s *sqlStore) EnsureSigningKey(ctx context.Context, generate func() (*Signi
 	var key *SigningKey
 	err := s.db.inTx(ctx, true, func(q querier) error {
 		var err error
-		key, err = scanRow(q.queryRow(ctx, `SELECT `+keyCols+` FROM signing_keys
-			WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1`), scanKey)
+		key, err = queryOne(ctx, q, scanKey, `SELECT `+keyCols+` FROM signing_keys
+			WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1`)
 		if !errors.Is(err, ErrNotFound) {
 			return err
 		}

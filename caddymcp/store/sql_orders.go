@@ -56,7 +56,7 @@ func loadItems(ctx context.Context, q querier, orders []Order) error {
 }
 
 func getOrder(ctx context.Context, q querier, id string) (*Order, error) {
-	o, err := scanRow(q.queryRow(ctx, `SELECT `+orderCols+` FROM orders WHERE id = $1`, id), scanOrder)
+	o, err := queryOne(ctx, q, scanOrder, `SELECT `+orderCols+` FROM orders WHERE id = $1`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (s *sqlStore) CreateOrder(ctx context.Context, id, customer string, lines [
 		// Check every product first, in the order of the lines, so that
 		// the first bad line is the one reported.
 		for i, l := range lines {
-			p, err := scanRow(q.queryRow(ctx, `SELECT `+productCols+` FROM products WHERE id = $1`, l.ProductID), scanProduct)
+			p, err := queryOne(ctx, q, scanProduct, `SELECT `+productCols+` FROM products WHERE id = $1`, l.ProductID)
 			field := fmt.Sprintf("items[%d].product_id", i)
 			switch {
 			case errors.Is(err, ErrNotFound):
