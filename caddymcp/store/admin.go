@@ -30,8 +30,8 @@ func (s *sqlStore) CreateLegacyToken(ctx context.Context, token string, t *Legac
 }
 
 func (s *sqlStore) GetLegacyToken(ctx context.Context, token string, now time.Time) (*LegacyToken, error) {
-	t, err := scanRow(s.db.queryRow(ctx, `SELECT `+legacyCols+` FROM legacy_tokens
-		WHERE token_hash = $1 AND expires_at > $2 AND revoked_at IS NULL`, Hash(token), ts(now)), scanLegacy)
+	t, err := queryOne(ctx, s.db, scanLegacy, `SELECT `+legacyCols+` FROM legacy_tokens
+		WHERE token_hash = $1 AND expires_at > $2 AND revoked_at IS NULL`, Hash(token), ts(now))
 	if err != nil {
 		return nil, fmt.Errorf("getting legacy token: %w", err)
 	}
@@ -39,12 +39,8 @@ func (s *sqlStore) GetLegacyToken(ctx context.Context, token string, now time.Ti
 }
 
 func (s *sqlStore) ListLegacyTokens(ctx context.Context, userID string) ([]LegacyToken, error) {
-	rs, err := s.db.query(ctx, `SELECT `+legacyCols+` FROM legacy_tokens
+	list, err := queryAll(ctx, s.db, scanLegacy, `SELECT `+legacyCols+` FROM legacy_tokens
 		WHERE $1 = '' OR user_id = $1 ORDER BY created_at DESC, id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("listing legacy tokens: %w", err)
-	}
-	list, err := scanRows(rs, scanLegacy)
 	if err != nil {
 		return nil, fmt.Errorf("listing legacy tokens: %w", err)
 	}
@@ -60,12 +56,8 @@ func (s *sqlStore) FindUsers(ctx context.Context, email string, limit int) ([]Us
 	if limit <= 0 {
 		limit = 100
 	}
-	rs, err := s.db.query(ctx, `SELECT `+userCols+` FROM users
+	list, err := queryAll(ctx, s.db, scanUser, `SELECT `+userCols+` FROM users
 		WHERE $1 = '' OR LOWER(email) = LOWER($1) ORDER BY LOWER(email), id LIMIT $2`, email, int64(limit))
-	if err != nil {
-		return nil, fmt.Errorf("finding users: %w", err)
-	}
-	list, err := scanRows(rs, scanUser)
 	if err != nil {
 		return nil, fmt.Errorf("finding users: %w", err)
 	}

@@ -1,18 +1,9 @@
 package store_test
 
 import (
-	"errors"
 	"testing"
-	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/store"
-)
-
-// The certificate thumbprints of the tests (RFC 8705 §3.1, 43 base64url
-// characters).
-const (
-	certA = "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"
-	certB = "A4DtL2JmUMhAsvJj5tKyn64SqzmuXbMrJa0n761y5v0"
 )
 
 // TestMTLSClients stores the mutual-TLS metadata of clients (RFC 8705
@@ -56,76 +47,6 @@ func TestMTLSClients(t *testing.T) {
 		}
 		if found != 1 {
 			t.Fatalf("ListClients lists the client %d times", found)
-		}
-	})
-}
-
-// TestCertificateBoundRefreshTokens checks the certificate binding of
-// refresh tokens (RFC 8705 §4): stored, seen by the rotation callback,
-// kept on the rotated record for replays, and a refusal inside the
-// rotation (another certificate) leaves the token usable.
-func TestCertificateBoundRefreshTokens(t *testing.T) {
-	forEach(t, func(t *testing.T, s store.Store, _ func() store.Store) {
-		u := newUser(t, s)
-		g := newGrant(t, s, u, "c1")
-		first := "rt-" + randID(t)
-		must(t, s.CreateRefreshToken(ctx(), first, &store.RefreshToken{GrantID: g.ID, ClientID: "c1", UserID: u.ID,
-			Scope: g.Scope, Resource: g.Resource, CertThumbprint: certA, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
-		got, err := s.GetRefreshToken(ctx(), first, t0)
-		must(t, err)
-		if got.CertThumbprint != certA || got.DPoPJKT != "" {
-			t.Fatalf("GetRefreshToken = %+v, want bound to %s", got, certA)
-		}
-
-		rotate := func(next, thumb string) func(*store.RefreshToken, *store.Grant) (*store.Issue, error) {
-			return func(old *store.RefreshToken, _ *store.Grant) (*store.Issue, error) {
-				return &store.Issue{Refresh: next, Sealed: []byte("sealed"),
-					Refreshed: &store.RefreshToken{Scope: old.Scope, Resource: old.Resource, CertThumbprint: thumb,
-						CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)},
-					Access: &store.AccessToken{JTI: "j-" + randID(t), ClientID: "c1", UserID: u.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}}, nil
-			}
-		}
-		otherCert := errors.New("another certificate")
-		_, err = s.RefreshGrant(ctx(), first, t0.Add(time.Second), func(old *store.RefreshToken, _ *store.Grant) (*store.Issue, error) {
-			if old.CertThumbprint != certA {
-				t.Errorf("callback CertThumbprint = %q", old.CertThumbprint)
-			}
-			return nil, otherCert
-		})
-		if !errors.Is(err, otherCert) {
-			t.Fatalf("RefreshGrant = %v, want the callback's error", err)
-		}
-		second := "rt-" + randID(t)
-		prev, err := s.RefreshGrant(ctx(), first, t0.Add(2*time.Second), rotate(second, certA))
-		must(t, err)
-		if prev.CertThumbprint != certA {
-			t.Fatalf("rotated token CertThumbprint = %q", prev.CertThumbprint)
-		}
-		next, err := s.GetRefreshToken(ctx(), second, t0.Add(2*time.Second))
-		must(t, err)
-		if next.CertThumbprint != certA {
-			t.Fatalf("successor CertThumbprint = %q, want the binding carried over", next.CertThumbprint)
-		}
-		replayed, err := s.RefreshGrant(ctx(), first, t0.Add(3*time.Second), rotate("rt-"+randID(t), certB))
-		wantErr(t, err, store.ErrAlreadyUsed)
-		if replayed.CertThumbprint != certA {
-			t.Fatalf("replayed CertThumbprint = %q", replayed.CertThumbprint)
-		}
-
-		// An unbound token reads back unbound, and may be bound at its
-		// rotation.
-		g2 := newGrant(t, s, u, "c1")
-		plain := "rt-" + randID(t)
-		must(t, s.CreateRefreshToken(ctx(), plain, &store.RefreshToken{GrantID: g2.ID, ClientID: "c1", UserID: u.ID,
-			CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
-		if p, err := s.GetRefreshToken(ctx(), plain, t0); err != nil || p.CertThumbprint != "" {
-			t.Fatalf("unbound token = %+v, %v", p, err)
-		}
-		bound := "rt-" + randID(t)
-		_, err = s.RefreshGrant(ctx(), plain, t0.Add(time.Second), rotate(bound, certB))
-		must(t, err)
-		if b, err := s.GetRefreshToken(ctx(), bound, t0.Add(time.Second)); err != nil || b.CertThumbprint != certB {
-			t.Fatalf("bound successor = %+v, %v", b, err)
 		}
 	})
 }

@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite" // the driver the embedded store registers, named here for sql.Open
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
-	"github.com/caddymcp/caddymcp/caddymcp/store"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/teststore"
 	"github.com/caddymcp/caddymcp/migrations"
 )
 
@@ -121,11 +120,7 @@ func TestMigrationsMatchAcrossDialects(t *testing.T) {
 func postgresSchema(t *testing.T) schema {
 	t.Helper()
 	dsn := testpg.Schema(t)
-	p, err := store.OpenPostgres(dsn, store.PostgresOptions{})
-	must(t, err)
-	defer p.Close()
-	_, err = p.Migrate(ctx())
-	must(t, err)
+	teststore.Postgres(t, dsn) // migrated through the store's own Migrate
 	conn, err := pgx.Connect(ctx(), dsn)
 	must(t, err)
 	defer conn.Close(ctx())
@@ -135,14 +130,7 @@ func postgresSchema(t *testing.T) schema {
 		WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE'`)
 	must(t, err)
 	defer rs.Close()
-	s := schema{}
-	for rs.Next() {
-		var table, column string
-		must(t, rs.Scan(&table, &column))
-		s.add(table, column)
-	}
-	must(t, rs.Err())
-	return s
+	return readSchema(t, rs)
 }
 
 // embeddedSchema migrates a fresh embedded file and reads its tables and
@@ -151,26 +139,34 @@ func postgresSchema(t *testing.T) schema {
 func embeddedSchema(t *testing.T) schema {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "schema.db")
-	e, err := store.OpenEmbedded(path)
-	must(t, err)
-	_, err = e.Migrate(ctx())
-	e.Close()
-	must(t, err)
+	teststore.Embedded(t, path) // migrated through the store's own Migrate
 	db, err := sql.Open("sqlite", path)
 	must(t, err)
 	defer db.Close()
-	rs, err := db.QueryContext(ctx(), `SELECT m.name, c.name
+	// SQLite keeps names as written; PostgreSQL folds unquoted ones to
+	// lower case, which the migrations rely on. (The names are ASCII, all
+	// that SQLite's lower folds.)
+	rs, err := db.QueryContext(ctx(), `SELECT lower(m.name), lower(c.name)
 		FROM sqlite_master m JOIN pragma_table_info(m.name) c
 		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\_%' ESCAPE '\'`)
 	must(t, err)
 	defer rs.Close()
+	return readSchema(t, rs)
+}
+
+// readSchema reads a schema from rows of a table name and a column name:
+// pgx.Rows and *sql.Rows alike.
+func readSchema(t *testing.T, rs interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}) schema {
+	t.Helper()
 	s := schema{}
 	for rs.Next() {
 		var table, column string
 		must(t, rs.Scan(&table, &column))
-		// SQLite keeps names as written; PostgreSQL folds unquoted ones
-		// to lower case, which the migrations rely on.
-		s.add(strings.ToLower(table), strings.ToLower(column))
+		s.add(table, column)
 	}
 	must(t, rs.Err())
 	return s

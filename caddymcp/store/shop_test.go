@@ -806,28 +806,10 @@ func TestListBookings(t *testing.T) {
 func TestBookingConcurrency(t *testing.T) {
 	forEach(t, func(t *testing.T, s store.Store, _ func() store.Store) {
 		slot := time.Date(2026, 7, 1, 15, 0, 0, 0, time.UTC)
-		run := func(resource func(i int) string, start func(i int) time.Time) (ok, taken int32) {
-			var wins, lost atomic.Int32
-			var wg sync.WaitGroup
-			gate := make(chan struct{})
-			for i := range 100 {
-				wg.Go(func() {
-					<-gate
-					b := withID(newBooking(resource(i), start(i), time.Hour), fmt.Sprintf("%s-%d", resource(i), i))
-					err := s.CreateBooking(ctx(), b)
-					switch {
-					case err == nil:
-						wins.Add(1)
-					case errors.Is(err, store.ErrSlotTaken):
-						lost.Add(1)
-					default:
-						t.Errorf("CreateBooking: %v", err)
-					}
-				})
-			}
-			close(gate)
-			wg.Wait()
-			return wins.Load(), lost.Load()
+		run := func(resource func(i int) string, start func(i int) time.Time) (ok, taken int) {
+			return race(t, 100, store.ErrSlotTaken, func(i int) error {
+				return s.CreateBooking(ctx(), withID(newBooking(resource(i), start(i), time.Hour), fmt.Sprintf("%s-%d", resource(i), i)))
+			})
 		}
 		ok, taken := run(func(int) string { return "same" }, func(int) time.Time { return slot })
 		if ok != 1 || taken != 99 {
@@ -859,27 +841,12 @@ func TestBookingUpdateConcurrency(t *testing.T) {
 		for i := range 20 {
 			must(t, s.CreateBooking(ctx(), withID(newBooking(fmt.Sprintf("r%d", i), slot, time.Hour), fmt.Sprintf("b%d", i))))
 		}
-		var wins, lost atomic.Int32
-		var wg sync.WaitGroup
-		gate := make(chan struct{})
-		for i := range 20 {
-			wg.Go(func() {
-				<-gate
-				_, err := s.UpdateBooking(ctx(), fmt.Sprintf("b%d", i), store.BookingChange{Resource: ptr("target")}, bob, t0)
-				switch {
-				case err == nil:
-					wins.Add(1)
-				case errors.Is(err, store.ErrSlotTaken):
-					lost.Add(1)
-				default:
-					t.Errorf("UpdateBooking: %v", err)
-				}
-			})
-		}
-		close(gate)
-		wg.Wait()
-		if wins.Load() != 1 || lost.Load() != 19 {
-			t.Fatalf("%d moved, %d refused; want 1, 19", wins.Load(), lost.Load())
+		wins, lost := race(t, 20, store.ErrSlotTaken, func(i int) error {
+			_, err := s.UpdateBooking(ctx(), fmt.Sprintf("b%d", i), store.BookingChange{Resource: ptr("target")}, bob, t0)
+			return err
+		})
+		if wins != 1 || lost != 19 {
+			t.Fatalf("%d moved, %d refused; want 1, 19", wins, lost)
 		}
 	})
 }
@@ -1156,27 +1123,12 @@ func TestListOrders(t *testing.T) {
 func TestOrderConcurrency(t *testing.T) {
 	forEach(t, func(t *testing.T, s store.Store, _ func() store.Store) {
 		newProduct(t, s, "hot", "HOT", "Hot item", 100, 20, "EUR")
-		var ok, short atomic.Int32
-		var wg sync.WaitGroup
-		gate := make(chan struct{})
-		for i := range 50 {
-			wg.Go(func() {
-				<-gate
-				_, err := s.CreateOrder(ctx(), fmt.Sprintf("o%d", i), "Grace", []store.OrderLine{{ProductID: "hot", Quantity: 1}}, alice, t0)
-				switch {
-				case err == nil:
-					ok.Add(1)
-				case errors.Is(err, store.ErrInsufficientStock):
-					short.Add(1)
-				default:
-					t.Errorf("CreateOrder: %v", err)
-				}
-			})
-		}
-		close(gate)
-		wg.Wait()
-		if ok.Load() != 20 || short.Load() != 30 {
-			t.Fatalf("%d orders placed, %d short; want 20, 30", ok.Load(), short.Load())
+		ok, short := race(t, 50, store.ErrInsufficientStock, func(i int) error {
+			_, err := s.CreateOrder(ctx(), fmt.Sprintf("o%d", i), "Grace", []store.OrderLine{{ProductID: "hot", Quantity: 1}}, alice, t0)
+			return err
+		})
+		if ok != 20 || short != 30 {
+			t.Fatalf("%d orders placed, %d short; want 20, 30", ok, short)
 		}
 		if got := stockOf(t, s, "hot"); got != 0 {
 			t.Fatalf("stock = %d, want 0", got)
@@ -1190,27 +1142,21 @@ func TestOrderConcurrency(t *testing.T) {
 		// Orders naming two products in either order never deadlock.
 		newProduct(t, s, "x", "X", "X", 100, 1000, "EUR")
 		newProduct(t, s, "y", "Y", "Y", 100, 1000, "EUR")
-		gate = make(chan struct{})
-		for i := range 30 {
+		race(t, 30, nil, func(i int) error {
 			lines := []store.OrderLine{{ProductID: "x", Quantity: 1}, {ProductID: "y", Quantity: 1}}
 			if i%2 == 1 {
 				lines[0], lines[1] = lines[1], lines[0]
 			}
-			wg.Go(func() {
-				<-gate
-				if _, err := s.CreateOrder(ctx(), fmt.Sprintf("xy%d", i), "Grace", lines, alice, t0); err != nil {
-					t.Errorf("CreateOrder: %v", err)
-					return
+			if _, err := s.CreateOrder(ctx(), fmt.Sprintf("xy%d", i), "Grace", lines, alice, t0); err != nil {
+				return err
+			}
+			if i%3 == 0 {
+				if _, err := s.SetOrderStatus(ctx(), fmt.Sprintf("xy%d", i), store.OrderCancelled, alice, t0); err != nil {
+					return fmt.Errorf("cancelling: %w", err)
 				}
-				if i%3 == 0 {
-					if _, err := s.SetOrderStatus(ctx(), fmt.Sprintf("xy%d", i), store.OrderCancelled, alice, t0); err != nil {
-						t.Errorf("cancelling: %v", err)
-					}
-				}
-			})
-		}
-		close(gate)
-		wg.Wait()
+			}
+			return nil
+		})
 		if x, y := stockOf(t, s, "x"), stockOf(t, s, "y"); x != 1000-20 || y != 1000-20 {
 			t.Fatalf("stock x %d, y %d; want 980 each", x, y)
 		}

@@ -8,6 +8,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -146,3 +147,14 @@ func affected(what string, n int64, err error) error {
 type callerError struct{ err error }
 
 func (e *callerError) Error() string { return e.err.Error() }
+
+// txError is what a method returns for err, the error of a transaction
+// that called back its caller: the callback's own error unchanged, for
+// the caller to recognise, and any other wrapped with what.
+func txError(what string, err error) error {
+	var ce *callerError
+	if errors.As(err, &ce) {
+		return ce.err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

@@ -43,15 +43,15 @@ func scanAuthRequest(r row, a *AuthRequest) error {
 
 func (s *sqlStore) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (*AuthRequest, error) {
 	h := Hash(id)
-	a, err := scanRow(s.db.queryRow(ctx, `UPDATE auth_requests SET consumed_at = $2
-		WHERE id_hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING `+authRequestCols, h, ts(now)), scanAuthRequest)
+	a, err := queryOne(ctx, s.db, scanAuthRequest, `UPDATE auth_requests SET consumed_at = $2
+		WHERE id_hash = $1 AND consumed_at IS NULL AND expires_at > $2 RETURNING `+authRequestCols, h, ts(now))
 	if err == nil {
 		return a, nil
 	}
 	if !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("consuming authorization request: %w", err)
 	}
-	a, err = scanRow(s.db.queryRow(ctx, `SELECT `+authRequestCols+` FROM auth_requests WHERE id_hash = $1`, h), scanAuthRequest)
+	a, err = queryOne(ctx, s.db, scanAuthRequest, `SELECT `+authRequestCols+` FROM auth_requests WHERE id_hash = $1`, h)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("consuming authorization request: %w", err)
@@ -96,9 +96,9 @@ func (s *sqlStore) RedeemCode(ctx context.Context, code string, now time.Time, i
 	var c *AuthCode
 	err := s.db.inTx(ctx, false, func(q querier) error {
 		var err error
-		c, err = scanRow(q.queryRow(ctx, `UPDATE authorization_codes SET consumed_at = $2
+		c, err = queryOne(ctx, q, scanCode, `UPDATE authorization_codes SET consumed_at = $2
 			WHERE code_hash = $1 AND consumed_at IS NULL AND expires_at > $2
-			RETURNING `+codeCols, h, ts(now)), scanCode)
+			RETURNING `+codeCols, h, ts(now))
 		if err != nil {
 			return err
 		}
@@ -114,16 +114,13 @@ func (s *sqlStore) RedeemCode(ctx context.Context, code string, now time.Time, i
 		}
 		return storeIssue(ctx, q, out)
 	})
-	var ce *callerError
 	switch {
 	case err == nil:
 		return c, nil
-	case errors.As(err, &ce):
-		return nil, ce.err
-	case !errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("redeeming authorization code: %w", err)
+	case !errors.Is(err, ErrNotFound): // a callerError never is
+		return nil, txError("redeeming authorization code", err)
 	}
-	c, err = scanRow(s.db.queryRow(ctx, `SELECT `+codeCols+` FROM authorization_codes WHERE code_hash = $1`, h), scanCode)
+	c, err = queryOne(ctx, s.db, scanCode, `SELECT `+codeCols+` FROM authorization_codes WHERE code_hash = $1`, h)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("redeeming authorization code: %w", err)

@@ -30,10 +30,10 @@ func (s *sqlStore) claimSlot(ctx context.Context, q querier, b *Booking) error {
 	if err := s.lockResource(ctx, q, b.Resource); err != nil {
 		return err
 	}
-	o, err := scanRow(q.queryRow(ctx, `SELECT `+bookingCols+` FROM bookings
+	o, err := queryOne(ctx, q, scanBooking, `SELECT `+bookingCols+` FROM bookings
 		WHERE resource = $1 AND status = 'confirmed' AND start_at < $3 AND start_at > $4 AND end_at > $2
 		AND id <> $5 ORDER BY start_at, id LIMIT 1`,
-		b.Resource, ts(b.Start), ts(b.End), ts(b.Start.Add(-MaxBookingDuration)), b.ID), scanBooking)
+		b.Resource, ts(b.Start), ts(b.End), ts(b.Start.Add(-MaxBookingDuration)), b.ID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil
@@ -66,7 +66,7 @@ func (s *sqlStore) CreateBooking(ctx context.Context, b *Booking) error {
 }
 
 func (s *sqlStore) GetBooking(ctx context.Context, id string) (*Booking, error) {
-	b, err := scanRow(s.db.queryRow(ctx, `SELECT `+bookingCols+` FROM bookings WHERE id = $1`, id), scanBooking)
+	b, err := queryOne(ctx, s.db, scanBooking, `SELECT `+bookingCols+` FROM bookings WHERE id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("getting booking %s: %w", id, err)
 	}
@@ -110,16 +110,12 @@ func (s *sqlStore) ListBookings(ctx context.Context, f BookingFilter) ([]Booking
 		}
 		conds = append(conds, `(start_at, id) > (`+a.add(ts(t))+`, `+a.add(id)+`)`)
 	}
-	rs, err := s.db.query(ctx, `SELECT `+bookingCols+` FROM bookings`+where(conds)+
-		` ORDER BY start_at, id LIMIT `+a.add(int64(limit+1)), a...)
+	list, next, err := queryPage(ctx, s.db, scanBooking, limit,
+		func(b *Booking) string { return encodeCursor("bookings", timeKey(b.Start), b.ID) },
+		`SELECT `+bookingCols+` FROM bookings`+where(conds)+` ORDER BY start_at, id`, a)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing bookings: %w", err)
 	}
-	list, err := appendRows(make([]Booking, 0, limit+1), rs, scanBooking)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing bookings: %w", err)
-	}
-	list, next := nextPage(list, limit, func(b *Booking) string { return encodeCursor("bookings", timeKey(b.Start), b.ID) })
 	return list, next, nil
 }
 
@@ -129,7 +125,7 @@ func (s *sqlStore) UpdateBooking(ctx context.Context, id string, ch BookingChang
 	}
 	var out *Booking
 	err := s.db.inTx(ctx, false, func(q querier) error {
-		cur, err := scanRow(q.queryRow(ctx, `SELECT `+bookingCols+` FROM bookings WHERE id = $1`+s.forUpdate(), id), scanBooking)
+		cur, err := queryOne(ctx, q, scanBooking, `SELECT `+bookingCols+` FROM bookings WHERE id = $1`+s.forUpdate(), id)
 		if err != nil {
 			return err
 		}
@@ -182,8 +178,8 @@ func (s *sqlStore) CancelBooking(ctx context.Context, id, by string, now time.Ti
 	if err := checkChange(by, now); err != nil {
 		return nil, fmt.Errorf("cancelling booking: %w", err)
 	}
-	b, err := scanRow(s.db.queryRow(ctx, `UPDATE bookings SET status = 'cancelled', updated_at = $2, updated_by = $3
-		WHERE id = $1 AND status = 'confirmed' RETURNING `+bookingCols, id, ts(now), by), scanBooking)
+	b, err := queryOne(ctx, s.db, scanBooking, `UPDATE bookings SET status = 'cancelled', updated_at = $2, updated_by = $3
+		WHERE id = $1 AND status = 'confirmed' RETURNING `+bookingCols, id, ts(now), by)
 	if err != nil {
 		return nil, fmt.Errorf("cancelling booking %s: %w", id, err)
 	}

@@ -62,7 +62,7 @@ func scanClient(r row, c *Client) error {
 }
 
 func (s *sqlStore) GetClient(ctx context.Context, id string) (*Client, error) {
-	c, err := scanRow(s.db.queryRow(ctx, `SELECT `+clientCols+` FROM oauth_clients WHERE client_id = $1`, id), scanClient)
+	c, err := queryOne(ctx, s.db, scanClient, `SELECT `+clientCols+` FROM oauth_clients WHERE client_id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("getting client: %w", err)
 	}
@@ -115,12 +115,8 @@ func (s *sqlStore) ListClients(ctx context.Context, afterID string, limit int) (
 	if limit <= 0 {
 		limit = 100
 	}
-	rs, err := s.db.query(ctx, `SELECT `+clientCols+` FROM oauth_clients WHERE client_id > $1
+	list, err := queryAll(ctx, s.db, scanClient, `SELECT `+clientCols+` FROM oauth_clients WHERE client_id > $1
 		ORDER BY client_id LIMIT $2`, afterID, int64(limit))
-	if err != nil {
-		return nil, fmt.Errorf("listing clients: %w", err)
-	}
-	list, err := scanRows(rs, scanClient)
 	if err != nil {
 		return nil, fmt.Errorf("listing clients: %w", err)
 	}

@@ -61,7 +61,7 @@ func (s *sqlStore) CreateForm(ctx context.Context, f *Form) error {
 }
 
 func (s *sqlStore) GetForm(ctx context.Context, id string) (*Form, error) {
-	f, err := scanRow(s.db.queryRow(ctx, `SELECT `+formCols+` FROM forms WHERE id = $1`, id), scanForm)
+	f, err := queryOne(ctx, s.db, scanForm, `SELECT `+formCols+` FROM forms WHERE id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("getting form %s: %w", id, err)
 	}
@@ -84,16 +84,12 @@ func (s *sqlStore) ListForms(ctx context.Context, p Page) ([]Form, string, error
 		}
 		conds = append(conds, `(created_at, id) < (`+a.add(ts(t))+`, `+a.add(id)+`)`)
 	}
-	rs, err := s.db.query(ctx, `SELECT `+formCols+` FROM forms`+where(conds)+
-		` ORDER BY created_at DESC, id DESC LIMIT `+a.add(int64(limit+1)), a...)
+	list, next, err := queryPage(ctx, s.db, scanForm, limit,
+		func(f *Form) string { return encodeCursor("forms", timeKey(f.CreatedAt), f.ID) },
+		`SELECT `+formCols+` FROM forms`+where(conds)+` ORDER BY created_at DESC, id DESC`, a)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing forms: %w", err)
 	}
-	list, err := appendRows(make([]Form, 0, limit+1), rs, scanForm)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing forms: %w", err)
-	}
-	list, next := nextPage(list, limit, func(f *Form) string { return encodeCursor("forms", timeKey(f.CreatedAt), f.ID) })
 	return list, next, nil
 }
 
@@ -124,7 +120,7 @@ func (s *sqlStore) SubmitForm(ctx context.Context, sub *Submission) error {
 	}
 	var values map[string]any
 	err = s.db.inTx(ctx, false, func(q querier) error {
-		f, err := scanRow(q.queryRow(ctx, `SELECT `+formCols+` FROM forms WHERE id = $1`, sub.FormID), scanForm)
+		f, err := queryOne(ctx, q, scanForm, `SELECT `+formCols+` FROM forms WHERE id = $1`, sub.FormID)
 		if err != nil {
 			return err
 		}
@@ -164,17 +160,11 @@ func (s *sqlStore) ListSubmissions(ctx context.Context, formID string, p Page) (
 	if err := s.db.queryRow(ctx, `SELECT 1 FROM forms WHERE id = $1`, formID).Scan(&one); err != nil {
 		return nil, "", fmt.Errorf("listing submissions of form %s: %w", formID, err)
 	}
-	rs, err := s.db.query(ctx, `SELECT `+submissionCols+` FROM form_submissions`+where(conds)+
-		` ORDER BY created_at DESC, id DESC LIMIT `+a.add(int64(limit+1)), a...)
+	list, next, err := queryPage(ctx, s.db, scanSubmission, limit,
+		func(sub *Submission) string { return encodeCursor("submissions", timeKey(sub.CreatedAt), sub.ID) },
+		`SELECT `+submissionCols+` FROM form_submissions`+where(conds)+` ORDER BY created_at DESC, id DESC`, a)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing submissions: %w", err)
 	}
-	list, err := appendRows(make([]Submission, 0, limit+1), rs, scanSubmission)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing submissions: %w", err)
-	}
-	list, next := nextPage(list, limit, func(s *Submission) string {
-		return encodeCursor("submissions", timeKey(s.CreatedAt), s.ID)
-	})
 	return list, next, nil
 }

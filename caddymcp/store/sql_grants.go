@@ -39,7 +39,7 @@ func scanGrant(r row, g *Grant) error {
 }
 
 func (s *sqlStore) GetGrant(ctx context.Context, id string) (*Grant, error) {
-	g, err := scanRow(s.db.queryRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id), scanGrant)
+	g, err := queryOne(ctx, s.db, scanGrant, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("getting grant: %w", err)
 	}
@@ -47,12 +47,8 @@ func (s *sqlStore) GetGrant(ctx context.Context, id string) (*Grant, error) {
 }
 
 func (s *sqlStore) ListGrantsByUser(ctx context.Context, userID string, now time.Time) ([]Grant, error) {
-	rs, err := s.db.query(ctx, `SELECT `+grantCols+` FROM grants
+	list, err := queryAll(ctx, s.db, scanGrant, `SELECT `+grantCols+` FROM grants
 		WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id`, userID, ts(now))
-	if err != nil {
-		return nil, fmt.Errorf("listing grants: %w", err)
-	}
-	list, err := scanRows(rs, scanGrant)
 	if err != nil {
 		return nil, fmt.Errorf("listing grants: %w", err)
 	}
@@ -139,19 +135,17 @@ func (s *sqlStore) RevokeAccessToken(ctx context.Context, jti string, now time.T
 	return affected("revoking access token", n, err)
 }
 
-func (s *sqlStore) RevokedAccessTokens(ctx context.Context, since, now time.Time) ([]RevokedToken, error) {
-	rs, err := s.db.query(ctx, `SELECT jti, expires_at, revoked_at FROM access_tokens
-		WHERE revoked_at IS NOT NULL AND revoked_at >= $1 AND expires_at > $2 ORDER BY revoked_at`, ts(since), ts(now))
-	if err != nil {
-		return nil, fmt.Errorf("listing revoked access tokens: %w", err)
+func scanRevoked(r row, t *RevokedToken) error {
+	if err := r.Scan(&t.JTI, &t.ExpiresAt, &t.RevokedAt); err != nil {
+		return err
 	}
-	list, err := scanRows(rs, func(r row, t *RevokedToken) error {
-		if err := r.Scan(&t.JTI, &t.ExpiresAt, &t.RevokedAt); err != nil {
-			return err
-		}
-		t.ExpiresAt, t.RevokedAt = t.ExpiresAt.UTC(), t.RevokedAt.UTC()
-		return nil
-	})
+	t.ExpiresAt, t.RevokedAt = t.ExpiresAt.UTC(), t.RevokedAt.UTC()
+	return nil
+}
+
+func (s *sqlStore) RevokedAccessTokens(ctx context.Context, since, now time.Time) ([]RevokedToken, error) {
+	list, err := queryAll(ctx, s.db, scanRevoked, `SELECT jti, expires_at, revoked_at FROM access_tokens
+		WHERE revoked_at IS NOT NULL AND revoked_at >= $1 AND expires_at > $2 ORDER BY revoked_at`, ts(since), ts(now))
 	if err != nil {
 		return nil, fmt.Errorf("listing revoked access tokens: %w", err)
 	}
@@ -196,8 +190,8 @@ const activeRefresh = `revoked_at IS NULL AND expires_at > $2
 	AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`
 
 func (s *sqlStore) GetRefreshToken(ctx context.Context, token string, now time.Time) (*RefreshToken, error) {
-	t, err := scanRow(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
-		WHERE token_hash = $1 AND rotated_at IS NULL AND `+activeRefresh, Hash(token), ts(now)), scanRefresh)
+	t, err := queryOne(ctx, s.db, scanRefresh, `SELECT `+refreshCols+` FROM refresh_tokens
+		WHERE token_hash = $1 AND rotated_at IS NULL AND `+activeRefresh, Hash(token), ts(now))
 	if err != nil {
 		return nil, fmt.Errorf("getting refresh token: %w", err)
 	}
@@ -209,13 +203,13 @@ func (s *sqlStore) RefreshGrant(ctx context.Context, token string, now time.Time
 	var prev *RefreshToken
 	err := s.db.inTx(ctx, false, func(q querier) error {
 		var err error
-		prev, err = scanRow(q.queryRow(ctx, `UPDATE refresh_tokens SET rotated_at = $2
+		prev, err = queryOne(ctx, q, scanRefresh, `UPDATE refresh_tokens SET rotated_at = $2
 			WHERE token_hash = $1 AND rotated_at IS NULL AND `+activeRefresh+`
-			RETURNING `+refreshCols, h, ts(now)), scanRefresh)
+			RETURNING `+refreshCols, h, ts(now))
 		if err != nil {
 			return err
 		}
-		g, err := scanRow(q.queryRow(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, prev.GrantID), scanGrant)
+		g, err := queryOne(ctx, q, scanGrant, `SELECT `+grantCols+` FROM grants WHERE id = $1`, prev.GrantID)
 		if err != nil {
 			return err
 		}
@@ -253,19 +247,16 @@ func (s *sqlStore) RefreshGrant(ctx context.Context, token string, now time.Time
 		}
 		return err
 	})
-	var ce *callerError
 	switch {
 	case err == nil:
 		return prev, nil
-	case errors.As(err, &ce):
-		return nil, ce.err
-	case !errors.Is(err, ErrNotFound):
-		return nil, fmt.Errorf("refreshing grant: %w", err)
+	case !errors.Is(err, ErrNotFound): // a callerError never is
+		return nil, txError("refreshing grant", err)
 	}
 	// Tell a replay of an already rotated token from an unknown one.
-	t, err := scanRow(s.db.queryRow(ctx, `SELECT `+refreshCols+` FROM refresh_tokens
+	t, err := queryOne(ctx, s.db, scanRefresh, `SELECT `+refreshCols+` FROM refresh_tokens
 		WHERE token_hash = $1 AND rotated_at IS NOT NULL AND revoked_at IS NULL
-		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`, h), scanRefresh)
+		AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.revoked_at IS NULL)`, h)
 	if err != nil {
 		return nil, fmt.Errorf("refreshing grant: %w", err)
 	}

@@ -25,11 +25,7 @@ func scanKey(r row, k *SigningKey) error {
 }
 
 func (s *sqlStore) SigningKeys(ctx context.Context) ([]SigningKey, error) {
-	rs, err := s.db.query(ctx, `SELECT `+keyCols+` FROM signing_keys ORDER BY created_at DESC, kid`)
-	if err != nil {
-		return nil, fmt.Errorf("listing signing keys: %w", err)
-	}
-	list, err := scanRows(rs, scanKey)
+	list, err := queryAll(ctx, s.db, scanKey, `SELECT `+keyCols+` FROM signing_keys ORDER BY created_at DESC, kid`)
 	if err != nil {
 		return nil, fmt.Errorf("listing signing keys: %w", err)
 	}
@@ -40,8 +36,8 @@ func (s *sqlStore) EnsureSigningKey(ctx context.Context, generate func() (*Signi
 	var key *SigningKey
 	err := s.db.inTx(ctx, true, func(q querier) error {
 		var err error
-		key, err = scanRow(q.queryRow(ctx, `SELECT `+keyCols+` FROM signing_keys
-			WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1`), scanKey)
+		key, err = queryOne(ctx, q, scanKey, `SELECT `+keyCols+` FROM signing_keys
+			WHERE retired_at IS NULL ORDER BY created_at DESC, kid LIMIT 1`)
 		if !errors.Is(err, ErrNotFound) {
 			return err
 		}

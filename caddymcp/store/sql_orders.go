@@ -35,19 +35,16 @@ func loadItems(ctx context.Context, q querier, orders []Order) error {
 		ph[i] = a.add(o.ID)
 		at[o.ID] = i
 	}
-	rs, err := q.query(ctx, `SELECT order_id, product_id, name, quantity, unit_price_minor, line_minor
-		FROM order_items WHERE order_id IN (`+strings.Join(ph, ", ")+`) ORDER BY order_id, line_no`, a...)
-	if err != nil {
-		return err
-	}
 	type itemRow struct {
 		orderID string
 		item    OrderItem
 	}
-	items, err := scanRows(rs, func(r row, v *itemRow) error {
+	scanItem := func(r row, v *itemRow) error {
 		it := &v.item
 		return r.Scan(&v.orderID, &it.ProductID, &it.Name, &it.Quantity, &it.UnitPriceMinor, &it.LineMinor)
-	})
+	}
+	items, err := queryAll(ctx, q, scanItem, `SELECT order_id, product_id, name, quantity, unit_price_minor, line_minor
+		FROM order_items WHERE order_id IN (`+strings.Join(ph, ", ")+`) ORDER BY order_id, line_no`, a...)
 	if err != nil {
 		return err
 	}
@@ -59,7 +56,7 @@ func loadItems(ctx context.Context, q querier, orders []Order) error {
 }
 
 func getOrder(ctx context.Context, q querier, id string) (*Order, error) {
-	o, err := scanRow(q.queryRow(ctx, `SELECT `+orderCols+` FROM orders WHERE id = $1`, id), scanOrder)
+	o, err := queryOne(ctx, q, scanOrder, `SELECT `+orderCols+` FROM orders WHERE id = $1`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +81,7 @@ func (s *sqlStore) CreateOrder(ctx context.Context, id, customer string, lines [
 		// Check every product first, in the order of the lines, so that
 		// the first bad line is the one reported.
 		for i, l := range lines {
-			p, err := scanRow(q.queryRow(ctx, `SELECT `+productCols+` FROM products WHERE id = $1`, l.ProductID), scanProduct)
+			p, err := queryOne(ctx, q, scanProduct, `SELECT `+productCols+` FROM products WHERE id = $1`, l.ProductID)
 			field := fmt.Sprintf("items[%d].product_id", i)
 			switch {
 			case errors.Is(err, ErrNotFound):
@@ -196,16 +193,12 @@ func (s *sqlStore) ListOrders(ctx context.Context, f OrderFilter) ([]Order, stri
 		}
 		conds = append(conds, `(created_at, id) < (`+a.add(ts(t))+`, `+a.add(id)+`)`)
 	}
-	rs, err := s.db.query(ctx, `SELECT `+orderCols+` FROM orders`+where(conds)+
-		` ORDER BY created_at DESC, id DESC LIMIT `+a.add(int64(limit+1)), a...)
+	list, next, err := queryPage(ctx, s.db, scanOrder, limit,
+		func(o *Order) string { return encodeCursor("orders", timeKey(o.CreatedAt), o.ID) },
+		`SELECT `+orderCols+` FROM orders`+where(conds)+` ORDER BY created_at DESC, id DESC`, a)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing orders: %w", err)
 	}
-	list, err := appendRows(make([]Order, 0, limit+1), rs, scanOrder)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing orders: %w", err)
-	}
-	list, next := nextPage(list, limit, func(o *Order) string { return encodeCursor("orders", timeKey(o.CreatedAt), o.ID) })
 	if err := loadItems(ctx, s.db, list); err != nil {
 		return nil, "", fmt.Errorf("listing orders: %w", err)
 	}
@@ -250,13 +243,11 @@ func (s *sqlStore) SetOrderStatus(ctx context.Context, id, status, by string, no
 // restoreStock gives the quantities of an order's lines back to their
 // products, deleted ones included, in the order of product ids.
 func restoreStock(ctx context.Context, q querier, orderID, by string, now time.Time) error {
-	rs, err := q.query(ctx, `SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id`, orderID)
-	if err != nil {
-		return err
-	}
 	// The rows are read to the end, and closed, before the updates: a
 	// connection runs one statement at a time.
-	lines, err := scanRows(rs, func(r row, l *OrderLine) error { return r.Scan(&l.ProductID, &l.Quantity) })
+	scanLine := func(r row, l *OrderLine) error { return r.Scan(&l.ProductID, &l.Quantity) }
+	lines, err := queryAll(ctx, q, scanLine,
+		`SELECT product_id, quantity FROM order_items WHERE order_id = $1 ORDER BY product_id`, orderID)
 	if err != nil {
 		return err
 	}

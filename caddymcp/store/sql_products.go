@@ -39,7 +39,7 @@ func (s *sqlStore) CreateProduct(ctx context.Context, p *Product) error {
 }
 
 func (s *sqlStore) GetProduct(ctx context.Context, id string) (*Product, error) {
-	p, err := scanRow(s.db.queryRow(ctx, `SELECT `+productCols+` FROM products WHERE id = $1`, id), scanProduct)
+	p, err := queryOne(ctx, s.db, scanProduct, `SELECT `+productCols+` FROM products WHERE id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("getting product %s: %w", id, err)
 	}
@@ -72,16 +72,12 @@ func (s *sqlStore) ListProducts(ctx context.Context, f ProductFilter) ([]Product
 		}
 		conds = append(conds, `(name, id) > (`+a.add(key[0])+`, `+a.add(key[1])+`)`)
 	}
-	rs, err := s.db.query(ctx, `SELECT `+productCols+` FROM products`+where(conds)+
-		` ORDER BY name, id LIMIT `+a.add(int64(limit+1)), a...)
+	list, next, err := queryPage(ctx, s.db, scanProduct, limit,
+		func(p *Product) string { return encodeCursor("products", p.Name, p.ID) },
+		`SELECT `+productCols+` FROM products`+where(conds)+` ORDER BY name, id`, a)
 	if err != nil {
 		return nil, "", fmt.Errorf("listing products: %w", err)
 	}
-	list, err := appendRows(make([]Product, 0, limit+1), rs, scanProduct)
-	if err != nil {
-		return nil, "", fmt.Errorf("listing products: %w", err)
-	}
-	list, next := nextPage(list, limit, func(p *Product) string { return encodeCursor("products", p.Name, p.ID) })
 	return list, next, nil
 }
 
@@ -107,12 +103,12 @@ func (s *sqlStore) UpdateProduct(ctx context.Context, id string, ch ProductChang
 	if ch.Name != nil {
 		name, nameFold = *ch.Name, fold(*ch.Name)
 	}
-	p, err := scanRow(s.db.queryRow(ctx, `UPDATE products SET
+	p, err := queryOne(ctx, s.db, scanProduct, `UPDATE products SET
 		sku = COALESCE($2, sku), name = COALESCE($3, name), name_fold = COALESCE($4, name_fold),
 		description = COALESCE($5, description), price_minor = COALESCE($6, price_minor),
 		currency = COALESCE($7, currency), updated_at = $8, updated_by = $9
 		WHERE id = $1 AND deleted_at IS NULL RETURNING `+productCols,
-		id, deref(ch.SKU), name, nameFold, deref(ch.Description), deref(ch.PriceMinor), deref(ch.Currency), ts(now), by), scanProduct)
+		id, deref(ch.SKU), name, nameFold, deref(ch.Description), deref(ch.PriceMinor), deref(ch.Currency), ts(now), by)
 	if err != nil {
 		return nil, fmt.Errorf("updating product %s: %w", id, err)
 	}
@@ -144,9 +140,9 @@ func (s *sqlStore) AdjustStock(ctx context.Context, id string, delta int64, by s
 		return nil, fmt.Errorf("adjusting stock: %w", err)
 	}
 	for attempt := 1; ; attempt++ {
-		p, err := scanRow(s.db.queryRow(ctx, `UPDATE products SET stock = stock + $2, updated_at = $3, updated_by = $4
+		p, err := queryOne(ctx, s.db, scanProduct, `UPDATE products SET stock = stock + $2, updated_at = $3, updated_by = $4
 			WHERE id = $1 AND deleted_at IS NULL AND stock + $2 >= 0 AND stock + $2 <= $5
-			RETURNING `+productCols, id, delta, ts(now), by, MaxStock), scanProduct)
+			RETURNING `+productCols, id, delta, ts(now), by, MaxStock)
 		if err == nil {
 			return p, nil
 		}

@@ -88,16 +88,6 @@ func decodeTimeCursor(c, kind string) (time.Time, string, error) {
 	return time.UnixMicro(us).UTC(), v[1], nil
 }
 
-// nextPage trims the extra row fetched to detect a following page and
-// returns the cursor of that page ("" if there is none).
-func nextPage[T any](items []T, limit int, key func(*T) string) ([]T, string) {
-	if len(items) <= limit {
-		return items, ""
-	}
-	items = items[:limit]
-	return items, key(&items[limit-1])
-}
-
 // likeContains is a LIKE pattern (with ESCAPE '\') matching s anywhere.
 func likeContains(s string) string {
 	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"

@@ -25,7 +25,7 @@ func scanUser(r row, u *User) error {
 }
 
 func (s *sqlStore) UpsertUser(ctx context.Context, u *User) (*User, error) {
-	out, err := scanRow(s.db.queryRow(ctx, `INSERT INTO users (`+userCols+`)
+	out, err := queryOne(ctx, s.db, scanUser, `INSERT INTO users (`+userCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (provider, subject) DO UPDATE SET
 			email = excluded.email, email_verified = excluded.email_verified, name = excluded.name,
@@ -33,7 +33,7 @@ func (s *sqlStore) UpsertUser(ctx context.Context, u *User) (*User, error) {
 			updated_at = excluded.updated_at, last_login_at = excluded.last_login_at
 		RETURNING `+userCols,
 		u.ID, u.Provider, u.Subject, u.Email, u.EmailVerified, u.Name, u.Picture, u.HostedDomain,
-		ts(u.CreatedAt), ts(u.UpdatedAt), ts(u.LastLoginAt)), scanUser)
+		ts(u.CreatedAt), ts(u.UpdatedAt), ts(u.LastLoginAt))
 	if err != nil {
 		return nil, fmt.Errorf("upserting user: %w", err)
 	}
@@ -41,7 +41,7 @@ func (s *sqlStore) UpsertUser(ctx context.Context, u *User) (*User, error) {
 }
 
 func (s *sqlStore) GetUser(ctx context.Context, id string) (*User, error) {
-	u, err := scanRow(s.db.queryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id), scanUser)
+	u, err := queryOne(ctx, s.db, scanUser, `SELECT `+userCols+` FROM users WHERE id = $1`, id)
 	if err != nil {
 		return nil, fmt.Errorf("getting user: %w", err)
 	}
@@ -71,8 +71,8 @@ func (s *sqlStore) CreateSession(ctx context.Context, id string, se *Session) er
 }
 
 func (s *sqlStore) GetSession(ctx context.Context, id string, now time.Time) (*Session, error) {
-	se, err := scanRow(s.db.queryRow(ctx, `SELECT `+sessionCols+` FROM sessions
-		WHERE id_hash = $1 AND idle_expires_at > $2 AND expires_at > $2`, Hash(id), ts(now)), scanSession)
+	se, err := queryOne(ctx, s.db, scanSession, `SELECT `+sessionCols+` FROM sessions
+		WHERE id_hash = $1 AND idle_expires_at > $2 AND expires_at > $2`, Hash(id), ts(now))
 	if err != nil {
 		return nil, fmt.Errorf("getting session: %w", err)
 	}
@@ -96,12 +96,8 @@ func (s *sqlStore) DeleteSessionByHash(ctx context.Context, idHash []byte) error
 }
 
 func (s *sqlStore) ListSessionsByUser(ctx context.Context, userID string, now time.Time) ([]Session, error) {
-	rs, err := s.db.query(ctx, `SELECT `+sessionCols+` FROM sessions
+	list, err := queryAll(ctx, s.db, scanSession, `SELECT `+sessionCols+` FROM sessions
 		WHERE user_id = $1 AND idle_expires_at > $2 AND expires_at > $2 ORDER BY created_at DESC`, userID, ts(now))
-	if err != nil {
-		return nil, fmt.Errorf("listing sessions: %w", err)
-	}
-	list, err := scanRows(rs, scanSession)
 	if err != nil {
 		return nil, fmt.Errorf("listing sessions: %w", err)
 	}
@@ -140,8 +136,8 @@ func (s *sqlStore) SaveConsent(ctx context.Context, c *Consent) error {
 }
 
 func (s *sqlStore) GetConsent(ctx context.Context, userID, clientID string) (*Consent, error) {
-	c, err := scanRow(s.db.queryRow(ctx, `SELECT user_id, client_id, scope, redirect_uri, resource, created_at, updated_at
-		FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID), scanConsent)
+	c, err := queryOne(ctx, s.db, scanConsent, `SELECT user_id, client_id, scope, redirect_uri, resource, created_at, updated_at
+		FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)
 	if err != nil {
 		return nil, fmt.Errorf("getting consent: %w", err)
 	}
@@ -149,12 +145,8 @@ func (s *sqlStore) GetConsent(ctx context.Context, userID, clientID string) (*Co
 }
 
 func (s *sqlStore) ListConsentsByUser(ctx context.Context, userID string) ([]Consent, error) {
-	rs, err := s.db.query(ctx, `SELECT user_id, client_id, scope, redirect_uri, resource, created_at, updated_at
+	list, err := queryAll(ctx, s.db, scanConsent, `SELECT user_id, client_id, scope, redirect_uri, resource, created_at, updated_at
 		FROM consents WHERE user_id = $1 ORDER BY client_id`, userID)
-	if err != nil {
-		return nil, fmt.Errorf("listing consents: %w", err)
-	}
-	list, err := scanRows(rs, scanConsent)
 	if err != nil {
 		return nil, fmt.Errorf("listing consents: %w", err)
 	}

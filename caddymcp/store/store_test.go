@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/teststore"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 	"github.com/caddymcp/caddymcp/migrations"
 )
@@ -37,17 +38,7 @@ func backends(t *testing.T) []backend {
 			name: "embedded",
 			open: func(t *testing.T) (store.Store, func() store.Store) {
 				path := filepath.Join(t.TempDir(), "sub", "caddymcp.db")
-				open := func() store.Store {
-					e, err := store.OpenEmbedded(path)
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(e.Close)
-					if _, err := e.Migrate(context.Background()); err != nil {
-						t.Fatal(err)
-					}
-					return e
-				}
+				open := func() store.Store { return teststore.Embedded(t, path) }
 				return open(), open
 			},
 		},
@@ -55,17 +46,7 @@ func backends(t *testing.T) []backend {
 			name: "postgres",
 			open: func(t *testing.T) (store.Store, func() store.Store) {
 				dsn := testpg.Schema(t)
-				open := func() store.Store {
-					p, err := store.OpenPostgres(dsn, store.PostgresOptions{MaxConns: 20})
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(p.Close)
-					if _, err := p.Migrate(context.Background()); err != nil {
-						t.Fatal(err)
-					}
-					return p
-				}
+				open := func() store.Store { return teststore.Postgres(t, dsn) }
 				return open(), open
 			},
 		},
@@ -112,6 +93,32 @@ func sameTime(t *testing.T, what string, got, want time.Time) {
 	if !got.Equal(want) {
 		t.Errorf("%s = %v, want %v", what, got, want)
 	}
+}
+
+// race makes n calls at once, call(0) to call(n-1), and counts those
+// that succeed and those that fail with lost, the error of a call that
+// lost the race. Any other error fails t; with lost nil, any error does.
+func race(t *testing.T, n int, lost error, call func(i int) error) (won, refused int) {
+	t.Helper()
+	var wins, losses atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			switch err := call(i); {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, lost):
+				losses.Add(1)
+			default:
+				t.Errorf("call %d of %d: %v", i, n, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	return int(wins.Load()), int(losses.Load())
 }
 
 func newUser(t *testing.T, s store.Store) *store.User {
@@ -388,27 +395,13 @@ func TestCodeSingleUseUnderConcurrency(t *testing.T) {
 		u := newUser(t, s)
 		code := "code-" + randID(t)
 		must(t, s.CreateCode(ctx(), code, newCode(u)))
-		var wins, used, calls atomic.Int32
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for range 50 {
-			wg.Go(func() {
-				<-start
-				_, err := s.RedeemCode(ctx(), code, t0.Add(time.Second), issueFor(t, &calls))
-				switch {
-				case err == nil:
-					wins.Add(1)
-				case errors.Is(err, store.ErrAlreadyUsed):
-					used.Add(1)
-				default:
-					t.Errorf("RedeemCode: %v", err)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if wins.Load() != 1 || used.Load() != 49 || calls.Load() != 1 {
-			t.Fatalf("%d winners, %d already-used, %d issues; want 1, 49, 1", wins.Load(), used.Load(), calls.Load())
+		var calls atomic.Int32
+		wins, used := race(t, 50, store.ErrAlreadyUsed, func(int) error {
+			_, err := s.RedeemCode(ctx(), code, t0.Add(time.Second), issueFor(t, &calls))
+			return err
+		})
+		if wins != 1 || used != 49 || calls.Load() != 1 {
+			t.Fatalf("%d winners, %d already-used, %d issues; want 1, 49, 1", wins, used, calls.Load())
 		}
 		grants, err := s.ListGrantsByUser(ctx(), u.ID, t0)
 		must(t, err)
@@ -450,12 +443,7 @@ func TestSecretsStoredHashed(t *testing.T) {
 	// Embedded: the plaintext never reaches the file (or its WAL).
 	t.Run("embedded", func(t *testing.T) {
 		dir := t.TempDir()
-		e, err := store.OpenEmbedded(filepath.Join(dir, "c.db"))
-		must(t, err)
-		defer e.Close()
-		_, err = e.Migrate(ctx())
-		must(t, err)
-		secrets := writeSecrets(t, e)
+		secrets := writeSecrets(t, teststore.Embedded(t, filepath.Join(dir, "c.db")))
 		files, _ := filepath.Glob(filepath.Join(dir, "c.db*"))
 		if len(files) == 0 {
 			t.Fatal("no database files")
@@ -473,12 +461,7 @@ func TestSecretsStoredHashed(t *testing.T) {
 	// PostgreSQL: the rows are keyed by the SHA-256 of the secret.
 	t.Run("postgres", func(t *testing.T) {
 		dsn := testpg.Schema(t)
-		p, err := store.OpenPostgres(dsn, store.PostgresOptions{})
-		must(t, err)
-		defer p.Close()
-		_, err = p.Migrate(ctx())
-		must(t, err)
-		secrets := writeSecrets(t, p)
+		secrets := writeSecrets(t, teststore.Postgres(t, dsn))
 		conn, err := pgx.Connect(ctx(), dsn)
 		must(t, err)
 		defer conn.Close(ctx())
@@ -653,27 +636,12 @@ func TestRefreshTokens(t *testing.T) {
 		wantErr(t, err, store.ErrNotFound)
 
 		// Exactly one of 50 concurrent rotations of the same token wins.
-		var wins, lost atomic.Int32
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for range 50 {
-			wg.Go(func() {
-				<-start
-				_, err := s.RefreshGrant(ctx(), second, t0.Add(3*time.Minute), rotate("rt-"+randID(t), later, "sealed-2"))
-				switch {
-				case err == nil:
-					wins.Add(1)
-				case errors.Is(err, store.ErrAlreadyUsed):
-					lost.Add(1)
-				default:
-					t.Errorf("RefreshGrant: %v", err)
-				}
-			})
-		}
-		close(start)
-		wg.Wait()
-		if wins.Load() != 1 || lost.Load() != 49 {
-			t.Fatalf("%d rotations won and %d lost, want 1 and 49", wins.Load(), lost.Load())
+		wins, lost := race(t, 50, store.ErrAlreadyUsed, func(int) error {
+			_, err := s.RefreshGrant(ctx(), second, t0.Add(3*time.Minute), rotate("rt-"+randID(t), later, "sealed-2"))
+			return err
+		})
+		if wins != 1 || lost != 49 {
+			t.Fatalf("%d rotations won and %d lost, want 1 and 49", wins, lost)
 		}
 
 		// Once the grant is revoked, a replay is just unknown.
