@@ -13,8 +13,10 @@
 //   - mcp_tools (http.handlers.mcp_tools): the MCP endpoint, ordered
 //     before respond.
 //
-// This package is the only one that imports Caddy; the protocol cores live
-// in the sub-packages oauth and store.
+// This package is the only one that imports Caddy. It parses the
+// configuration, builds the cores (oauth, bearer, login, tools, store,
+// signing) and routes requests to them; the domain lives in the cores.
+// TestPackageLayout keeps the dependencies pointing one way.
 package caddymcp
 
 import (

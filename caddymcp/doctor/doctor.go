@@ -7,8 +7,8 @@
 // Each finding is a Check with a severity, the clients it breaks and the
 // fix.
 //
-// It speaks plain HTTP and does not import Caddy; the caddy mcp-doctor
-// command is a thin adapter over Run.
+// It speaks plain HTTP and imports no other caddymcp package and not
+// Caddy; the caddy mcp-doctor command is a thin adapter over Run.
 package doctor
 
 import (

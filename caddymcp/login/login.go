@@ -14,8 +14,9 @@
 // they may grant. Nothing the provider returns (its code, tokens) is
 // kept: only the user's profile.
 //
-// The package does not import Caddy. Its API carries no stability promise
-// outside this module.
+// It imports oauth (the Authenticator it implements), jose (ID tokens),
+// store, ratelimit and internal packages; never bearer, tools or Caddy.
+// Its API carries no stability promise outside this module.
 package login
 
 import (

@@ -6,8 +6,8 @@
 // have refilled are dropped as new keys arrive) and starts no goroutine.
 // Its clock can be replaced, so tests need no sleeping.
 //
-// The package does not import Caddy. Its API carries no stability promise
-// outside this module.
+// It imports no other caddymcp package, and not Caddy. Its API carries no
+// stability promise outside this module.
 package ratelimit
 
 import (

@@ -8,8 +8,8 @@
 // client secrets) are hashed with SHA-256 before they reach the database
 // and are looked up by hash; no method returns them in clear.
 //
-// The package does not import Caddy. Its API carries no stability promise
-// outside this module.
+// It imports only migrations: no other caddymcp package, and not Caddy.
+// Its API carries no stability promise outside this module.
 package store
 
 import (

@@ -8,6 +8,8 @@
 // The check is made on the address of each connection as it is made,
 // not on what a name resolved to beforehand, so a name whose DNS answer
 // changes in between (DNS rebinding) gains nothing.
+//
+// It imports no other caddymcp package.
 package safehttp
 
 import (
