@@ -122,11 +122,17 @@ func TestPackageLayout(t *testing.T) {
 		}
 	}
 	// The shared cores stand on their own.
-	for _, leaf := range []string{"caddymcp/jose", "caddymcp/internal/web"} {
+	for _, leaf := range []string{"caddymcp/jose", "caddymcp/internal/web", "caddymcp/internal/audit", "caddymcp/internal/page",
+		"caddymcp/internal/safehttp", "caddymcp/ratelimit", "caddymcp/doctor"} {
 		for _, imp := range graph[leaf] {
 			if strings.HasPrefix(imp, modulePrefix) {
 				t.Errorf("%s imports %s: it must import no other package of the module", leaf, imp)
 			}
+		}
+	}
+	for _, imp := range graph["caddymcp/store"] {
+		if strings.HasPrefix(imp, modulePrefix) && imp != modulePrefix+"migrations" {
+			t.Errorf("store imports %s: it may import only migrations", imp)
 		}
 	}
 	for _, imp := range graph["caddymcp/internal/dpop"] {
