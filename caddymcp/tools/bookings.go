@@ -28,8 +28,8 @@ func viewBooking(b *store.Booking) BookingView {
 
 // BookingList is a page of bookings.
 type BookingList struct {
-	Bookings   []BookingView `json:"bookings"`
-	NextCursor string        `json:"next_cursor" jsonschema:"pass as cursor to get the next page; empty at the end"`
+	Bookings []BookingView `json:"bookings"`
+	nextPage
 }
 
 type bookingsListIn struct {
@@ -37,8 +37,7 @@ type bookingsListIn struct {
 	To       string `json:"to,omitempty" jsonschema:"RFC 3339 time: only bookings starting before it"`
 	Status   string `json:"status,omitempty" jsonschema:"confirmed or cancelled"`
 	Resource string `json:"resource,omitempty" jsonschema:"only this resource"`
-	Cursor   string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
-	Limit    int    `json:"limit,omitempty" jsonschema:"page size, 1 to 100 (default 20)"`
+	pageIn
 }
 
 type bookingCreateIn struct {
@@ -89,8 +88,8 @@ func (s *Server) addBookings() {
 				return BookingList{}, err
 			}
 			list, next, err := shop.ListBookings(ctx, store.BookingFilter{From: from, To: to, Status: in.Status,
-				Resource: in.Resource, Page: store.Page{Cursor: in.Cursor, Limit: in.Limit}})
-			return BookingList{Bookings: views(list, viewBooking), NextCursor: next}, err
+				Resource: in.Resource, Page: in.page()})
+			return BookingList{Bookings: views(list, viewBooking), nextPage: nextPage{next}}, err
 		})
 	add(s, toolSpec{name: "bookings_get", family: "booking", action: "get", scope: "booking:read", title: "Get a booking",
 		description: "Returns one booking by id.", readOnly: true, idempotent: true},
@@ -108,10 +107,7 @@ func (s *Server) addBookings() {
 			}
 			b := &store.Booking{ID: newID("bkg"), Resource: in.Resource, Customer: in.Customer, Notes: in.Notes,
 				Start: start, End: end, Status: store.BookingConfirmed, Audit: audit(p, s.cfg.Now())}
-			if err := shop.CreateBooking(ctx, b); err != nil {
-				return BookingView{}, err
-			}
-			return viewBooking(b), nil
+			return viewOf(viewBooking, b, shop.CreateBooking(ctx, b))
 		})
 	add(s, toolSpec{name: "bookings_update", family: "booking", action: "update", scope: "booking:write", title: "Update a booking",
 		description: "Changes a confirmed booking; a new time or resource must be free.", idempotent: true},
@@ -135,10 +131,7 @@ func (s *Server) addBookings() {
 				}
 			}
 			b, err := shop.UpdateBooking(ctx, in.ID, ch, p.Subject, s.cfg.Now())
-			if err != nil {
-				return BookingView{}, err
-			}
-			return viewBooking(b), nil
+			return viewOf(viewBooking, b, err)
 		})
 	add(s, toolSpec{name: "bookings_cancel", family: "booking", action: "cancel", scope: "booking:write", title: "Cancel a booking",
 		description: "Cancels a booking and frees its time slot.", destructive: true},
@@ -147,9 +140,6 @@ func (s *Server) addBookings() {
 				return BookingView{}, err
 			}
 			b, err := shop.CancelBooking(ctx, in.ID, p.Subject, s.cfg.Now())
-			if err != nil {
-				return BookingView{}, err
-			}
-			return viewBooking(b), nil
+			return viewOf(viewBooking, b, err)
 		})
 }
