@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -49,16 +48,6 @@ func repoFile(t *testing.T, name string) string {
 	return p
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // instance is one Caddy host: its folders, ports and environment.
 type instance struct {
 	t                          *testing.T
@@ -92,7 +81,7 @@ func newInstance(t *testing.T, config string, extraEnv ...string) *instance {
 	t.Helper()
 	dir := t.TempDir()
 	in := &instance{t: t, bin: caddyBin(t), dir: dir, config: filepath.Join(dir, "Caddyfile"),
-		httpPort: freePort(t), httpsPort: freePort(t), admin: freePort(t)}
+		httpPort: testflow.FreePort(t), httpsPort: testflow.FreePort(t), admin: testflow.FreePort(t)}
 	if err := os.WriteFile(in.config, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
