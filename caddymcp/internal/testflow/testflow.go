@@ -231,10 +231,7 @@ func MCPClientCalls(t *testing.T, endpoint, token string, httpClient *http.Clien
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "caddymcp-test", Version: "1"}
-	if _, err := c.Initialize(ctx, init); err != nil {
+	if _, err := c.Initialize(ctx, InitializeRequest("caddymcp-test")); err != nil {
 		t.Fatalf("initialize: %v", err)
 	}
 	list, err := c.ListTools(ctx, mcp.ListToolsRequest{})
@@ -253,6 +250,15 @@ func MCPClientCalls(t *testing.T, endpoint, token string, httpClient *http.Clien
 	if _, err := c.CallTool(ctx, call); err == nil || !strings.Contains(err.Error(), "insufficient_scope") {
 		t.Fatalf("products_create without product:write: %v", err)
 	}
+}
+
+// InitializeRequest is an MCP initialize request of the latest protocol
+// version from a client called name.
+func InitializeRequest(name string) mcp.InitializeRequest {
+	var init mcp.InitializeRequest
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: name, Version: "1"}
+	return init
 }
 
 // ListProducts calls the products_list tool with mcp-go's client c; a
