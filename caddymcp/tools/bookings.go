@@ -74,16 +74,23 @@ func optTime(field, v string) (time.Time, error) {
 	return parseTime(field, v)
 }
 
+// parseRange parses the two ends of a time range with parse (parseTime or
+// optTime); an error names the first bad end.
+func parseRange(parse func(field, v string) (time.Time, error), startField, start, endField, end string) (time.Time, time.Time, error) {
+	s, err := parse(startField, start)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	e, err := parse(endField, end)
+	return s, e, err
+}
+
 func (s *Server) addBookings() {
 	shop := s.cfg.Shop
 	add(s, toolSpec{name: "bookings_list", family: "booking", action: "list", scope: "booking:read", title: "List bookings",
 		description: "Lists bookings in a time range, by status and resource, a page at a time.", readOnly: true, idempotent: true},
 		func(ctx context.Context, p *bearer.Principal, in *bookingsListIn) (BookingList, error) {
-			from, err := optTime("from", in.From)
-			if err != nil {
-				return BookingList{}, err
-			}
-			to, err := optTime("to", in.To)
+			from, to, err := parseRange(optTime, "from", in.From, "to", in.To)
 			if err != nil {
 				return BookingList{}, err
 			}
@@ -97,11 +104,7 @@ func (s *Server) addBookings() {
 	add(s, toolSpec{name: "bookings_create", family: "booking", action: "create", scope: "booking:write", title: "Create a booking",
 		description: "Books a resource for a time range; a resource is never double-booked."},
 		func(ctx context.Context, p *bearer.Principal, in *bookingCreateIn) (BookingView, error) {
-			start, err := parseTime("start", in.Start)
-			if err != nil {
-				return BookingView{}, err
-			}
-			end, err := parseTime("end", in.End)
+			start, end, err := parseRange(parseTime, "start", in.Start, "end", in.End)
 			if err != nil {
 				return BookingView{}, err
 			}
