@@ -7,15 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -24,7 +21,6 @@ import (
 // tokens pass with the identity placeholders set, and the resource's
 // metadata names it as the authorization server.
 func TestBearerExternalIssuer(t *testing.T) {
-	t.Setenv("XDG_DATA_HOME", t.TempDir())
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -42,18 +38,9 @@ func TestBearerExternalIssuer(t *testing.T) {
 		}}})
 	})
 	idp = httptest.NewServer(mux)
-	defer idp.Close()
+	t.Cleanup(idp.Close)
 
-	port := freePort(t)
-	site := fmt.Sprintf("http://127.0.0.1:%d", port)
-	caddyfile := fmt.Sprintf(`{
-	admin off
-	log {
-		level ERROR
-	}
-}
-%s {
-	mcp_bearer /mcp* {
+	site := startSite(t, "", fmt.Sprintf(`	mcp_bearer /mcp* {
 		issuer %s {
 			audience account
 			accept_jwt_type
@@ -61,16 +48,7 @@ func TestBearerExternalIssuer(t *testing.T) {
 		scope product:read
 	}
 	respond /mcp* "user={http.auth.user.id} client={http.auth.user.client_id} iss={http.auth.user.iss} email={http.auth.user.email} auth={header.Authorization}"
-}
-`, site, idp.URL)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := load(t, cfg); err != nil {
-		t.Fatal(err)
-	}
-	defer stopCaddy(t)
+`, idp.URL))
 
 	sign := func(mod func(jwt.MapClaims)) string {
 		c := jwt.MapClaims{"iss": idp.URL, "sub": "kc-user", "aud": "account", "azp": "claude", "email": "kc@example.com",
@@ -86,19 +64,7 @@ func TestBearerExternalIssuer(t *testing.T) {
 		}
 		return s
 	}
-	call := func(token string) (int, string, string) {
-		req, _ := http.NewRequest("POST", site+"/mcp", nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(body), res.Header.Get("WWW-Authenticate")
-	}
+	call := func(token string) (int, string, string) { return postBearer(t, site+"/mcp", token) }
 
 	code, body, _ := call(sign(nil))
 	if want := "user=kc-user client=claude iss=" + idp.URL + " email=kc@example.com auth="; code != 200 || body != want {
@@ -133,22 +99,9 @@ func TestBearerExternalIssuerValidation(t *testing.T) {
 		"issuer http://idp.example.com":                                        `issuer "http://idp.example.com"`,
 		"issuer https://idp.example.com {\n\t\t\tjwks_url ftp://x/keys\n\t\t}": "jwks_url",
 	} {
-		caddyfile := "{\n\tadmin off\n}\nhttp://localhost:9 {\n\tmcp_bearer /mcp* {\n\t\t" + block + "\n\t}\n\trespond ok\n}\n"
-		cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		cfg := adaptCaddyfile(t, "{\n\tadmin off\n}\nhttp://localhost:9 {\n\tmcp_bearer /mcp* {\n\t\t"+block+"\n\t}\n\trespond ok\n}\n")
 		if err := validateErr(cfg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want it to name %q", block, err, want)
 		}
 	}
-}
-
-// validateErr provisions a JSON config as `caddy validate` does.
-func validateErr(cfgJSON []byte) error {
-	var cfg caddy.Config
-	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-		return err
-	}
-	return caddy.Validate(&cfg)
 }

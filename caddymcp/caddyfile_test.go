@@ -3,13 +3,82 @@ package caddymcp
 import (
 	"encoding/json"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+// Caddyfile bodies, after the option's or directive's name, that use
+// every setting. The parsing tables check what they give; FuzzCaddyfile
+// starts from them.
+const (
+	everyGlobalOption = ` {
+	database {env.CADDYMCP_DATABASE_URL}
+	max_conns 20
+	issuer https://mcp.example.com
+	scopes a:read a:write
+	start_timeout 1m
+	sweep_interval 5m
+	client_retention 90d
+	key_rotation 7d
+	key_encryption_key {env.CADDYMCP_KEK}
+	signing_algorithm EdDSA
+}`
+	everyOAuthSetting = ` {
+	resources https://api.example.com/mcp /other
+	registration {
+		initial_access_token {env.REG_TOKEN}
+		max_clients 50
+		max_redirect_uris 3
+		secret_lifetime 90d
+	}
+	client cli {
+		secret {file./run/secrets/cli}
+		name "Command line"
+		redirect_uris http://127.0.0.1/cb https://app.example.com/cb
+		scopes booking:read
+	}
+	client public {
+		redirect_uris cursor://x/cb
+	}
+	code_lifetime 30s
+	access_token_lifetime 15m
+	refresh_token_lifetime 7d
+	refresh_token_idle 1d
+	refresh_grace 5s
+	allowed_origins http://localhost:6274
+}`
+	oauthLoginAndPolicy = ` {
+	login google {
+		client_id {env.GOOGLE_ID}
+		client_secret {env.GOOGLE_SECRET}
+	}
+	login oidc corp {
+		issuer https://login.corp.example/realms/main
+		client_id caddymcp
+		client_secret {file./run/secrets/corp}
+		scopes openid email
+		label "Corp SSO"
+	}
+	allow domain example.com {
+		scopes booking:read product:read
+	}
+	allow email admin@example.com boss@example.com
+	allow hosted_domain example.org
+	allow *
+	session_idle 2h
+	session_lifetime 3d
+}`
+	everyBearerSetting = ` {
+	resource https://mcp.example.com/mcp
+	authorization_server https://as.example.com https://as2.example.com
+	scopes booking:read
+	resource_name "Shop MCP"
+	resource_documentation https://docs.example.com
+}`
 )
 
 func TestParseGlobalOption(t *testing.T) {
@@ -21,18 +90,7 @@ func TestParseGlobalOption(t *testing.T) {
 	}{
 		{name: "no block", input: `caddymcp`, want: &App{}},
 		{name: "empty block", input: "caddymcp {\n}", want: &App{}},
-		{name: "everything", input: `caddymcp {
-			database {env.CADDYMCP_DATABASE_URL}
-			max_conns 20
-			issuer https://mcp.example.com
-			scopes a:read a:write
-			start_timeout 1m
-			sweep_interval 5m
-			client_retention 90d
-			key_rotation 7d
-			key_encryption_key {env.CADDYMCP_KEK}
-			signing_algorithm EdDSA
-		}`, want: &App{SigningAlgorithm: "EdDSA", SweepInterval: caddy.Duration(5 * time.Minute), ClientRetention: caddy.Duration(90 * 24 * time.Hour),
+		{name: "everything", input: "caddymcp" + everyGlobalOption, want: &App{SigningAlgorithm: "EdDSA", SweepInterval: caddy.Duration(5 * time.Minute), ClientRetention: caddy.Duration(90 * 24 * time.Hour),
 			KeyRotation: caddy.Duration(7 * 24 * time.Hour), KeyEncryptionKey: "{env.CADDYMCP_KEK}", Database: "{env.CADDYMCP_DATABASE_URL}", MaxConns: 20, Issuer: "https://mcp.example.com",
 			Scopes: []string{"a:read", "a:write"}, StartTimeout: caddy.Duration(time.Minute)}},
 		{name: "embedded path", input: "caddymcp {\n embedded_path /var/lib/caddymcp.db\n}", want: &App{EmbeddedPath: "/var/lib/caddymcp.db"}},
@@ -51,14 +109,8 @@ func TestParseGlobalOption(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := caddyfile.NewTestDispenser(tt.input)
 			v, err := parseGlobalOption(d, nil)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
+			if checkErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			want, err := json.Marshal(tt.want)
 			if err != nil {
@@ -85,30 +137,7 @@ func TestUnmarshalHandlers(t *testing.T) {
 		{name: "oauth bare", input: "mcp_oauth", module: new(OAuthServer), want: &OAuthServer{}},
 		{name: "oauth block", input: "mcp_oauth {\n issuer https://a.example\n scopes x y\n}", module: new(OAuthServer),
 			want: &OAuthServer{Issuer: "https://a.example", Scopes: []string{"x", "y"}}},
-		{name: "oauth everything", input: `mcp_oauth {
-			resources https://api.example.com/mcp /other
-			registration {
-				initial_access_token {env.REG_TOKEN}
-				max_clients 50
-				max_redirect_uris 3
-				secret_lifetime 90d
-			}
-			client cli {
-				secret {file./run/secrets/cli}
-				name "Command line"
-				redirect_uris http://127.0.0.1/cb https://app.example.com/cb
-				scopes booking:read
-			}
-			client public {
-				redirect_uris cursor://x/cb
-			}
-			code_lifetime 30s
-			access_token_lifetime 15m
-			refresh_token_lifetime 7d
-			refresh_token_idle 1d
-			refresh_grace 5s
-			allowed_origins http://localhost:6274
-		}`, module: new(OAuthServer), want: &OAuthServer{
+		{name: "oauth everything", input: "mcp_oauth" + everyOAuthSetting, module: new(OAuthServer), want: &OAuthServer{
 			Resources: []string{"https://api.example.com/mcp", "/other"},
 			Registration: &Registration{InitialAccessToken: "{env.REG_TOKEN}", MaxClients: 50, MaxRedirectURIs: 3,
 				SecretLifetime: caddy.Duration(90 * 24 * time.Hour)},
@@ -129,27 +158,7 @@ func TestUnmarshalHandlers(t *testing.T) {
 		{name: "oauth client twice", input: "mcp_oauth {\n client a {\n redirect_uris https://a/cb\n }\n client a {\n redirect_uris https://a/cb\n }\n}", module: new(OAuthServer), wantErr: "declared twice"},
 		{name: "oauth client unknown", input: "mcp_oauth {\n client a {\n redirect https://a/cb\n }\n}", module: new(OAuthServer), wantErr: "unrecognized subdirective 'redirect', at Testfile:3"},
 		{name: "oauth bad duration", input: "mcp_oauth {\n code_lifetime forever\n}", module: new(OAuthServer), wantErr: "not a positive duration"},
-		{name: "oauth login and policy", input: `mcp_oauth {
-			login google {
-				client_id {env.GOOGLE_ID}
-				client_secret {env.GOOGLE_SECRET}
-			}
-			login oidc corp {
-				issuer https://login.corp.example/realms/main
-				client_id caddymcp
-				client_secret {file./run/secrets/corp}
-				scopes openid email
-				label "Corp SSO"
-			}
-			allow domain example.com {
-				scopes booking:read product:read
-			}
-			allow email admin@example.com boss@example.com
-			allow hosted_domain example.org
-			allow *
-			session_idle 2h
-			session_lifetime 3d
-		}`, module: new(OAuthServer), want: &OAuthServer{
+		{name: "oauth login and policy", input: "mcp_oauth" + oauthLoginAndPolicy, module: new(OAuthServer), want: &OAuthServer{
 			Login: []LoginProvider{
 				{Name: "google", ClientID: "{env.GOOGLE_ID}", ClientSecret: "{env.GOOGLE_SECRET}"},
 				{Name: "corp", Issuer: "https://login.corp.example/realms/main", ClientID: "caddymcp", ClientSecret: "{file./run/secrets/corp}",
@@ -173,13 +182,7 @@ func TestUnmarshalHandlers(t *testing.T) {
 		{name: "oauth unknown", input: "mcp_oauth {\n issuers x\n}", module: new(OAuthServer), wantErr: "unrecognized subdirective 'issuers', at Testfile:2"},
 		{name: "oauth argument", input: "mcp_oauth https://a.example", module: new(OAuthServer), wantErr: "unexpected argument"},
 		{name: "oauth missing issuer", input: "mcp_oauth {\n issuer\n}", module: new(OAuthServer), wantErr: "Testfile:2"},
-		{name: "bearer block", input: `mcp_bearer {
-			resource https://mcp.example.com/mcp
-			authorization_server https://as.example.com https://as2.example.com
-			scopes booking:read
-			resource_name "Shop MCP"
-			resource_documentation https://docs.example.com
-		}`, module: new(BearerAuth), want: &BearerAuth{Resource: "https://mcp.example.com/mcp",
+		{name: "bearer block", input: "mcp_bearer" + everyBearerSetting, module: new(BearerAuth), want: &BearerAuth{Resource: "https://mcp.example.com/mcp",
 			AuthorizationServers: []string{"https://as.example.com", "https://as2.example.com"}, Scopes: []string{"booking:read"},
 			ResourceName: "Shop MCP", ResourceDocumentation: "https://docs.example.com"}},
 		{name: "bearer required scopes", input: "mcp_bearer {\n scope booking:write order:write\n scope_match all\n}", module: new(BearerAuth),
@@ -197,14 +200,8 @@ func TestUnmarshalHandlers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.module.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
+			if checkErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(tt.module, tt.want) {
 				t.Errorf("got %+v, want %+v", tt.module, tt.want)
@@ -276,14 +273,8 @@ func TestOffOrBlock(t *testing.T) {
 					})
 				},
 			})
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
+			if checkErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if disabled != tt.disabled || a != tt.a {
 				t.Errorf("disabled %v, a %q; want %v, %q", disabled, a, tt.disabled, tt.a)

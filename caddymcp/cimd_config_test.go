@@ -1,11 +1,9 @@
 package caddymcp
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
@@ -46,17 +44,7 @@ func TestClientMetadataDocumentsValidation(t *testing.T) {
 					t.Fatalf("adapting: %v", err)
 				}
 			}
-			var cfg caddy.Config
-			if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-				t.Fatal(err)
-			}
-			err := caddy.Validate(&cfg)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("validating: %v", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("error = %v, want it to mention %q", err, tt.wantErr)
-			}
+			checkErr(t, validateErr(cfgJSON), tt.wantErr)
 		})
 	}
 }

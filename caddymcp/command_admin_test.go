@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,21 +34,8 @@ func adminFlags(t *testing.T, args ...string) caddycmd.Flags {
 	return caddycmd.Flags{FlagSet: fs}
 }
 
-func adminStore(t *testing.T) store.Store {
-	t.Helper()
-	s, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "admin.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func TestClientsCommands(t *testing.T) {
-	s, ctx := adminStore(t), context.Background()
+	s, ctx := migratedStore(t), context.Background()
 	now := time.Now()
 	for _, id := range []string{"c1", "c2", "c3"} {
 		if err := s.CreateClient(ctx, &store.Client{ID: id, Name: "Client " + id, RedirectURIs: []string{"http://127.0.0.1/cb"},
@@ -83,7 +69,7 @@ func TestClientsCommands(t *testing.T) {
 // TestUserCommands runs the commands that list a user's things, and
 // mcp-sessions revoke, on a user with two grants and a session.
 func TestUserCommands(t *testing.T) {
-	s, ctx := adminStore(t), context.Background()
+	s, ctx := migratedStore(t), context.Background()
 	now := time.Now()
 	for _, u := range []store.User{
 		{ID: "u1", Provider: "google", Subject: "1", Email: "ada@example.com", Name: "Ada"},
@@ -144,7 +130,7 @@ func TestUserCommands(t *testing.T) {
 }
 
 func TestResolveUser(t *testing.T) {
-	s, ctx := adminStore(t), context.Background()
+	s, ctx := migratedStore(t), context.Background()
 	for _, u := range []store.User{
 		{ID: "u1", Provider: "google", Subject: "1", Email: "ada@example.com"},
 		{ID: "u2", Provider: "google", Subject: "2", Email: "bob@example.com"},
@@ -169,7 +155,7 @@ func TestResolveUser(t *testing.T) {
 }
 
 func TestRevokeGrantsCommand(t *testing.T) {
-	s, ctx := adminStore(t), context.Background()
+	s, ctx := migratedStore(t), context.Background()
 	now := time.Now()
 	if _, err := s.UpsertUser(ctx, &store.User{ID: "u1", Provider: "p", Subject: "s", Email: "ada@example.com", CreatedAt: now, UpdatedAt: now}); err != nil {
 		t.Fatal(err)
@@ -209,7 +195,7 @@ func TestRevokeGrantsCommand(t *testing.T) {
 func TestRotateKeysCommand(t *testing.T) {
 	ctx := context.Background()
 	seed := func(t *testing.T, kek string) store.Store {
-		s := adminStore(t)
+		s := migratedStore(t)
 		if _, err := s.EnsureSigningKey(ctx, signing.Generator(signing.Policy{KEK: kek}, rand.Reader, time.Now().Add(-time.Hour))); err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 )
 
 func TestRevokeLegacyTokenCommand(t *testing.T) {
-	s, ctx := adminStore(t), context.Background()
+	s, ctx := migratedStore(t), context.Background()
 	now := time.Now()
 	if err := s.CreateLegacyToken(ctx, legacyTokenPrefix+"revoke-me-0123456789", &store.LegacyToken{ID: "lt1", UserID: "u1",
 		Scope: "read", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {

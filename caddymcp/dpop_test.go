@@ -26,7 +26,6 @@ import (
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/signing"
-	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
 // dpopClientKey is a client's ES256 DPoP key with its public JWK and
@@ -66,46 +65,16 @@ func (k dpopClientKey) proof(t *testing.T, method, htu, token string) string {
 	return s
 }
 
-// proofRecorder is a next handler that keeps the headers it was given.
-type proofRecorder struct {
-	called bool
-	header http.Header
-	p      *bearer.Principal
-}
-
-func (n *proofRecorder) ServeHTTP(_ http.ResponseWriter, r *http.Request) error {
-	n.called = true
-	n.header = r.Header.Clone()
-	n.p, _ = bearer.PrincipalFrom(r.Context())
-	return nil
-}
-
 // TestBearerAuthDPoP runs a DPoP-bound token through mcp_bearer behind
 // a path rewrite (handle_path): the proof's htu is the URL the client
 // addressed, neither the token nor the proof reaches the next handler,
 // and the key's thumbprint is a placeholder. With `dpop required`, a
 // bearer token is refused with a DPoP challenge.
 func TestBearerAuthDPoP(t *testing.T) {
-	key, err := signing.GenerateSigningKey(rand.Reader, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := signing.NewKeySet([]store.SigningKey{*key}, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ks := newKeySet(t)
 	client := newDPoPClientKey(t)
-	sign := func(jti string, cnf *jose.Confirmation) string {
-		now := time.Now()
-		tok, err := ks.Sign(&jose.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://h.example", Subject: "user-1",
-			Audience: jwt.ClaimStrings{"https://h.example/github"}, IssuedAt: jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), ID: jti}, ClientID: "client-1", Scope: "booking:read", Cnf: cnf})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	bound, plain := sign("j1", &jose.Confirmation{JKT: client.jkt}), sign("j2", nil)
+	const aud = "https://h.example/github"
+	bound, plain := signAccess(t, ks, aud, "j1", &jose.Confirmation{JKT: client.jkt}), signAccess(t, ks, aud, "j2", nil)
 	newHandler := func(required bool) *BearerAuth {
 		rs, err := bearer.NewResource(bearer.ResourceConfig{Resource: "/github", Keys: keysOf{ks}, RequireDPoP: required})
 		if err != nil {
@@ -133,7 +102,7 @@ func TestBearerAuthDPoP(t *testing.T) {
 
 	b := newHandler(false)
 	r, repl := rewritten("DPoP", bound, client.proof(t, "POST", "https://h.example/github/mcp", bound))
-	next := &proofRecorder{}
+	next := &requestRecorder{}
 	w := httptest.NewRecorder()
 	if err := b.ServeHTTP(w, r, next); err != nil || !next.called {
 		t.Fatalf("DPoP request: err %v, status %d, %v", err, w.Code, w.Header())
@@ -148,7 +117,7 @@ func TestBearerAuthDPoP(t *testing.T) {
 	// A proof for the rewritten path is not one for the URL the client
 	// addressed.
 	r, _ = rewritten("DPoP", bound, client.proof(t, "POST", "https://h.example/mcp", bound))
-	next = &proofRecorder{}
+	next = &requestRecorder{}
 	w = httptest.NewRecorder()
 	if err := b.ServeHTTP(w, r, next); err != nil || next.called || w.Code != 401 ||
 		!strings.HasPrefix(w.Header().Get("WWW-Authenticate"), `DPoP resource_metadata=`) ||
@@ -163,7 +132,7 @@ func TestBearerAuthDPoP(t *testing.T) {
 		status int
 	}{{bound, 401}, {plain, 0}} {
 		r, _ = rewritten("Bearer", tt.token, "")
-		next = &proofRecorder{}
+		next = &requestRecorder{}
 		w = httptest.NewRecorder()
 		_ = b.ServeHTTP(w, r, next)
 		if next.called != (tt.status == 0) || (tt.status != 0 && w.Code != tt.status) {
@@ -177,14 +146,14 @@ func TestBearerAuthDPoP(t *testing.T) {
 	r = r.WithContext(context.WithValue(r.Context(), caddyhttp.ServerCtxKey,
 		&caddyhttp.Server{Errors: &caddyhttp.HTTPErrorConfig{Routes: caddyhttp.RouteList{{}}}}))
 	w = httptest.NewRecorder()
-	err = req.ServeHTTP(w, r, &proofRecorder{})
+	err := req.ServeHTTP(w, r, &requestRecorder{})
 	var he caddyhttp.HandlerError
 	if !errors.As(err, &he) || he.StatusCode != 401 || len(w.Header().Values("WWW-Authenticate")) != 1 ||
 		!strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "DPoP ") {
 		t.Fatalf("bearer token at a DPoP-only resource: %v, %v", err, w.Header())
 	}
 	r, _ = rewritten("DPoP", bound, client.proof(t, "POST", "https://h.example/github/mcp", bound))
-	if next := (&proofRecorder{}); req.ServeHTTP(httptest.NewRecorder(), r, next) != nil || !next.called {
+	if next := (&requestRecorder{}); req.ServeHTTP(httptest.NewRecorder(), r, next) != nil || !next.called {
 		t.Fatal("a DPoP request at a DPoP-only resource was refused")
 	}
 }

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testoidc"
 )
@@ -53,17 +51,9 @@ http://127.0.0.1:%d {
 func TestFullFlowThroughCaddy(t *testing.T) {
 	t.Setenv("CADDYMCP_FLOW_SECRET", "op-secret")
 	op := testoidc.Start(t, "caddymcp-test", "op-secret", testoidc.User{Subject: "ada-1", Email: "ada@example.com", EmailVerified: true, Name: "Ada"})
-	port := freePort(t)
+	port := testflow.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	src := fmt.Sprintf(flowSite, filepath.Join(t.TempDir(), "flow.db"), port, op.Issuer)
-	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
-	if err != nil || len(warnings) > 0 {
-		t.Fatalf("adapting: %v %v", err, warnings)
-	}
-	if err := load(t, cfg); err != nil {
-		t.Fatalf("loading: %v", err)
-	}
-	defer stopCaddy(t)
+	startCaddyfile(t, fmt.Sprintf(flowSite, filepath.Join(t.TempDir(), "flow.db"), port, op.Issuer))
 	b := testflow.NewBrowser(t, nil)
 
 	// Registration, as an MCP client does it; then the authorization
@@ -83,18 +73,7 @@ func TestFullFlowThroughCaddy(t *testing.T) {
 		t.Fatalf("tokens: %+v", tokens)
 	}
 
-	const listProducts = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"products_list","arguments":{}}}`
-	call := func(path, token string) *http.Response {
-		req, _ := http.NewRequest("POST", base+path, strings.NewReader(listProducts))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		res, body := b.Do(req)
-		if res.StatusCode == 200 && !strings.Contains(body, `"structuredContent"`) {
-			t.Errorf("tools/call answered %s", body)
-		}
-		return res
-	}
+	call := func(path, token string) *http.Response { return callListProducts(t, b, base+path, token) }
 	// The guarded route lets the token through to the MCP tools.
 	if res := call("/mcp", tokens.AccessToken); res.StatusCode != http.StatusOK {
 		t.Fatalf("/mcp with a token: %d", res.StatusCode)

@@ -35,18 +35,7 @@ func FuzzCaddyfile(f *testing.F) {
 	seeds := [][]string{
 		{ // caddymcp
 			"", " {\n}", " postgres://x",
-			` {
-	database {env.CADDYMCP_DATABASE_URL}
-	max_conns 20
-	issuer https://mcp.example.com
-	scopes a:read a:write
-	start_timeout 1m
-	sweep_interval 5m
-	client_retention 90d
-	key_rotation 7d
-	key_encryption_key {env.CADDYMCP_KEK}
-	signing_algorithm EdDSA
-}`,
+			everyGlobalOption,
 			" {\n\tembedded_path /var/lib/caddymcp.db\n\tdatabase x\n}",
 			" {\n\tmax_conns -1\n\tstart_timeout 0s\n\tscopes a a\n}",
 			" {\n\tscopes a\"b\n\tissuer\n}",
@@ -54,51 +43,8 @@ func FuzzCaddyfile(f *testing.F) {
 		},
 		{ // mcp_oauth
 			"", " {\n\tissuer https://a.example\n\tscopes x y\n}",
-			` {
-	resources https://api.example.com/mcp /other
-	registration {
-		initial_access_token {env.REG_TOKEN}
-		max_clients 50
-		max_redirect_uris 3
-		secret_lifetime 90d
-	}
-	client cli {
-		secret {file./run/secrets/cli}
-		name "Command line"
-		redirect_uris http://127.0.0.1/cb https://app.example.com/cb
-		scopes booking:read
-	}
-	client public {
-		redirect_uris cursor://x/cb
-	}
-	code_lifetime 30s
-	access_token_lifetime 15m
-	refresh_token_lifetime 7d
-	refresh_token_idle 1d
-	refresh_grace 5s
-	allowed_origins http://localhost:6274
-}`,
-			` {
-	login google {
-		client_id {env.GOOGLE_ID}
-		client_secret {env.GOOGLE_SECRET}
-	}
-	login oidc corp {
-		issuer https://login.corp.example/realms/main
-		client_id caddymcp
-		client_secret {file./run/secrets/corp}
-		scopes openid email
-		label "Corp SSO"
-	}
-	allow domain example.com {
-		scopes booking:read product:read
-	}
-	allow email admin@example.com boss@example.com
-	allow hosted_domain example.org
-	allow *
-	session_idle 2h
-	session_lifetime 3d
-}`,
+			everyOAuthSetting,
+			oauthLoginAndPolicy,
 			" {\n\trate_limit {\n\t\tregister 10/m 20\n\t\ttoken off\n\t\tipv6_prefix 64\n\t}\n}",
 			" {\n\trate_limit off\n}",
 			" {\n\tregistration off\n\tregistration {\n\t\tmax_clients x\n\t}\n}",
@@ -110,13 +56,7 @@ func FuzzCaddyfile(f *testing.F) {
 		},
 		{ // mcp_bearer
 			"", " /mcp*", " /mcp* {\n\tscope booking:write order:write\n\tscope_match all\n}",
-			` {
-	resource https://mcp.example.com/mcp
-	authorization_server https://as.example.com https://as2.example.com
-	scopes booking:read
-	resource_name "Shop MCP"
-	resource_documentation https://docs.example.com
-}`,
+			everyBearerSetting,
 			" @api {\n\tscope_match some\n}", " * {\n\tauthorization_server\n}", " /a /b",
 			" {\n\tresource\n\tresource a b\n}",
 		},
@@ -151,27 +91,17 @@ func FuzzCaddyfile(f *testing.F) {
 func unmarshalDirective(t *testing.T, name string, tokens []caddyfile.Token) {
 	t.Helper()
 	d := caddyfile.NewDispenser(tokens)
-	var module any
+	module := newModule(name)
 	var err error
-	switch name {
-	case "caddymcp":
+	if name == "caddymcp" {
 		var v any
 		if v, err = parseGlobalOption(d, nil); err == nil {
-			app := new(App)
-			if err := strictJSON(v.(httpcaddyfile.App).Value, app); err != nil {
+			if err := strictJSON(v.(httpcaddyfile.App).Value, module); err != nil {
 				t.Fatalf("the app's JSON %s: %v", v.(httpcaddyfile.App).Value, err)
 			}
-			module = app
 		}
-	case "mcp_oauth":
-		module = new(OAuthServer)
-	case "mcp_bearer":
-		module = new(BearerAuth)
-	case "mcp_tools":
-		module = new(Tools)
-	}
-	if u, ok := module.(caddyfile.Unmarshaler); ok && name != "caddymcp" {
-		err = u.UnmarshalCaddyfile(d)
+	} else {
+		err = module.(caddyfile.Unmarshaler).UnmarshalCaddyfile(d)
 	}
 	if err != nil {
 		if !strings.Contains(err.Error(), "Testfile:") {
@@ -190,23 +120,29 @@ func roundTrip(t *testing.T, name string, module any) {
 	if err != nil {
 		t.Fatalf("%s: %+v does not encode: %v", name, module, err)
 	}
-	var again any
-	switch module.(type) {
-	case *App:
-		again = new(App)
-	case *OAuthServer:
-		again = new(OAuthServer)
-	case *BearerAuth:
-		again = new(BearerAuth)
-	case *Tools:
-		again = new(Tools)
-	}
+	again := newModule(name)
 	if err := strictJSON(b, again); err != nil {
 		t.Fatalf("%s: JSON %s does not decode back: %v", name, b, err)
 	}
 	if b2, _ := json.Marshal(again); !bytes.Equal(b, b2) {
 		t.Fatalf("%s: JSON %s decodes and encodes as %s", name, b, b2)
 	}
+}
+
+// newModule is a new module of the global option or directive name; nil
+// for any other name.
+func newModule(name string) any {
+	switch name {
+	case "caddymcp":
+		return new(App)
+	case "mcp_oauth":
+		return new(OAuthServer)
+	case "mcp_bearer":
+		return new(BearerAuth)
+	case "mcp_tools":
+		return new(Tools)
+	}
+	return nil
 }
 
 // strictJSON decodes b into v, refusing unknown members and trailing data.
@@ -281,15 +217,8 @@ func adaptDirective(t *testing.T, name, input string) {
 	walkHandlers(doc, func(handler string, raw map[string]any) {
 		delete(raw, "handler")
 		b, _ := json.Marshal(raw)
-		var module any
-		switch handler {
-		case "mcp_oauth":
-			module = new(OAuthServer)
-		case "mcp_bearer":
-			module = new(BearerAuth)
-		case "mcp_tools":
-			module = new(Tools)
-		default:
+		module := newModule(handler)
+		if module == nil || handler == "caddymcp" {
 			return
 		}
 		if err := strictJSON(b, module); err != nil {

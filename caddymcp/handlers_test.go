@@ -2,25 +2,19 @@ package caddymcp
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddymcp/caddymcp/caddymcp/bearer"
-	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/signing"
-	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
 // nextRecorder is a next handler that records whether it ran.
@@ -139,51 +133,26 @@ func TestToolsPathValidation(t *testing.T) {
 	}
 }
 
-// principalRecorder is a next handler that keeps what it was given.
-type principalRecorder struct {
-	p    *bearer.Principal
-	auth string
-}
-
-func (n *principalRecorder) ServeHTTP(_ http.ResponseWriter, r *http.Request) error {
-	n.p, _ = bearer.PrincipalFrom(r.Context())
-	n.auth = r.Header.Get("Authorization")
-	return nil
-}
-
 func TestBearerAuthPassesVerifiedRequests(t *testing.T) {
-	key, err := signing.GenerateSigningKey(rand.Reader, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := signing.NewKeySet([]store.SigningKey{*key}, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ks := newKeySet(t)
 	rs, err := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp", Keys: keysOf{ks}, Required: []string{"booking:read"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := &BearerAuth{resource: rs}
-	now := time.Now()
-	tok, err := ks.Sign(&jose.AccessClaims{RegisteredClaims: jwt.RegisteredClaims{Issuer: "https://h.example", Subject: "user-1",
-		Audience: jwt.ClaimStrings{"https://h.example/mcp"}, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), ID: "j1"},
-		ClientID: "client-1", Scope: "booking:read"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := signAccess(t, ks, "https://h.example/mcp", "j1", nil)
 	r := httpsRequest("POST", "https://h.example/mcp", nil)
 	repl := caddy.NewReplacer()
 	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
 	r.Header.Set("Authorization", "Bearer "+tok)
-	next := &principalRecorder{}
+	next := &requestRecorder{}
 	if err := b.ServeHTTP(httptest.NewRecorder(), r, next); err != nil {
 		t.Fatal(err)
 	}
 	if next.p == nil || next.p.Subject != "user-1" || next.p.ClientID != "client-1" {
 		t.Fatalf("principal = %+v", next.p)
 	}
-	if next.auth != "" {
+	if next.header.Get("Authorization") != "" {
 		t.Error("the Authorization header reached the next handler")
 	}
 	for key, want := range map[string]string{"http.auth.user.id": "user-1", "http.auth.user.client_id": "client-1",
@@ -193,7 +162,3 @@ func TestBearerAuthPassesVerifiedRequests(t *testing.T) {
 		}
 	}
 }
-
-type keysOf struct{ ks *signing.KeySet }
-
-func (k keysOf) KeySet(context.Context) (*signing.KeySet, error) { return k.ks, nil }

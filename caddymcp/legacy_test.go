@@ -3,15 +3,12 @@ package caddymcp
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/pflag"
 
@@ -34,17 +31,9 @@ func createFlags(t *testing.T, args ...string) caddycmd.Flags {
 }
 
 func TestCreateLegacyTokenCommand(t *testing.T) {
-	s, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "t.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx := context.Background()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, ctx := migratedStore(t), context.Background()
 	var out, errOut bytes.Buffer
-	err = createLegacyToken(ctx, s, createFlags(t, "--user", "alice", "--scope", "product:read,order:read", "--name", "export"), nil, &out, &errOut)
+	err := createLegacyToken(ctx, s, createFlags(t, "--user", "alice", "--scope", "product:read,order:read", "--name", "export"), nil, &out, &errOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,21 +94,8 @@ func TestCreateLegacyTokenCommand(t *testing.T) {
 // route's scope requirement applies, a revocation applies within the
 // cache time, and without the option the same token is refused.
 func TestBearerLegacyTokens(t *testing.T) {
-	t.Setenv("XDG_DATA_HOME", t.TempDir())
 	dbPath := filepath.Join(t.TempDir(), "legacy.db")
-	port := freePort(t)
-	site := fmt.Sprintf("http://127.0.0.1:%d", port)
-	caddyfile := fmt.Sprintf(`{
-	admin off
-	log {
-		level ERROR
-	}
-	caddymcp {
-		embedded_path %s
-	}
-}
-%s {
-	mcp_bearer /mcp* {
+	site := startSite(t, "\tcaddymcp {\n\t\tembedded_path "+dbPath+"\n\t}\n", `	mcp_bearer /mcp* {
 		legacy_tokens
 		scope product:read
 	}
@@ -127,16 +103,7 @@ func TestBearerLegacyTokens(t *testing.T) {
 		scope product:read
 	}
 	respond "user={http.auth.user.id} client={http.auth.user.client_id} scope={http.auth.user.scope}"
-}
-`, dbPath, site)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := load(t, cfg); err != nil {
-		t.Fatal(err)
-	}
-	defer stopCaddy(t)
+`)
 
 	s, err := store.OpenEmbedded(dbPath)
 	if err != nil {
@@ -154,17 +121,7 @@ func TestBearerLegacyTokens(t *testing.T) {
 		return tok
 	}
 	good, narrow := mk("lt_good", "product:read order:read"), mk("lt_narrow", "order:read")
-	call := func(path, token string) (int, string, string) {
-		req, _ := http.NewRequest("POST", site+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(body), res.Header.Get("WWW-Authenticate")
-	}
+	call := func(path, token string) (int, string, string) { return postBearer(t, site+path, token) }
 	if code, body, _ := call("/mcp", good); code != 200 || body != "user=alice@example.com client=legacy:lt_good scope=product:read order:read" {
 		t.Fatalf("legacy token: %d %q", code, body)
 	}

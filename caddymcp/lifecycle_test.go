@@ -3,33 +3,18 @@ package caddymcp
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-
 	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // testConfig is a JSON config with the caddymcp app and one plain-HTTP
 // server running mcp_oauth and mcp_bearer.
@@ -69,22 +54,6 @@ func testConfig(t *testing.T, app map[string]any, port int, scopes []string) []b
 	return b
 }
 
-func getJSON(t *testing.T, rawURL string, v any) int {
-	t.Helper()
-	res, err := http.Get(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if v != nil && res.StatusCode == 200 {
-		if err := json.Unmarshal(body, v); err != nil {
-			t.Fatalf("%s: %v: %s", rawURL, err, body)
-		}
-	}
-	return res.StatusCode
-}
-
 func kidOf(t *testing.T, base string) string {
 	t.Helper()
 	var doc jose.JWKS
@@ -92,18 +61,6 @@ func kidOf(t *testing.T, base string) string {
 		t.Fatalf("JWKS: status %d, %d keys", code, len(doc.Keys))
 	}
 	return doc.Keys[0].Kid
-}
-
-func load(t testing.TB, cfg []byte) error {
-	t.Helper()
-	return caddy.Load(cfg, true)
-}
-
-func stopCaddy(t testing.TB) {
-	t.Helper()
-	if err := caddy.Stop(); err != nil {
-		t.Errorf("stopping: %v", err)
-	}
 }
 
 // TestReloadKeepsKeysAndSharesStore loads a config, reloads a changed one
@@ -123,7 +80,7 @@ func TestReloadKeepsKeysAndSharesStore(t *testing.T) {
 	for name, setup := range backends {
 		t.Run(name, func(t *testing.T) {
 			app, key := setup(t)
-			port := freePort(t)
+			port := testflow.FreePort(t)
 			base := fmt.Sprintf("http://127.0.0.1:%d", port)
 			if err := load(t, testConfig(t, app, port, nil)); err != nil {
 				t.Fatalf("loading: %v", err)
@@ -203,7 +160,7 @@ func TestStartFailures(t *testing.T) {
 	wrong := *dsn
 	wrong.User = url.UserPassword(dsn.User.Username(), "N0t-The-Pa55word")
 	unreachable := *dsn
-	unreachable.Host = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	unreachable.Host = fmt.Sprintf("127.0.0.1:%d", testflow.FreePort(t))
 
 	tests := []struct {
 		name    string
@@ -229,7 +186,7 @@ func TestStartFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("CADDYMCP_BAD_DSN", tt.env)
 			start := time.Now()
-			err := load(t, testConfig(t, tt.app, freePort(t), nil))
+			err := load(t, testConfig(t, tt.app, testflow.FreePort(t), nil))
 			if err == nil {
 				stopCaddy(t)
 				t.Fatal("config with a broken store loaded")
@@ -259,12 +216,7 @@ func TestStartFailures(t *testing.T) {
 func TestToolsMustBeGuarded(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "g.db")
 	site := func(body string) []byte {
-		src := fmt.Sprintf("{\n\tadmin off\n\tcaddymcp {\n\t\tembedded_path %s\n\t}\n}\nhttp://127.0.0.1:%d {\n%s\n}\n", db, freePort(t), body)
-		cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
+		return adaptCaddyfile(t, fmt.Sprintf("{\n\tadmin off\n\tcaddymcp {\n\t\tembedded_path %s\n\t}\n}\nhttp://127.0.0.1:%d {\n%s\n}\n", db, testflow.FreePort(t), body))
 	}
 	err := load(t, site("\tmcp_tools"))
 	if err == nil {

@@ -1,16 +1,12 @@
 package caddymcp
 
 import (
-	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/audit"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -19,42 +15,13 @@ import (
 // checks that registrations, refusals and handler durations show up in
 // its Prometheus registry.
 func TestMetrics(t *testing.T) {
-	t.Setenv("XDG_DATA_HOME", t.TempDir())
-	port := freePort(t)
-	site := fmt.Sprintf("http://127.0.0.1:%d", port)
-	caddyfile := fmt.Sprintf(`{
-	admin off
-	log {
-		level ERROR
-	}
-}
-%s {
-	metrics /metrics
+	site := startSite(t, "", `	metrics /metrics
 	mcp_oauth
 	mcp_bearer /mcp*
 	respond /mcp* "ok"
-}
-`, site)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := load(t, cfg); err != nil {
-		t.Fatal(err)
-	}
-	defer stopCaddy(t)
+`)
 	do := func(method, path, body string, hdr map[string]string) int {
-		req, _ := http.NewRequest(method, site+path, strings.NewReader(body))
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		_, _ = io.Copy(io.Discard, res.Body)
-		return res.StatusCode
+		return fetch(t, method, site+path, body, hdr).status
 	}
 	if code := do("POST", "/oauth/register", `{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`,
 		map[string]string{"Content-Type": "application/json"}); code != 201 {
@@ -68,14 +35,7 @@ func TestMetrics(t *testing.T) {
 	if code := do("POST", "/mcp", "", map[string]string{"Authorization": "Bearer a.b.c"}); code != 401 {
 		t.Fatalf("bad token: %d", code)
 	}
-	req, _ := http.NewRequest("GET", site+"/metrics", nil)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	text := string(body)
+	text := fetch(t, "GET", site+"/metrics", "", nil).body
 	for _, want := range []string{
 		`caddymcp_oauth_events_total{event="client_registered"} 1`,
 		`caddymcp_auth_failures_total{reason="missing_token"} 2`,

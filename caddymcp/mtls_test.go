@@ -14,8 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig"
-
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testoidc"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpki"
@@ -103,17 +101,9 @@ func TestMutualTLSThroughCaddy(t *testing.T) {
 	)
 	testpki.WriteFile(t, filepath.Join(dir, "local.crt"), testpki.CertPEM(local))
 
-	portA, portB := freePort(t), freePort(t)
+	portA, portB := testflow.FreePort(t), testflow.FreePort(t)
 	baseA, baseB := fmt.Sprintf("https://localhost:%d", portA), fmt.Sprintf("https://localhost:%d", portB)
-	src := fmt.Sprintf(mtlsSites, freePort(t), dir, portA, portB, op.Issuer)
-	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
-	if err != nil || len(warnings) > 0 {
-		t.Fatalf("adapting: %v %v", err, warnings)
-	}
-	if err := load(t, cfg); err != nil {
-		t.Fatalf("loading: %v", err)
-	}
-	defer stopCaddy(t)
+	startCaddyfile(t, fmt.Sprintf(mtlsSites, testflow.FreePort(t), dir, portA, portB, op.Issuer))
 
 	b := testflow.NewBrowser(t, serverCA.Pool())
 	// with is an HTTP client that presents cert (nil: none) on its own
@@ -191,17 +181,9 @@ func TestMutualTLSThroughCaddy(t *testing.T) {
 		}
 		return at, rt
 	}
-	const listProducts = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"products_list","arguments":{}}}`
 	call := func(base, at string, cert *tls.Certificate) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", base+"/mcp", strings.NewReader(listProducts))
-		req.Header.Set("Authorization", "Bearer "+at)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		res, body := with(cert).Do(req)
-		if res.StatusCode == 200 && !strings.Contains(body, `"structuredContent"`) {
-			t.Errorf("tools/call answered %s", body)
-		}
+		res := callListProducts(t, with(cert), base+"/mcp", at)
 		return res.StatusCode, res.Header.Get("WWW-Authenticate")
 	}
 	wantRefused := func(what string, status int, challenge string) {

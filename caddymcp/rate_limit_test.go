@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
 
@@ -70,14 +70,8 @@ func TestParseRateLimit(t *testing.T) {
 			o := new(OAuthServer)
 			src := "mcp_oauth {\n" + tt.input + "\n}"
 			err := o.UnmarshalCaddyfile(caddyfile.NewTestDispenser(src))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
+			if checkErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(o.RateLimit, tt.want) {
 				got, _ := json.Marshal(o.RateLimit)
@@ -111,14 +105,8 @@ func TestRateLimiters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := (&OAuthServer{RateLimit: tt.cfg}).rateLimiters()
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
-				}
+			if checkErr(t, err, tt.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			have := on{got.oauth.Register != nil, got.oauth.Token != nil, got.oauth.Authorize != nil, got.login != nil}
 			if have != tt.want {
@@ -203,16 +191,8 @@ const tightLimits = `	mcp_oauth {
 // without any configuration.
 func TestRateLimitThroughCaddy(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "rl.db")
-	port := freePort(t)
+	port := testflow.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	adapt := func(src string) []byte {
-		t.Helper()
-		cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
-		if err != nil || len(warnings) > 0 {
-			t.Fatalf("adapting: %v %v", err, warnings)
-		}
-		return cfg
-	}
 	send := func(method, path, forwardedFor string, body string) (*http.Response, string) {
 		t.Helper()
 		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
@@ -250,10 +230,7 @@ func TestRateLimitThroughCaddy(t *testing.T) {
 
 	// Behind a trusted proxy, each forwarded address is a client.
 	trusted := "\tservers {\n\t\ttrusted_proxies static 127.0.0.1/32\n\t\tclient_ip_headers X-Forwarded-For\n\t}\n"
-	if err := load(t, adapt(fmt.Sprintf(rateLimitSite, trusted, db, port, tightLimits))); err != nil {
-		t.Fatalf("loading: %v", err)
-	}
-	defer stopCaddy(t)
+	startCaddyfile(t, fmt.Sprintf(rateLimitSite, trusted, db, port, tightLimits))
 	if res, body := register("203.0.113.1"); res.StatusCode != http.StatusCreated {
 		t.Fatalf("first registration: %d %s", res.StatusCode, body)
 	}
@@ -277,7 +254,7 @@ func TestRateLimitThroughCaddy(t *testing.T) {
 	// Without trusted proxies the header is the client's own claim and
 	// changes nothing; with no rate_limit block, the defaults apply:
 	// 20 registrations at once from one address.
-	if err := load(t, adapt(fmt.Sprintf(rateLimitSite, "", db, port, "\tmcp_oauth\n"))); err != nil {
+	if err := load(t, adaptCaddyfile(t, fmt.Sprintf(rateLimitSite, "", db, port, "\tmcp_oauth\n"))); err != nil {
 		t.Fatalf("reloading: %v", err)
 	}
 	for i := range 20 {

@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/signing"
@@ -39,7 +39,7 @@ type toolsSite struct {
 // mcp_tools, and stops Caddy when the test ends.
 func startToolsSite(tb testing.TB, toolsBlock string) *toolsSite {
 	tb.Helper()
-	s := &toolsSite{base: fmt.Sprintf("http://127.0.0.1:%d", freePort(tb)),
+	s := &toolsSite{base: fmt.Sprintf("http://127.0.0.1:%d", testflow.FreePort(tb)),
 		storeLine: "embedded_path " + filepath.Join(tb.TempDir(), "tools.db"), hc: &http.Client{Transport: &http.Transport{}}}
 	if os.Getenv(testpg.EnvVar) != "" {
 		tb.Setenv("CADDYMCP_TOOLS_DSN", testpg.Schema(tb))
@@ -55,13 +55,8 @@ func startToolsSite(tb testing.TB, toolsBlock string) *toolsSite {
 // config is the site's JSON config with toolsBlock inside mcp_tools.
 func (s *toolsSite) config(tb testing.TB, toolsBlock string) []byte {
 	tb.Helper()
-	src := fmt.Sprintf("{\n\tadmin off\n\tlog {\n\t\tlevel ERROR\n\t}\n\tcaddymcp {\n\t\tissuer %s\n\t\t%s\n\t}\n}\n%s {\n\tmcp_bearer /mcp*\n\tmcp_tools {\n%s\n\t}\n}\n",
-		s.base, s.storeLine, s.base, toolsBlock)
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return cfg
+	return adaptCaddyfile(tb, fmt.Sprintf("{\n\tadmin off\n\tlog {\n\t\tlevel ERROR\n\t}\n\tcaddymcp {\n\t\tissuer %s\n\t\t%s\n\t}\n}\n%s {\n\tmcp_bearer /mcp*\n\tmcp_tools {\n%s\n\t}\n}\n",
+		s.base, s.storeLine, s.base, toolsBlock))
 }
 
 // store is the site's pooled store.
@@ -137,14 +132,6 @@ func (s *toolsSite) mcpClient(t *testing.T, token, id string) *client.Client {
 	return c
 }
 
-func callList(c *client.Client) error {
-	res, err := c.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "products_list"}})
-	if err == nil && res.IsError {
-		err = errors.New("tool error")
-	}
-	return err
-}
-
 // TestToolsSessionsAcrossReload runs MCP sessions through Caddy: a
 // session works for its user only, and a config reload ends it (the
 // module's Cleanup closes the sessions, including an open stream).
@@ -155,30 +142,19 @@ func TestToolsSessionsAcrossReload(t *testing.T) {
 
 	c := site.mcpClient(t, alice, "")
 	id := c.GetSessionId()
-	if err := callList(c); err != nil {
+	if err := testflow.ListProducts(c); err != nil {
 		t.Fatalf("alice in her session: %v", err)
 	}
-	if err := callList(site.mcpClient(t, bob, id)); !errors.Is(err, transport.ErrSessionTerminated) {
+	if err := testflow.ListProducts(site.mcpClient(t, bob, id)); !errors.Is(err, transport.ErrSessionTerminated) {
 		t.Fatalf("bob in alice's session: %v, want 404", err)
 	}
-	if err := callList(site.mcpClient(t, site.token(t, "alice", "product:read product:write"), id)); err != nil {
+	if err := testflow.ListProducts(site.mcpClient(t, site.token(t, "alice", "product:read product:write"), id)); err != nil {
 		t.Fatalf("alice with another token: %v", err)
 	}
 
 	// An open listening stream on the session…
-	req, _ := http.NewRequest("GET", site.base+"/mcp", nil)
-	req.Header.Set("Authorization", "Bearer "+alice)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Mcp-Session-Id", id)
-	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-	res, err := site.hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := testflow.ListenStream(t, site.hc, site.base+"/mcp", alice, id)
 	defer res.Body.Close()
-	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
-		t.Fatalf("GET stream: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
-	}
 
 	// …ends with the reload, and the session with it. (Were the
 	// module's Cleanup to leave the session open, the read below would
@@ -190,10 +166,10 @@ func TestToolsSessionsAcrossReload(t *testing.T) {
 		t.Errorf("stream ended with %v", err)
 	}
 	site.hc.CloseIdleConnections() // they were to the old server
-	if err := callList(c); !errors.Is(err, transport.ErrSessionTerminated) {
+	if err := testflow.ListProducts(c); !errors.Is(err, transport.ErrSessionTerminated) {
 		t.Errorf("alice's session after the reload: %v, want 404", err)
 	}
-	if err := callList(site.mcpClient(t, alice, "")); err != nil {
+	if err := testflow.ListProducts(site.mcpClient(t, alice, "")); err != nil {
 		t.Errorf("a new session after the reload: %v", err)
 	}
 }

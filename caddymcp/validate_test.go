@@ -2,7 +2,6 @@ package caddymcp
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -14,11 +13,7 @@ import (
 // as `caddy validate` does.
 func validateConfig(t *testing.T, cfgJSON []byte) {
 	t.Helper()
-	var cfg caddy.Config
-	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Validate(&cfg); err != nil {
+	if err := validateErr(cfgJSON); err != nil {
 		t.Fatalf("validating: %v", err)
 	}
 }
@@ -98,17 +93,8 @@ func TestOAuthConfigValidation(t *testing.T) {
 				}
 				t.Fatalf("adapting: %v", err)
 			}
-			var cfg caddy.Config
-			if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-				t.Fatal(err)
-			}
-			err = caddy.Validate(&cfg)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("validating: %v", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("error = %v, want it to mention %q", err, tt.wantErr)
-			}
+			err = validateErr(cfgJSON)
+			checkErr(t, err, tt.wantErr)
 			if err != nil && strings.Contains(err.Error(), "s3cret-value") {
 				t.Fatalf("error reveals a secret: %v", err)
 			}

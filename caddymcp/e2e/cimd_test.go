@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
-	"github.com/caddymcp/caddymcp/caddymcp/internal/testoidc"
 )
 
 // cimdHost serves client metadata documents over TLS on 127.0.0.1 with
@@ -98,7 +97,7 @@ func TestClientMetadataDocument(t *testing.T) {
 	docs := startCIMDHost(t, redirect)
 	clientID := docs.srv.URL + "/client.json"
 
-	op := testoidc.Start(t, "caddymcp-e2e", "op-secret", testoidc.User{Subject: "ada-1", Email: "ada@example.com", EmailVerified: true, Name: "Ada"})
+	op := startOIDC(t)
 	config := withLogin(t, exampleText(t), op.Issuer)
 	const block = "\n\tmcp_oauth {\n"
 	if !strings.Contains(config, block) {

@@ -25,6 +25,8 @@ import (
 	mcpclient "github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
 )
 
 // The scripted user at the upstream OpenID provider: the address
@@ -148,13 +150,7 @@ func startOP(t *testing.T, ct clientTools, redirect string) *opProcess {
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
+		stopProcess(cmd.Process, done, 5*time.Second)
 		if t.Failed() {
 			t.Logf("oidc-provider log:\n%s", op.out)
 		}
@@ -205,6 +201,38 @@ func runNode(t *testing.T, ct clientTools, dir, prefix string, timeout time.Dura
 	return out.String(), err
 }
 
+// nodeEnv is the environment of a node client of the host: it trusts the
+// host's local CA, takes no options from the caller's environment and
+// prints no colours.
+func nodeEnv(in *instance) []string {
+	return []string{"NODE_EXTRA_CA_CERTS=" + in.rootCA(), "NODE_OPTIONS=", "NO_COLOR=1"}
+}
+
+// runFlowScript runs a client script of clients/ (sdk-flow.mjs,
+// dpop-flow.mjs) through the whole flow against the host's MCP endpoint,
+// as the scripted user of op in Chromium, with its steps numbered 3.x
+// and its artifacts in artifacts, and decodes the JSON it hands back
+// into result. A failed run fails the test, with hint saying where to
+// look; extraEnv is what the script needs besides.
+func runFlowScript(t *testing.T, ct clientTools, in *instance, op *opProcess, artifacts, script, hint string, result any, extraEnv ...string) {
+	t.Helper()
+	resultFile := filepath.Join(t.TempDir(), "result.json")
+	env := append([]string{"MCP_URL=" + in.base() + "/mcp", "OP_ISSUER=" + op.issuer, "LOGIN_EMAIL=" + opEmail,
+		"LOGIN_PASSWORD=" + opPassword, "CHROMIUM=" + ct.chromium, "ARTIFACTS_DIR=" + artifacts,
+		"RESULT_FILE=" + resultFile, "STEP_PREFIX=3."}, nodeEnv(in)...)
+	prefix := strings.TrimSuffix(script, "-flow.mjs") + " | "
+	if _, err := runNode(t, ct, ct.dir, prefix, 3*time.Minute, append(env, extraEnv...), script); err != nil {
+		t.Fatalf("%s failed (%v); %s", script, err, hint)
+	}
+	b, err := os.ReadFile(resultFile)
+	if err == nil {
+		err = json.Unmarshal(b, result)
+	}
+	if err != nil {
+		t.Fatalf("%s result (%d bytes): %v", script, len(b), err)
+	}
+}
+
 // sdkResult is what sdk-flow.mjs hands back.
 type sdkResult struct {
 	SDKVersion         string `json:"sdk_version"`
@@ -246,39 +274,18 @@ func TestRealClients(t *testing.T) {
 	if !strings.Contains(config, readOnly) {
 		t.Fatalf("withLogin no longer writes %q", readOnly)
 	}
-	config = strings.Replace(config, readOnly, "scopes booking:read product:read product:write\n", 1)
-	if err := os.WriteFile(in.config, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in.start()
-	t.Cleanup(func() {
-		if t.Failed() {
-			lines := strings.Split(strings.TrimSpace(in.out.String()), "\n")
-			t.Logf("caddy output (last %d of %d lines):\n%s", min(40, len(lines)), len(lines),
-				strings.Join(lines[max(0, len(lines)-40):], "\n"))
-		}
-	})
-	data := filepath.Join(in.dir, "data", "caddy")
-	rootCA := filepath.Join(data, "pki", "authorities", "local", "root.crt")
-	certDir := filepath.Join(data, "certificates", "local", "localhost")
+	in.startWith(strings.Replace(config, readOnly, "scopes booking:read product:read product:write\n", 1))
+	certDir := filepath.Join(in.dir, "data", "caddy", "certificates", "local", "localhost")
 	endpoint := in.base() + "/mcp"
-	nodeEnv := []string{"NODE_EXTRA_CA_CERTS=" + rootCA, "NODE_OPTIONS=", "NO_COLOR=1"}
 
 	var res sdkResult
 	ok := t.Run("sdk", func(t *testing.T) {
 		t.Log("step 3: the MCP TypeScript SDK through the whole flow (node sdk-flow.mjs)")
-		resultFile := filepath.Join(t.TempDir(), "result.json")
-		env := append([]string{"MCP_URL=" + endpoint, "OP_ISSUER=" + op.issuer, "LOGIN_EMAIL=" + opEmail,
-			"LOGIN_PASSWORD=" + opPassword, "CHROMIUM=" + ct.chromium, "ARTIFACTS_DIR=" + artifacts,
-			"RESULT_FILE=" + resultFile, "STEP_PREFIX=3.", "CADDY_CERT=" + filepath.Join(certDir, "localhost.crt"),
-			"CADDY_KEY=" + filepath.Join(certDir, "localhost.key")}, nodeEnv...)
-		if _, err := runNode(t, ct, ct.dir, "sdk | ", 3*time.Minute, env, "sdk-flow.mjs"); err != nil {
-			t.Fatalf("sdk-flow.mjs failed (%v); its steps, the HTTP trace and the browser's navigations are above, "+
-				"screenshots in %s", err, artifacts)
-		}
-		b, err := os.ReadFile(resultFile)
-		if err != nil || json.Unmarshal(b, &res) != nil || res.OtherAccessToken == "" || res.RevokedAccessToken == "" {
-			t.Fatalf("sdk-flow.mjs result (%d bytes): %v", len(b), err)
+		runFlowScript(t, ct, in, op, artifacts, "sdk-flow.mjs",
+			"its steps, the HTTP trace and the browser's navigations are above, screenshots in "+artifacts, &res,
+			"CADDY_CERT="+filepath.Join(certDir, "localhost.crt"), "CADDY_KEY="+filepath.Join(certDir, "localhost.key"))
+		if res.OtherAccessToken == "" || res.RevokedAccessToken == "" {
+			t.Fatalf("sdk-flow.mjs result without the tokens: %+v", res)
 		}
 		t.Logf("        SDK %s; 401 challenge scope %q; step-up: %s", res.SDKVersion, res.ChallengeScope, res.StepUp)
 	})
@@ -303,7 +310,7 @@ func TestRealClients(t *testing.T) {
 			if token != "" {
 				full = append(full, "--header", "Authorization: Bearer "+token)
 			}
-			return runNode(t, ct, dir, "inspector | ", time.Minute, nodeEnv, full...)
+			return runNode(t, ct, dir, "inspector | ", time.Minute, nodeEnv(in), full...)
 		}
 		out, err := inspect(res.OtherAccessToken, "--method", "tools/list")
 		var list struct {
@@ -422,10 +429,7 @@ func startGoClient(endpoint, token string, hc *http.Client) (*mcpclient.Client, 
 	if err := c.Start(ctx); err != nil {
 		return c, err
 	}
-	var init mcp.InitializeRequest
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "caddymcp-e2e-mcp-go", Version: "1"}
-	_, err = c.Initialize(ctx, init)
+	_, err = c.Initialize(ctx, testflow.InitializeRequest("caddymcp-e2e-mcp-go"))
 	return c, err
 }
 

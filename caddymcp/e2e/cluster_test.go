@@ -8,9 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,7 +15,6 @@ import (
 	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
-	"github.com/caddymcp/caddymcp/caddymcp/internal/testoidc"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
 	"github.com/caddymcp/caddymcp/migrations"
 )
@@ -81,7 +77,7 @@ func (rt *routeTransport) set(route string) {
 // TLS and passes plain HTTP to the instances.
 func TestClusterBehindLoadBalancer(t *testing.T) {
 	dsn := testpg.Schema(t)
-	op := testoidc.Start(t, resilOPClient, resilOPSecret, resilUser)
+	op := startOIDC(t)
 	lb := newInstance(t, "")
 	issuer := lb.base()
 
@@ -104,8 +100,8 @@ func TestClusterBehindLoadBalancer(t *testing.T) {
 	a, b := backend("A"), backend("B")
 
 	// Both instances start at the same moment on an empty database.
-	launchInstance(t, a)
-	launchInstance(t, b)
+	a.launch()
+	b.launch()
 	// Each registers a client as soon as it accepts connections, while
 	// the schema may still be in the making.
 	var early sync.WaitGroup
@@ -121,7 +117,7 @@ func TestClusterBehindLoadBalancer(t *testing.T) {
 	// a-http, b-http over plain HTTP), else round robin over HTTPS.
 	upstream := func(in *instance) string {
 		return fmt.Sprintf("reverse_proxy https://127.0.0.1:%d {\n\t\t\theader_up Host {hostport}\n\t\t\ttransport http {\n\t\t\t\ttls_server_name localhost\n"+
-			"\t\t\t\ttls_trust_pool file %s\n\t\t\t}\n\t\t}", in.httpsPort, filepath.Join(in.dir, "data", "caddy", "pki", "authorities", "local", "root.crt"))
+			"\t\t\t\ttls_trust_pool file %s\n\t\t\t}\n\t\t}", in.httpsPort, in.rootCA())
 	}
 	lbConfig := fmt.Sprintf(`{
 	http_port {$CADDYMCP_HTTP_PORT}
@@ -158,13 +154,8 @@ localhost {
 		}
 	}
 }
-`, upstream(a), upstream(b), a.httpPort, b.httpPort, a.httpsPort, b.httpsPort,
-		filepath.Join(a.dir, "data", "caddy", "pki", "authorities", "local", "root.crt"),
-		filepath.Join(b.dir, "data", "caddy", "pki", "authorities", "local", "root.crt"))
-	if err := os.WriteFile(lb.config, []byte(lbConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	lb.start()
+`, upstream(a), upstream(b), a.httpPort, b.httpPort, a.httpsPort, b.httpsPort, a.rootCA(), b.rootCA())
+	lb.startWith(lbConfig)
 	roots := localRoots(t, lb)
 	c := loadClient(roots, true)
 	via := func(route string, hdr map[string]string) map[string]string {
@@ -432,21 +423,6 @@ localhost {
 	}
 }
 
-// launchInstance starts `caddy run` without waiting for it to answer.
-func launchInstance(t *testing.T, in *instance) {
-	t.Helper()
-	in.out = &syncBuffer{}
-	in.proc = exec.Command(in.bin, "run", "--config", in.config, "--adapter", "caddyfile")
-	in.proc.Env = in.env
-	in.proc.Stdout, in.proc.Stderr = in.out, in.out
-	if err := in.proc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	in.done = make(chan error, 1)
-	go func() { in.done <- in.proc.Wait() }()
-	t.Cleanup(in.stop)
-}
-
 // registerEarly registers a client on an instance's plain-HTTP site as
 // soon as it accepts connections, retrying until it gets 201 (at most 15
 // answers, within the default registration rate limit); it returns every
@@ -482,27 +458,23 @@ func registerEarly(in *instance) []httpReply {
 func waitBackend(t *testing.T, in *instance) {
 	t.Helper()
 	plain := &http.Client{Timeout: 5 * time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-in.done:
-			t.Fatalf("caddy exited early (%v):\n%s", err, in.out)
-		default:
-		}
+	in.await(60*time.Second, "", func() bool {
 		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/.well-known/oauth-authorization-server", in.httpPort), nil)
 		req.Host = "localhost"
-		if res, err := plain.Do(req); err == nil {
-			res.Body.Close()
-			if tc := in.client(); res.StatusCode == 200 && tc != nil {
-				if res, err := tc.Get(in.base() + "/.well-known/oauth-authorization-server"); err == nil {
-					res.Body.Close()
-					if res.StatusCode == 200 {
-						return
-					}
-				}
-			}
+		res, err := plain.Do(req)
+		if err != nil {
+			return false
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("caddy did not answer within 60s:\n%s", in.out)
+		res.Body.Close()
+		tc := in.client()
+		if res.StatusCode != 200 || tc == nil {
+			return false
+		}
+		res, err = tc.Get(in.base() + "/.well-known/oauth-authorization-server")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
 }

@@ -5,19 +5,15 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
-	"github.com/caddymcp/caddymcp/caddymcp/internal/testoidc"
 )
 
 // doctorCheck is one check of `caddy mcp-doctor --json`.
@@ -56,11 +52,6 @@ func (r doctorReport) check(id string) doctorCheck {
 		}
 	}
 	return doctorCheck{}
-}
-
-// rootCA is the file of the host's local CA certificate.
-func (in *instance) rootCA() string {
-	return filepath.Join(in.dir, "data", "caddy", "pki", "authorities", "local", "root.crt")
 }
 
 // doctor runs `caddy mcp-doctor <endpoint> args…` and returns its
@@ -179,19 +170,10 @@ func TestDoctorExample(t *testing.T) {
 // the tools' scopes, and the 403 step-up challenge of a read-only tool
 // the token may not call. The token never appears in the output.
 func TestDoctorToken(t *testing.T) {
-	op := testoidc.Start(t, "caddymcp-e2e", "op-secret", testoidc.User{Subject: "ada-1", Email: "ada@example.com", EmailVerified: true, Name: "Ada"})
-	in := newInstance(t, withLogin(t, exampleText(t), op.Issuer), "CADDYMCP_E2E_OP_SECRET=op-secret")
-	in.start()
+	in, b := startLoginHost(t)
 	base := in.base()
-	roots := x509.NewCertPool()
-	pem, err := os.ReadFile(in.rootCA())
-	if err != nil || !roots.AppendCertsFromPEM(pem) {
-		t.Fatalf("local CA: %v", err)
-	}
-	b := testflow.NewBrowser(t, roots)
-	const redirect = "http://127.0.0.1:9/callback"
-	clientID := b.Register(base, "doctor e2e", redirect)
-	q := testflow.NewRequest(base, clientID, redirect, "booking:read product:read", base+"/mcp")
+	clientID := b.Register(base, "doctor e2e", resilRedirect)
+	q := testflow.NewRequest(base, clientID, resilRedirect, "booking:read product:read", base+"/mcp")
 	tokens := b.Redeem(q, b.Approve(q, b.ConsentPage(q)))
 
 	in.env = append(in.env, "DOCTOR_E2E_TOKEN="+tokens.AccessToken)

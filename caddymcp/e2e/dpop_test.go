@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,32 +62,13 @@ func TestDPoP(t *testing.T) {
 	op := startOP(t, ct, fmt.Sprintf("https://localhost:%d/auth/callback/test", in.httpsPort))
 
 	t.Log("step 2: start Caddy on Caddyfile.example with that login and `dpop { nonce required }`")
-	config := withDPoPNonces(t, withLogin(t, exampleText(t), op.issuer))
-	if err := os.WriteFile(in.config, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in.start()
-	t.Cleanup(func() {
-		if t.Failed() {
-			lines := strings.Split(strings.TrimSpace(in.out.String()), "\n")
-			t.Logf("caddy output (last %d lines):\n%s", min(40, len(lines)), strings.Join(lines[max(0, len(lines)-40):], "\n"))
-		}
-	})
-	endpoint := in.base() + "/mcp"
+	in.startWith(withDPoPNonces(t, withLogin(t, exampleText(t), op.issuer)))
 
 	t.Log("step 3: oauth4webapi through the whole flow with DPoP (node dpop-flow.mjs)")
-	resultFile := filepath.Join(t.TempDir(), "result.json")
-	rootCA := filepath.Join(in.dir, "data", "caddy", "pki", "authorities", "local", "root.crt")
-	env := []string{"MCP_URL=" + endpoint, "OP_ISSUER=" + op.issuer, "LOGIN_EMAIL=" + opEmail, "LOGIN_PASSWORD=" + opPassword,
-		"CHROMIUM=" + ct.chromium, "ARTIFACTS_DIR=" + artifacts, "RESULT_FILE=" + resultFile, "STEP_PREFIX=3.",
-		"NODE_EXTRA_CA_CERTS=" + rootCA, "NODE_OPTIONS=", "NO_COLOR=1"}
-	if _, err := runNode(t, ct, ct.dir, "dpop | ", 3*time.Minute, env, "dpop-flow.mjs"); err != nil {
-		t.Fatalf("dpop-flow.mjs failed (%v); its steps and HTTP trace are above", err)
-	}
 	var res dpopResult
-	b, err := os.ReadFile(resultFile)
-	if err != nil || json.Unmarshal(b, &res) != nil || res.RefreshedAccessToken == "" {
-		t.Fatalf("dpop-flow.mjs result (%d bytes): %v", len(b), err)
+	runFlowScript(t, ct, in, op, artifacts, "dpop-flow.mjs", "its steps and HTTP trace are above", &res)
+	if res.RefreshedAccessToken == "" {
+		t.Fatalf("dpop-flow.mjs result without the refreshed token: %+v", res)
 	}
 	if res.TokenType != "dpop" || res.CodeNonceRetries != 1 || res.RefreshNonceRetries != 0 || res.Tools == 0 {
 		t.Errorf("result %+v", res)

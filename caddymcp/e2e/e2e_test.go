@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -49,16 +48,6 @@ func repoFile(t *testing.T, name string) string {
 	return p
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // instance is one Caddy host: its folders, ports and environment.
 type instance struct {
 	t                          *testing.T
@@ -92,7 +81,7 @@ func newInstance(t *testing.T, config string, extraEnv ...string) *instance {
 	t.Helper()
 	dir := t.TempDir()
 	in := &instance{t: t, bin: caddyBin(t), dir: dir, config: filepath.Join(dir, "Caddyfile"),
-		httpPort: freePort(t), httpsPort: freePort(t), admin: freePort(t)}
+		httpPort: testflow.FreePort(t), httpsPort: testflow.FreePort(t), admin: testflow.FreePort(t)}
 	if err := os.WriteFile(in.config, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +109,9 @@ func (in *instance) run(args ...string) (string, error) {
 	return string(out), err
 }
 
-// start runs `caddy run` and waits until the host answers over HTTPS.
-func (in *instance) start() {
+// launch runs `caddy run` without waiting for the host to answer; the
+// process is stopped when the test ends.
+func (in *instance) launch() {
 	in.t.Helper()
 	in.out = &syncBuffer{}
 	in.proc = exec.Command(in.bin, "run", "--config", in.config, "--adapter", "caddyfile")
@@ -133,22 +123,62 @@ func (in *instance) start() {
 	in.done = make(chan error, 1)
 	go func() { in.done <- in.proc.Wait() }()
 	in.t.Cleanup(in.stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+}
+
+// await calls answered every 100 ms until it reports true, failing the
+// test when Caddy exits first or when within has passed; where, if not
+// empty, says where Caddy was to answer.
+func (in *instance) await(within time.Duration, where string, answered func() bool) {
+	in.t.Helper()
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		select {
 		case err := <-in.done:
 			in.t.Fatalf("caddy exited early (%v):\n%s", err, in.out)
 		default:
 		}
-		if c := in.client(); c != nil {
-			if res, err := c.Get(in.base() + "/.well-known/oauth-authorization-server"); err == nil {
-				res.Body.Close()
-				return
-			}
+		if answered() {
+			return
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	in.t.Fatalf("caddy did not answer within 30s:\n%s", in.out)
+	if where != "" {
+		where = " at " + where
+	}
+	in.t.Fatalf("caddy did not answer%s within %v:\n%s", where, within, in.out)
+}
+
+// start runs `caddy run` and waits until the host answers over HTTPS.
+func (in *instance) start() {
+	in.t.Helper()
+	in.launch()
+	in.await(30*time.Second, "", func() bool {
+		c := in.client()
+		if c == nil {
+			return false
+		}
+		res, err := c.Get(in.base() + "/.well-known/oauth-authorization-server")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return true
+	})
+}
+
+// startWith writes config as the host's Caddyfile and starts it. When
+// the test fails, the end of Caddy's output is logged.
+func (in *instance) startWith(config string) {
+	in.t.Helper()
+	if err := os.WriteFile(in.config, []byte(config), 0o600); err != nil {
+		in.t.Fatal(err)
+	}
+	in.start()
+	in.t.Cleanup(func() {
+		if in.t.Failed() {
+			lines := strings.Split(strings.TrimSpace(in.out.String()), "\n")
+			in.t.Logf("caddy output (last %d of %d lines):\n%s", min(40, len(lines)), len(lines),
+				strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	})
 }
 
 // stop ends the process gracefully and waits for it.
@@ -166,14 +196,41 @@ func (in *instance) stop() {
 	in.proc = nil
 }
 
-// client trusts the host's local CA; nil until the CA exists.
-func (in *instance) client() *http.Client {
-	pem, err := os.ReadFile(filepath.Join(in.dir, "data", "caddy", "pki", "authorities", "local", "root.crt"))
+// rootCA is the file of the host's local CA certificate.
+func (in *instance) rootCA() string {
+	return filepath.Join(in.dir, "data", "caddy", "pki", "authorities", "local", "root.crt")
+}
+
+// roots is the certificate pool of the host's local CA; nil until the CA
+// exists.
+func (in *instance) roots() *x509.CertPool {
+	pem, err := os.ReadFile(in.rootCA())
 	if err != nil {
 		return nil
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
+		return nil
+	}
+	return pool
+}
+
+// stopProcess ends a process gracefully: SIGTERM, a kill when it has not
+// ended after grace, and in either case it waits until done is closed.
+func stopProcess(p *os.Process, done <-chan struct{}, grace time.Duration) {
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-done
+	}
+}
+
+// client trusts the host's local CA; nil until the CA exists.
+func (in *instance) client() *http.Client {
+	pool := in.roots()
+	if pool == nil {
 		return nil
 	}
 	return &http.Client{
@@ -519,24 +576,33 @@ func withLogin(t *testing.T, example, issuer string) string {
 	return strings.Replace(example, line, block, 1)
 }
 
+// startOIDC starts the local OpenID provider that stands in for Google,
+// with the one user that withLogin and resilOAuth let in.
+func startOIDC(t *testing.T) *testoidc.Provider {
+	t.Helper()
+	return testoidc.Start(t, resilOPClient, resilOPSecret, resilUser)
+}
+
+// startLoginHost starts Caddyfile.example with sign-in through the local
+// OpenID provider (withLogin), and returns it with a browser that trusts
+// its local CA.
+func startLoginHost(t *testing.T) (*instance, *testflow.Browser) {
+	t.Helper()
+	op := startOIDC(t)
+	in := newInstance(t, withLogin(t, exampleText(t), op.Issuer), "CADDYMCP_E2E_OP_SECRET="+resilOPSecret)
+	in.start()
+	return in, testflow.NewBrowser(t, localRoots(t, in))
+}
+
 // TestFullFlowOverHTTPS runs the whole authorization flow against the real
 // binary over HTTPS, with Caddyfile.example changed only in its upstream
 // login: registration, sign-in, consent, token, MCP calls with mcp-go's
 // client, a refused write (no scope), refresh and revocation.
 func TestFullFlowOverHTTPS(t *testing.T) {
-	op := testoidc.Start(t, "caddymcp-e2e", "op-secret", testoidc.User{Subject: "ada-1", Email: "ada@example.com", EmailVerified: true, Name: "Ada"})
-	in := newInstance(t, withLogin(t, exampleText(t), op.Issuer), "CADDYMCP_E2E_OP_SECRET=op-secret")
-	in.start()
+	in, b := startLoginHost(t)
 	base := in.base()
-	roots := x509.NewCertPool()
-	pem, err := os.ReadFile(filepath.Join(in.dir, "data", "caddy", "pki", "authorities", "local", "root.crt"))
-	if err != nil || !roots.AppendCertsFromPEM(pem) {
-		t.Fatalf("local CA: %v", err)
-	}
-	b := testflow.NewBrowser(t, roots)
-	const redirect = "http://127.0.0.1:9/callback"
-	clientID := b.Register(base, "E2E client", redirect)
-	q := testflow.NewRequest(base, clientID, redirect, "booking:read product:read product:write", base+"/mcp")
+	clientID := b.Register(base, "E2E client", resilRedirect)
+	q := testflow.NewRequest(base, clientID, resilRedirect, "booking:read product:read product:write", base+"/mcp")
 	page := b.ConsentPage(q)
 	if !strings.Contains(page, "E2E client") || strings.Contains(page, "Manage your products") {
 		t.Fatalf("consent page (product:write must not be offered):\n%s", page)

@@ -12,8 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -71,13 +69,13 @@ func withProbe(t *testing.T, config string) string {
 	return strings.Replace(config, line, line+"\trespond /mcp/probe \"ok {http.auth.user.id}\" 200\n", 1)
 }
 
-// localRoots is the certificate pool of an instance's local CA.
+// localRoots is the certificate pool of an instance's local CA, which
+// must exist.
 func localRoots(t *testing.T, in *instance) *x509.CertPool {
 	t.Helper()
-	pem, err := os.ReadFile(filepath.Join(in.dir, "data", "caddy", "pki", "authorities", "local", "root.crt"))
-	roots := x509.NewCertPool()
-	if err != nil || !roots.AppendCertsFromPEM(pem) {
-		t.Fatalf("local CA of %s: %v", in.dir, err)
+	roots := in.roots()
+	if roots == nil {
+		t.Fatalf("no local CA certificate at %s", in.rootCA())
 	}
 	return roots
 }
@@ -358,6 +356,59 @@ func slowestSample(ss []loadSample) (time.Duration, loadSample) {
 	return worst, which
 }
 
+// loadRun runs the workers of a load until end is called, at the latest
+// when the test ends.
+type loadRun struct {
+	ctx   context.Context
+	roots *x509.CertPool
+	wg    sync.WaitGroup
+	// end stops the workers and waits for them; calling it again does
+	// nothing.
+	end func()
+}
+
+// startLoad prepares a load on a host whose local CA is roots.
+func startLoad(t *testing.T, roots *x509.CertPool) *loadRun {
+	ctx, stop := context.WithCancel(context.Background())
+	l := &loadRun{ctx: ctx, roots: roots}
+	l.end = sync.OnceFunc(func() {
+		stop()
+		l.wg.Wait()
+	})
+	t.Cleanup(l.end)
+	return l
+}
+
+// every adds a worker with its own HTTP/2 client that calls fn with
+// n = 0, 1, … and pauses after each call, until the load ends.
+func (l *loadRun) every(pause time.Duration, fn func(c *http.Client, n int)) {
+	l.wg.Go(func() {
+		c := loadClient(l.roots, true)
+		for n := 0; l.ctx.Err() == nil; n++ {
+			fn(c, n)
+			sleepCtx(l.ctx, pause)
+		}
+	})
+}
+
+// refreshChain adds a worker that refreshes a grant of clientID at base
+// again and again, each time with the refresh token the last success
+// returned, starting with rt. Each answer is recorded as a refresh, with
+// the outcome that judge gives it; ok says whether the refresh
+// succeeded, ts holds its tokens then.
+func (l *loadRun) refreshChain(rec *loadRecorder, base, clientID, rt string, pause time.Duration,
+	judge func(r httpReply, ts testflow.Tokens, ok bool) string) {
+	l.every(pause, func(c *http.Client, _ int) {
+		start := time.Now()
+		r, ts := refreshGrant(c, base, clientID, rt)
+		ok := r.err == nil && r.status == 200
+		if ok {
+			rt = ts.RefreshToken
+		}
+		rec.add("refresh", true, start, r, judge(r, ts, ok))
+	})
+}
+
 // sleepCtx waits d or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
@@ -375,7 +426,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // half-written row.
 func TestFaultDatabaseDown(t *testing.T) {
 	pg := startPGServer(t)
-	op := testoidc.Start(t, resilOPClient, resilOPSecret, resilUser)
+	op := startOIDC(t)
 	config := withProbe(t, resilOAuth(t, withPostgres(t, exampleText(t)), op.Issuer, "code_lifetime 10m", "rate_limit off"))
 	in := newInstance(t, config, "CADDYMCP_E2E_OP_SECRET="+resilOPSecret, "CADDYMCP_DATABASE_URL="+pg.URL("postgres"))
 	in.start()
@@ -427,116 +478,66 @@ func TestFaultDatabaseDown(t *testing.T) {
 	rec := &loadRecorder{}
 	var orderMu sync.Mutex
 	var ordersAcked []string
-	ctx, stopLoad := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+	load := startLoad(t, roots)
 	for i, g := range loadGrants {
-		wg.Go(func() {
-			lc := loadClient(roots, true)
-			rt := g.RefreshToken
-			for ctx.Err() == nil {
-				start := time.Now()
-				r, ts := refreshGrant(lc, base, f.clientID, rt)
-				switch {
-				case r.err == nil && r.status == 200:
-					rt = ts.RefreshToken
-					rec.add("refresh", true, start, r, outOK)
-				case oauthUnavailable(r):
-					rec.add("refresh", true, start, r, outUnavailable)
-				default:
-					rec.add("refresh", true, start, r, outFail)
-				}
-				sleepCtx(ctx, 100*time.Millisecond)
-			}
+		load.refreshChain(rec, base, f.clientID, g.RefreshToken, 100*time.Millisecond, func(r httpReply, _ testflow.Tokens, ok bool) string {
+			return outcomeOf(ok, oauthUnavailable(r))
 		})
-		wg.Go(func() {
-			lc := loadClient(roots, true)
-			for n := 0; ctx.Err() == nil; n++ {
-				start := time.Now()
-				if n%2 == 0 {
-					r, out, ok := callTool(lc, base+"/mcp", g.AccessToken, "products_list", map[string]any{"limit": 5})
-					rec.add("products_list", true, start, r, outcomeOf(ok, toolsUnavailable(r, out)))
-				} else {
-					r, out, ok := callTool(lc, base+"/mcp", g.AccessToken, "orders_create", map[string]any{
-						"customer": fmt.Sprintf("load-%d-%d", i, n),
-						"items":    []map[string]any{{"product_id": products[0], "quantity": 1}, {"product_id": products[1], "quantity": 2}}})
-					rec.add("orders_create", true, start, r, outcomeOf(ok, toolsUnavailable(r, out)))
-					var o struct{ ID string }
-					if ok && json.Unmarshal(out.Result.StructuredContent, &o) == nil {
-						orderMu.Lock()
-						ordersAcked = append(ordersAcked, o.ID)
-						orderMu.Unlock()
-					}
-				}
-				sleepCtx(ctx, 100*time.Millisecond)
+		load.every(100*time.Millisecond, func(lc *http.Client, n int) {
+			start := time.Now()
+			if n%2 == 0 {
+				r, out, ok := callTool(lc, base+"/mcp", g.AccessToken, "products_list", map[string]any{"limit": 5})
+				rec.add("products_list", true, start, r, outcomeOf(ok, toolsUnavailable(r, out)))
+				return
+			}
+			r, out, ok := callTool(lc, base+"/mcp", g.AccessToken, "orders_create", map[string]any{
+				"customer": fmt.Sprintf("load-%d-%d", i, n),
+				"items":    []map[string]any{{"product_id": products[0], "quantity": 1}, {"product_id": products[1], "quantity": 2}}})
+			rec.add("orders_create", true, start, r, outcomeOf(ok, toolsUnavailable(r, out)))
+			var o struct{ ID string }
+			if ok && json.Unmarshal(out.Result.StructuredContent, &o) == nil {
+				orderMu.Lock()
+				ordersAcked = append(ordersAcked, o.ID)
+				orderMu.Unlock()
 			}
 		})
 	}
-	wg.Go(func() {
-		// The authorization endpoint (consent is remembered, so it
-		// redirects with a code) and the code's exchange.
-		lc := loadClient(roots, true)
+	// The authorization endpoint (consent is remembered, so it redirects
+	// with a code) and the code's exchange.
+	load.every(150*time.Millisecond, func(lc *http.Client, _ int) {
 		lc.Jar = f.b.Client.Jar
-		for ctx.Err() == nil {
-			q := testflow.NewRequest(base, f.clientID, resilRedirect, "product:read", base+"/mcp")
-			start := time.Now()
-			r := httpCall(lc, "GET", q.URL(), nil, "")
-			var code string
-			if u, err := url.Parse(r.header.Get("Location")); r.err == nil && r.status == 302 && err == nil && strings.HasPrefix(u.String(), resilRedirect) {
-				code = u.Query().Get("code")
-			}
-			switch {
-			case code != "":
-				rec.add("authorize", true, start, r, outOK)
-			case pageUnavailable(r):
-				rec.add("authorize", true, start, r, outUnavailable)
-			default:
-				rec.add("authorize", true, start, r, outFail)
-			}
-			if code != "" {
-				start = time.Now()
-				r = httpPostForm(lc, base+"/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
-					"redirect_uri": {q.Redirect}, "client_id": {q.ClientID}, "code_verifier": {q.Verifier}, "resource": {q.Resource}})
-				switch {
-				case r.err == nil && r.status == 200 && jsonString(r.body, "access_token") != "":
-					rec.add("code_exchange", true, start, r, outOK)
-				case oauthUnavailable(r):
-					rec.add("code_exchange", true, start, r, outUnavailable)
-				default:
-					rec.add("code_exchange", true, start, r, outFail)
-				}
-			}
-			sleepCtx(ctx, 150*time.Millisecond)
+		q := testflow.NewRequest(base, f.clientID, resilRedirect, "product:read", base+"/mcp")
+		start := time.Now()
+		r := httpCall(lc, "GET", q.URL(), nil, "")
+		var code string
+		if u, err := url.Parse(r.header.Get("Location")); r.err == nil && r.status == 302 && err == nil && strings.HasPrefix(u.String(), resilRedirect) {
+			code = u.Query().Get("code")
+		}
+		rec.add("authorize", true, start, r, outcomeOf(code != "", pageUnavailable(r)))
+		if code == "" {
+			return
+		}
+		start = time.Now()
+		r = httpPostForm(lc, base+"/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {q.Redirect}, "client_id": {q.ClientID}, "code_verifier": {q.Verifier}, "resource": {q.Resource}})
+		rec.add("code_exchange", true, start, r, outcomeOf(r.err == nil && r.status == 200 && jsonString(r.body, "access_token") != "", oauthUnavailable(r)))
+	})
+	// Requests that need no database: a route behind mcp_bearer, the
+	// authorization server metadata and the MCP handshake.
+	load.every(100*time.Millisecond, func(lc *http.Client, n int) {
+		start := time.Now()
+		switch n % 3 {
+		case 0:
+			r := probe(loadGrants[0].AccessToken)
+			rec.add("bearer_probe", false, start, r, outcomeOf(r.err == nil && r.status == 200 && string(r.body) == "ok "+jwtSub(loadGrants[0].AccessToken), false))
+		case 1:
+			r := httpCall(lc, "GET", base+"/.well-known/oauth-authorization-server", nil, "")
+			rec.add("metadata", false, start, r, outcomeOf(r.err == nil && r.status == 200 && jsonString(r.body, "issuer") == base, false))
+		default:
+			r, out := callMCP(lc, base+"/mcp", loadGrants[1].AccessToken, "tools/list", map[string]any{})
+			rec.add("tools_list", false, start, r, outcomeOf(r.err == nil && r.status == 200 && out.Result != nil && len(out.Result.Tools) > 0, false))
 		}
 	})
-	wg.Go(func() {
-		// Requests that need no database: a route behind mcp_bearer, the
-		// authorization server metadata and the MCP handshake.
-		lc := loadClient(roots, true)
-		for n := 0; ctx.Err() == nil; n++ {
-			start := time.Now()
-			switch n % 3 {
-			case 0:
-				r := probe(loadGrants[0].AccessToken)
-				rec.add("bearer_probe", false, start, r, outcomeOf(r.err == nil && r.status == 200 && string(r.body) == "ok "+jwtSub(loadGrants[0].AccessToken), false))
-			case 1:
-				r := httpCall(lc, "GET", base+"/.well-known/oauth-authorization-server", nil, "")
-				rec.add("metadata", false, start, r, outcomeOf(r.err == nil && r.status == 200 && jsonString(r.body, "issuer") == base, false))
-			default:
-				r, out := callMCP(lc, base+"/mcp", loadGrants[1].AccessToken, "tools/list", map[string]any{})
-				rec.add("tools_list", false, start, r, outcomeOf(r.err == nil && r.status == 200 && out.Result != nil && len(out.Result.Tools) > 0, false))
-			}
-			sleepCtx(ctx, 100*time.Millisecond)
-		}
-	})
-	loadDone := false
-	endLoad := func() {
-		if !loadDone {
-			loadDone = true
-			stopLoad()
-			wg.Wait()
-		}
-	}
-	defer endLoad()
 
 	time.Sleep(2 * time.Second)
 	stopAt := time.Now()
@@ -697,7 +698,7 @@ func TestFaultDatabaseDown(t *testing.T) {
 
 	// Let the load run on the recovered database, then stop it.
 	time.Sleep(3 * time.Second)
-	endLoad()
+	load.end()
 	const settle = 2 * time.Second // for connections that died with the server
 	ss := rec.all()
 	t.Logf("load: %d requests%s", len(ss), loadSummary(ss))

@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
-	"github.com/caddymcp/caddymcp/caddymcp/internal/testoidc"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpki"
 )
 
@@ -28,7 +27,7 @@ import (
 // with and without the certificate, and a public client whose refresh
 // token is bound to its certificate.
 func TestMutualTLS(t *testing.T) {
-	op := testoidc.Start(t, "caddymcp-e2e", "op-secret", testoidc.User{Subject: "ada-1", Email: "ada@example.com", EmailVerified: true, Name: "Ada"})
+	op := startOIDC(t)
 	ca := testpki.NewCA(t, "E2E client CA")
 	caFile := filepath.Join(t.TempDir(), "client-ca.crt")
 	testpki.WriteFile(t, caFile, ca.PEM())

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
 )
 
 // pgServer is a PostgreSQL server of a test's own, in a temporary folder,
@@ -139,7 +141,7 @@ func startPGServer(t *testing.T) *pgServer {
 	_ = os.Remove(pwfile)
 	// A free port can be taken before the server binds it: try a few.
 	for attempt := 1; ; attempt++ {
-		s.port = freePort(t)
+		s.port = testflow.FreePort(t)
 		conf := fmt.Sprintf("\n# private e2e server\nport = %d\nlisten_addresses = '127.0.0.1'\n"+
 			"unix_socket_directories = '%s'\nfsync = off\nmax_connections = 100\n", s.port, filepath.Join(dir, "sock"))
 		f, err := os.OpenFile(filepath.Join(s.data(), "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)

@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +28,6 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
-	"github.com/caddymcp/caddymcp/caddymcp/internal/testoidc"
 )
 
 // upstreamProc is the MCP server of ./upstream, running as its own
@@ -72,15 +70,7 @@ func startUpstream(t *testing.T) *upstreamProc {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	t.Cleanup(func() { stopProcess(cmd.Process, done, 10*time.Second) })
 	first := make(chan string, 1)
 	go func() {
 		defer close(done)
@@ -206,39 +196,26 @@ func proxyDial(ctx context.Context, network, addr string) (net.Conn, error) {
 func startProxyHost(t *testing.T, in *instance) (string, *http.Client, *x509.CertPool) {
 	t.Helper()
 	base := fmt.Sprintf("https://%s:%d", proxyHost, in.httpsPort)
-	in.out = &syncBuffer{}
-	in.proc = exec.Command(in.bin, "run", "--config", in.config, "--adapter", "caddyfile")
-	in.proc.Env = in.env
-	in.proc.Stdout, in.proc.Stderr = in.out, in.out
-	if err := in.proc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	in.done = make(chan error, 1)
-	go func() { in.done <- in.proc.Wait() }()
-	t.Cleanup(in.stop)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		select {
-		case err := <-in.done:
-			t.Fatalf("caddy exited early (%v):\n%s", err, in.out)
-		default:
+	in.launch()
+	var c *http.Client
+	var roots *x509.CertPool
+	in.await(30*time.Second, base, func() bool {
+		if roots = in.roots(); roots == nil {
+			return false
 		}
-		pem, err := os.ReadFile(filepath.Join(in.dir, "data", "caddy", "pki", "authorities", "local", "root.crt"))
-		roots := x509.NewCertPool()
-		if err != nil || !roots.AppendCertsFromPEM(pem) {
-			continue
-		}
-		c := &http.Client{
+		c = &http.Client{
 			Timeout:       10 * time.Second,
 			Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, DialContext: proxyDial},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
-		if res, err := c.Get(base + "/.well-known/oauth-authorization-server"); err == nil {
-			res.Body.Close()
-			return base, c, roots
+		res, err := c.Get(base + "/.well-known/oauth-authorization-server")
+		if err != nil {
+			return false
 		}
-	}
-	t.Fatalf("caddy did not answer at %s within 30s:\n%s", base, in.out)
-	return "", nil, nil
+		res.Body.Close()
+		return true
+	})
+	return base, c, roots
 }
 
 // proxyPost posts a JSON-RPC message to u through Caddy with the token (if
@@ -288,7 +265,7 @@ func proxyDecode(t *testing.T, structured any, v any) {
 // scope the token lacks, and revocation.
 func TestProxyToUpstreamMCPServer(t *testing.T) {
 	up := startUpstream(t)
-	op := testoidc.Start(t, "caddymcp-e2e", "op-secret", testoidc.User{Subject: "ada-1", Email: "ada@example.com", EmailVerified: true, Name: "Ada"})
+	op := startOIDC(t)
 	config := proxyCaddyfile(t, up.addr, op.Issuer)
 	t.Logf("Caddyfile:\n%s", config)
 	in := newInstance(t, config, "CADDYMCP_E2E_OP_SECRET=op-secret")
@@ -435,10 +412,7 @@ func TestProxyToUpstreamMCPServer(t *testing.T) {
 		if err := mc.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
-		init := mcp.InitializeRequest{}
-		init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-		init.Params.ClientInfo = mcp.Implementation{Name: "caddymcp-proxy-test", Version: "1"}
-		if _, err := mc.Initialize(ctx, init); err != nil {
+		if _, err := mc.Initialize(ctx, testflow.InitializeRequest("caddymcp-proxy-test")); err != nil {
 			t.Fatalf("initialize: %v\nupstream:\n%s", err, up.out)
 		}
 		list, err := mc.ListTools(ctx, mcp.ListToolsRequest{})

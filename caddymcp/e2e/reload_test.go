@@ -22,7 +22,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
-	"github.com/caddymcp/caddymcp/caddymcp/internal/testoidc"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
 )
 
@@ -56,7 +55,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		u.RawQuery = q.Encode()
 		return u.String()
 	}
-	op := testoidc.Start(t, resilOPClient, resilOPSecret, resilUser)
+	op := startOIDC(t)
 	base := withProbe(t, resilOAuth(t, withPostgres(t, exampleText(t)), op.Issuer))
 	const dbLine = "database {env.CADDYMCP_DATABASE_URL}"
 	if !strings.Contains(base, dbLine) {
@@ -105,82 +104,53 @@ func TestReloadUnderLoad(t *testing.T) {
 	// The load, all over HTTP/2 as browsers and HTTP libraries speak to a
 	// TLS server; every answer must be a success.
 	rec := &loadRecorder{}
-	ctx, stopLoad := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
+	load := startLoad(t, roots)
 	var versionsMu sync.Mutex
 	versions := map[string]int{}
 	for i, g := range grants[:2] {
-		wg.Go(func() { // a refresh chain, within the token endpoint's default rate limit
-			lc := loadClient(roots, true)
-			rt := g.RefreshToken
-			for ctx.Err() == nil {
-				start := time.Now()
-				r, ts := refreshGrant(lc, issuer, f.clientID, rt)
-				ok := r.err == nil && r.status == 200
-				if ok {
-					rt = ts.RefreshToken
-					ok = jwtHeader(ts.AccessToken)["kid"] == kid
-				}
-				rec.add("refresh", true, start, r, outcomeOf(ok, false))
-				sleepCtx(ctx, 250*time.Millisecond)
-			}
+		// A refresh chain, within the token endpoint's default rate limit.
+		load.refreshChain(rec, issuer, f.clientID, g.RefreshToken, 250*time.Millisecond, func(_ httpReply, ts testflow.Tokens, ok bool) string {
+			return outcomeOf(ok && jwtHeader(ts.AccessToken)["kid"] == kid, false)
 		})
-		wg.Go(func() { // tool calls, MCP and REST
-			lc := loadClient(roots, true)
-			for n := 0; ctx.Err() == nil; n++ {
-				start := time.Now()
-				switch n % 3 {
-				case 0:
-					r, _, ok := callTool(lc, issuer+"/mcp", g.AccessToken, "products_list", map[string]any{"limit": 5})
-					rec.add("products_list", true, start, r, outcomeOf(ok, false))
-				case 1:
-					r, _, ok := callTool(lc, issuer+"/mcp", g.AccessToken, "bookings_create", map[string]any{
-						"resource": fmt.Sprintf("room-%d", i), "customer": "load",
-						"start": time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Hour).Format(time.RFC3339),
-						"end":   time.Date(2031, 1, 1, 0, 30, 0, 0, time.UTC).Add(time.Duration(n) * time.Hour).Format(time.RFC3339)})
-					rec.add("bookings_create", true, start, r, outcomeOf(ok, false))
-				default:
-					r := httpCall(lc, "POST", issuer+"/mcp/tools/order/list", map[string]string{"Authorization": "Bearer " + g.AccessToken,
-						"Content-Type": "application/json"}, `{"limit":2}`)
-					rec.add("rest_orders", true, start, r, outcomeOf(r.err == nil && r.status == 200, false))
-					versionsMu.Lock()
-					versions[r.header.Get("X-Config-Version")]++
-					versionsMu.Unlock()
-				}
-				sleepCtx(ctx, 100*time.Millisecond)
+		load.every(100*time.Millisecond, func(lc *http.Client, n int) { // tool calls, MCP and REST
+			start := time.Now()
+			switch n % 3 {
+			case 0:
+				r, _, ok := callTool(lc, issuer+"/mcp", g.AccessToken, "products_list", map[string]any{"limit": 5})
+				rec.add("products_list", true, start, r, outcomeOf(ok, false))
+			case 1:
+				r, _, ok := callTool(lc, issuer+"/mcp", g.AccessToken, "bookings_create", map[string]any{
+					"resource": fmt.Sprintf("room-%d", i), "customer": "load",
+					"start": time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n) * time.Hour).Format(time.RFC3339),
+					"end":   time.Date(2031, 1, 1, 0, 30, 0, 0, time.UTC).Add(time.Duration(n) * time.Hour).Format(time.RFC3339)})
+				rec.add("bookings_create", true, start, r, outcomeOf(ok, false))
+			default:
+				r := httpCall(lc, "POST", issuer+"/mcp/tools/order/list", map[string]string{"Authorization": "Bearer " + g.AccessToken,
+					"Content-Type": "application/json"}, `{"limit":2}`)
+				rec.add("rest_orders", true, start, r, outcomeOf(r.err == nil && r.status == 200, false))
+				versionsMu.Lock()
+				versions[r.header.Get("X-Config-Version")]++
+				versionsMu.Unlock()
 			}
 		})
 	}
-	wg.Go(func() { // metadata, keys and a guarded route that needs no database
-		lc := loadClient(roots, true)
-		for n := 0; ctx.Err() == nil; n++ {
-			start := time.Now()
-			switch n % 4 {
-			case 0:
-				r := httpCall(lc, "GET", issuer+"/.well-known/oauth-authorization-server", nil, "")
-				rec.add("metadata", false, start, r, outcomeOf(r.err == nil && r.status == 200 && jsonString(r.body, "issuer") == issuer, false))
-			case 1:
-				r := httpCall(lc, "GET", issuer+"/.well-known/oauth-protected-resource/mcp", nil, "")
-				rec.add("prm", false, start, r, outcomeOf(r.err == nil && r.status == 200 && jsonString(r.body, "resource") == issuer+"/mcp", false))
-			case 2:
-				r := httpCall(lc, "GET", issuer+"/oauth/jwks", nil, "")
-				rec.add("jwks", false, start, r, outcomeOf(r.err == nil && r.status == 200 && jwksKids(r.body) == kid, false))
-			default:
-				r := httpCall(lc, "GET", issuer+"/mcp/probe", map[string]string{"Authorization": "Bearer " + grants[2].AccessToken}, "")
-				rec.add("bearer_probe", false, start, r, outcomeOf(r.err == nil && r.status == 200, false))
-			}
-			sleepCtx(ctx, 50*time.Millisecond)
+	load.every(50*time.Millisecond, func(lc *http.Client, n int) { // metadata, keys and a guarded route that needs no database
+		start := time.Now()
+		switch n % 4 {
+		case 0:
+			r := httpCall(lc, "GET", issuer+"/.well-known/oauth-authorization-server", nil, "")
+			rec.add("metadata", false, start, r, outcomeOf(r.err == nil && r.status == 200 && jsonString(r.body, "issuer") == issuer, false))
+		case 1:
+			r := httpCall(lc, "GET", issuer+"/.well-known/oauth-protected-resource/mcp", nil, "")
+			rec.add("prm", false, start, r, outcomeOf(r.err == nil && r.status == 200 && jsonString(r.body, "resource") == issuer+"/mcp", false))
+		case 2:
+			r := httpCall(lc, "GET", issuer+"/oauth/jwks", nil, "")
+			rec.add("jwks", false, start, r, outcomeOf(r.err == nil && r.status == 200 && jwksKids(r.body) == kid, false))
+		default:
+			r := httpCall(lc, "GET", issuer+"/mcp/probe", map[string]string{"Authorization": "Bearer " + grants[2].AccessToken}, "")
+			rec.add("bearer_probe", false, start, r, outcomeOf(r.err == nil && r.status == 200, false))
 		}
 	})
-	loadDone := false
-	endLoad := func() {
-		if !loadDone {
-			loadDone = true
-			stopLoad()
-			wg.Wait()
-		}
-	}
-	defer endLoad()
 
 	vc := loadClient(roots, true)
 	serving := func(version int) {
@@ -264,7 +234,7 @@ func TestReloadUnderLoad(t *testing.T) {
 			}
 		}
 	}
-	endLoad()
+	load.end()
 	ss := rec.all()
 	t.Logf("load: %d requests%s\n\tanswers per config version: %v", len(ss), loadSummary(ss), versions)
 

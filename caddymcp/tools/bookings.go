@@ -28,8 +28,8 @@ func viewBooking(b *store.Booking) BookingView {
 
 // BookingList is a page of bookings.
 type BookingList struct {
-	Bookings   []BookingView `json:"bookings"`
-	NextCursor string        `json:"next_cursor" jsonschema:"pass as cursor to get the next page; empty at the end"`
+	Bookings []BookingView `json:"bookings"`
+	nextPage
 }
 
 type bookingsListIn struct {
@@ -37,8 +37,7 @@ type bookingsListIn struct {
 	To       string `json:"to,omitempty" jsonschema:"RFC 3339 time: only bookings starting before it"`
 	Status   string `json:"status,omitempty" jsonschema:"confirmed or cancelled"`
 	Resource string `json:"resource,omitempty" jsonschema:"only this resource"`
-	Cursor   string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
-	Limit    int    `json:"limit,omitempty" jsonschema:"page size, 1 to 100 (default 20)"`
+	pageIn
 }
 
 type bookingCreateIn struct {
@@ -75,22 +74,29 @@ func optTime(field, v string) (time.Time, error) {
 	return parseTime(field, v)
 }
 
+// parseRange parses the two ends of a time range with parse (parseTime or
+// optTime); an error names the first bad end.
+func parseRange(parse func(field, v string) (time.Time, error), startField, start, endField, end string) (time.Time, time.Time, error) {
+	s, err := parse(startField, start)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	e, err := parse(endField, end)
+	return s, e, err
+}
+
 func (s *Server) addBookings() {
 	shop := s.cfg.Shop
 	add(s, toolSpec{name: "bookings_list", family: "booking", action: "list", scope: "booking:read", title: "List bookings",
 		description: "Lists bookings in a time range, by status and resource, a page at a time.", readOnly: true, idempotent: true},
 		func(ctx context.Context, p *bearer.Principal, in *bookingsListIn) (BookingList, error) {
-			from, err := optTime("from", in.From)
-			if err != nil {
-				return BookingList{}, err
-			}
-			to, err := optTime("to", in.To)
+			from, to, err := parseRange(optTime, "from", in.From, "to", in.To)
 			if err != nil {
 				return BookingList{}, err
 			}
 			list, next, err := shop.ListBookings(ctx, store.BookingFilter{From: from, To: to, Status: in.Status,
-				Resource: in.Resource, Page: store.Page{Cursor: in.Cursor, Limit: in.Limit}})
-			return BookingList{Bookings: views(list, viewBooking), NextCursor: next}, err
+				Resource: in.Resource, Page: in.page()})
+			return BookingList{Bookings: views(list, viewBooking), nextPage: nextPage{next}}, err
 		})
 	add(s, toolSpec{name: "bookings_get", family: "booking", action: "get", scope: "booking:read", title: "Get a booking",
 		description: "Returns one booking by id.", readOnly: true, idempotent: true},
@@ -98,20 +104,13 @@ func (s *Server) addBookings() {
 	add(s, toolSpec{name: "bookings_create", family: "booking", action: "create", scope: "booking:write", title: "Create a booking",
 		description: "Books a resource for a time range; a resource is never double-booked."},
 		func(ctx context.Context, p *bearer.Principal, in *bookingCreateIn) (BookingView, error) {
-			start, err := parseTime("start", in.Start)
-			if err != nil {
-				return BookingView{}, err
-			}
-			end, err := parseTime("end", in.End)
+			start, end, err := parseRange(parseTime, "start", in.Start, "end", in.End)
 			if err != nil {
 				return BookingView{}, err
 			}
 			b := &store.Booking{ID: newID("bkg"), Resource: in.Resource, Customer: in.Customer, Notes: in.Notes,
 				Start: start, End: end, Status: store.BookingConfirmed, Audit: audit(p, s.cfg.Now())}
-			if err := shop.CreateBooking(ctx, b); err != nil {
-				return BookingView{}, err
-			}
-			return viewBooking(b), nil
+			return viewOf(viewBooking, b, shop.CreateBooking(ctx, b))
 		})
 	add(s, toolSpec{name: "bookings_update", family: "booking", action: "update", scope: "booking:write", title: "Update a booking",
 		description: "Changes a confirmed booking; a new time or resource must be free.", idempotent: true},
@@ -135,10 +134,7 @@ func (s *Server) addBookings() {
 				}
 			}
 			b, err := shop.UpdateBooking(ctx, in.ID, ch, p.Subject, s.cfg.Now())
-			if err != nil {
-				return BookingView{}, err
-			}
-			return viewBooking(b), nil
+			return viewOf(viewBooking, b, err)
 		})
 	add(s, toolSpec{name: "bookings_cancel", family: "booking", action: "cancel", scope: "booking:write", title: "Cancel a booking",
 		description: "Cancels a booking and frees its time slot.", destructive: true},
@@ -147,9 +143,6 @@ func (s *Server) addBookings() {
 				return BookingView{}, err
 			}
 			b, err := shop.CancelBooking(ctx, in.ID, p.Subject, s.cfg.Now())
-			if err != nil {
-				return BookingView{}, err
-			}
-			return viewBooking(b), nil
+			return viewOf(viewBooking, b, err)
 		})
 }

@@ -40,8 +40,8 @@ func viewForm(f *store.Form) FormView {
 
 // FormList is a page of forms.
 type FormList struct {
-	Forms      []FormView `json:"forms"`
-	NextCursor string     `json:"next_cursor" jsonschema:"pass as cursor to get the next page; empty at the end"`
+	Forms []FormView `json:"forms"`
+	nextPage
 }
 
 // SubmissionView is one submission.
@@ -59,12 +59,7 @@ func viewSubmission(s *store.Submission) SubmissionView {
 // SubmissionList is a page of submissions.
 type SubmissionList struct {
 	Submissions []SubmissionView `json:"submissions"`
-	NextCursor  string           `json:"next_cursor" jsonschema:"pass as cursor to get the next page; empty at the end"`
-}
-
-type pageIn struct {
-	Cursor string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
-	Limit  int    `json:"limit,omitempty" jsonschema:"page size, 1 to 100 (default 20)"`
+	nextPage
 }
 
 type formCreateIn struct {
@@ -80,8 +75,7 @@ type formSubmitIn struct {
 
 type submissionsIn struct {
 	FormID string `json:"form_id" jsonschema:"the form's id"`
-	Cursor string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
-	Limit  int    `json:"limit,omitempty" jsonschema:"page size, 1 to 100 (default 20)"`
+	pageIn
 }
 
 func (s *Server) addForms() {
@@ -89,8 +83,8 @@ func (s *Server) addForms() {
 	add(s, toolSpec{name: "forms_list", family: "form", action: "list", scope: "form:read", title: "List forms",
 		description: "Lists forms, newest first.", readOnly: true, idempotent: true},
 		func(ctx context.Context, p *bearer.Principal, in *pageIn) (FormList, error) {
-			list, next, err := shop.ListForms(ctx, store.Page{Cursor: in.Cursor, Limit: in.Limit})
-			return FormList{Forms: views(list, viewForm), NextCursor: next}, err
+			list, next, err := shop.ListForms(ctx, in.page())
+			return FormList{Forms: views(list, viewForm), nextPage: nextPage{next}}, err
 		})
 	add(s, toolSpec{name: "forms_get", family: "form", action: "get", scope: "form:read", title: "Get a form",
 		description: "Returns one form with its fields.", readOnly: true, idempotent: true},
@@ -103,10 +97,7 @@ func (s *Server) addForms() {
 				f.Fields = append(f.Fields, store.FormField{Name: fl.Name, Label: fl.Label, Type: fl.Type, Required: fl.Required,
 					MinLength: fl.MinLength, MaxLength: fl.MaxLength, Min: fl.Min, Max: fl.Max, Choices: fl.Choices})
 			}
-			if err := shop.CreateForm(ctx, f); err != nil {
-				return FormView{}, err
-			}
-			return viewForm(f), nil
+			return viewOf(viewForm, f, shop.CreateForm(ctx, f))
 		})
 	add(s, toolSpec{name: "forms_submit", family: "form", action: "submit", scope: "form:write", title: "Submit a form",
 		description: "Submits answers to a form; they are checked against its fields."},
@@ -115,10 +106,7 @@ func (s *Server) addForms() {
 				return SubmissionView{}, err
 			}
 			sub := &store.Submission{ID: newID("sub"), FormID: in.FormID, Values: in.Values, Audit: audit(p, s.cfg.Now())}
-			if err := shop.SubmitForm(ctx, sub); err != nil {
-				return SubmissionView{}, err
-			}
-			return viewSubmission(sub), nil
+			return viewOf(viewSubmission, sub, shop.SubmitForm(ctx, sub))
 		})
 	add(s, toolSpec{name: "forms_list_submissions", family: "form", action: "list_submissions", scope: "form:read",
 		title: "List a form's submissions", description: "Lists a form's submissions, newest first.", readOnly: true, idempotent: true},
@@ -126,7 +114,7 @@ func (s *Server) addForms() {
 			if err := required("form_id", in.FormID); err != nil {
 				return SubmissionList{}, err
 			}
-			list, next, err := shop.ListSubmissions(ctx, in.FormID, store.Page{Cursor: in.Cursor, Limit: in.Limit})
-			return SubmissionList{Submissions: views(list, viewSubmission), NextCursor: next}, err
+			list, next, err := shop.ListSubmissions(ctx, in.FormID, in.page())
+			return SubmissionList{Submissions: views(list, viewSubmission), nextPage: nextPage{next}}, err
 		})
 }

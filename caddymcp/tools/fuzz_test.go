@@ -79,14 +79,7 @@ func (l *recordedLogs) take() []string {
 func newFuzzShop(tb testing.TB) *fuzzShop {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "fuzz.db")
-	st, err := store.OpenEmbedded(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(st.Close)
-	if _, err := st.Migrate(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
+	st := embeddedStore(tb, path)
 	raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		tb.Fatal(err)

@@ -6,21 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddymcp/caddymcp/caddymcp/store"
 	"github.com/caddymcp/caddymcp/caddymcp/tools"
 )
 
 // TestObserve checks that every tool call is reported with its outcome,
 // over JSON-RPC and the REST view.
 func TestObserve(t *testing.T) {
-	s, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "o.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	s := embeddedStore(t, filepath.Join(t.TempDir(), "o.db"))
 	var (
 		mu   sync.Mutex
 		seen []string

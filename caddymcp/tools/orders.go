@@ -40,14 +40,13 @@ func viewOrder(o *store.Order) OrderView {
 
 // OrderList is a page of orders.
 type OrderList struct {
-	Orders     []OrderView `json:"orders"`
-	NextCursor string      `json:"next_cursor" jsonschema:"pass as cursor to get the next page; empty at the end"`
+	Orders []OrderView `json:"orders"`
+	nextPage
 }
 
 type ordersListIn struct {
 	Status string `json:"status,omitempty" jsonschema:"only orders with this status"`
-	Cursor string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
-	Limit  int    `json:"limit,omitempty" jsonschema:"page size, 1 to 100 (default 20)"`
+	pageIn
 }
 
 type orderLineIn struct {
@@ -70,8 +69,8 @@ func (s *Server) addOrders() {
 	add(s, toolSpec{name: "orders_list", family: "order", action: "list", scope: "order:read", title: "List orders",
 		description: "Lists orders, newest first, optionally by status.", readOnly: true, idempotent: true},
 		func(ctx context.Context, p *bearer.Principal, in *ordersListIn) (OrderList, error) {
-			list, next, err := shop.ListOrders(ctx, store.OrderFilter{Status: in.Status, Page: store.Page{Cursor: in.Cursor, Limit: in.Limit}})
-			return OrderList{Orders: views(list, viewOrder), NextCursor: next}, err
+			list, next, err := shop.ListOrders(ctx, store.OrderFilter{Status: in.Status, Page: in.page()})
+			return OrderList{Orders: views(list, viewOrder), nextPage: nextPage{next}}, err
 		})
 	add(s, toolSpec{name: "orders_get", family: "order", action: "get", scope: "order:read", title: "Get an order",
 		description: "Returns one order with its items.", readOnly: true, idempotent: true},
@@ -84,10 +83,7 @@ func (s *Server) addOrders() {
 				lines[i] = store.OrderLine{ProductID: it.ProductID, Quantity: it.Quantity}
 			}
 			o, err := shop.CreateOrder(ctx, newID("ord"), in.Customer, lines, p.Subject, s.cfg.Now())
-			if err != nil {
-				return OrderView{}, err
-			}
-			return viewOrder(o), nil
+			return viewOf(viewOrder, o, err)
 		})
 	add(s, toolSpec{name: "orders_update_status", family: "order", action: "update_status", scope: "order:write",
 		title: "Change an order's status", description: "Moves an order along pending → paid → shipped → delivered, or cancels a pending or paid order (restoring its stock)."},
@@ -99,9 +95,6 @@ func (s *Server) addOrders() {
 				return OrderView{}, err
 			}
 			o, err := shop.SetOrderStatus(ctx, in.ID, in.Status, p.Subject, s.cfg.Now())
-			if err != nil {
-				return OrderView{}, err
-			}
-			return viewOrder(o), nil
+			return viewOf(viewOrder, o, err)
 		})
 }

@@ -41,19 +41,14 @@ func viewProduct(p *store.Product) ProductView {
 
 // ProductList is a page of products.
 type ProductList struct {
-	Products   []ProductView `json:"products"`
-	NextCursor string        `json:"next_cursor" jsonschema:"pass as cursor to get the next page; empty at the end"`
+	Products []ProductView `json:"products"`
+	nextPage
 }
 
 type productsListIn struct {
 	Query          string `json:"query,omitempty" jsonschema:"substring of the name or SKU"`
 	IncludeDeleted bool   `json:"include_deleted,omitempty" jsonschema:"also list deleted products"`
-	Cursor         string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
-	Limit          int    `json:"limit,omitempty" jsonschema:"page size, 1 to 100 (default 20)"`
-}
-
-type idIn struct {
-	ID string `json:"id" jsonschema:"the id"`
+	pageIn
 }
 
 type productCreateIn struct {
@@ -91,8 +86,8 @@ func (s *Server) addProducts() {
 		description: "Lists products, filtered by a search text, a page at a time.", readOnly: true, idempotent: true},
 		func(ctx context.Context, p *bearer.Principal, in *productsListIn) (ProductList, error) {
 			list, next, err := shop.ListProducts(ctx, store.ProductFilter{Query: in.Query, IncludeDeleted: in.IncludeDeleted,
-				Page: store.Page{Cursor: in.Cursor, Limit: in.Limit}})
-			return ProductList{Products: views(list, viewProduct), NextCursor: next}, err
+				Page: in.page()})
+			return ProductList{Products: views(list, viewProduct), nextPage: nextPage{next}}, err
 		})
 	add(s, toolSpec{name: "products_get", family: "product", action: "get", scope: "product:read", title: "Get a product",
 		description: "Returns one product by id.", readOnly: true, idempotent: true},
@@ -102,10 +97,7 @@ func (s *Server) addProducts() {
 		func(ctx context.Context, p *bearer.Principal, in *productCreateIn) (ProductView, error) {
 			pr := &store.Product{ID: newID("prd"), SKU: in.SKU, Name: in.Name, Description: in.Description,
 				PriceMinor: in.PriceMinor, Currency: in.Currency, Stock: in.Stock, Audit: audit(p, s.cfg.Now())}
-			if err := shop.CreateProduct(ctx, pr); err != nil {
-				return ProductView{}, err
-			}
-			return viewProduct(pr), nil
+			return viewOf(viewProduct, pr, shop.CreateProduct(ctx, pr))
 		})
 	add(s, toolSpec{name: "products_update", family: "product", action: "update", scope: "product:write", title: "Update a product",
 		description: "Changes a product's SKU, name, description, price or currency; fields left out stay as they are.", idempotent: true},
@@ -115,10 +107,7 @@ func (s *Server) addProducts() {
 			}
 			pr, err := shop.UpdateProduct(ctx, in.ID, store.ProductChange{Name: in.Name, Description: in.Description, SKU: in.SKU,
 				Currency: in.Currency, PriceMinor: in.PriceMinor}, p.Subject, s.cfg.Now())
-			if err != nil {
-				return ProductView{}, err
-			}
-			return viewProduct(pr), nil
+			return viewOf(viewProduct, pr, err)
 		})
 	add(s, toolSpec{name: "products_delete", family: "product", action: "delete", scope: "product:write", title: "Delete a product",
 		description: "Deletes a product (it stays in past orders).", destructive: true, idempotent: true},
@@ -141,9 +130,6 @@ func (s *Server) addProducts() {
 				return ProductView{}, store.Invalid("delta", "must not be zero")
 			}
 			pr, err := shop.AdjustStock(ctx, in.ID, in.Delta, p.Subject, s.cfg.Now())
-			if err != nil {
-				return ProductView{}, err
-			}
-			return viewProduct(pr), nil
+			return viewOf(viewProduct, pr, err)
 		})
 }

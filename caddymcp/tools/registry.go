@@ -128,16 +128,25 @@ func jsonKind(goKind string) string {
 // its id argument and returns its view.
 func getByID[R, V any](get func(context.Context, string) (*R, error), view func(*R) V) func(context.Context, *bearer.Principal, *idIn) (V, error) {
 	return func(ctx context.Context, _ *bearer.Principal, in *idIn) (V, error) {
-		var zero V
 		if err := required("id", in.ID); err != nil {
+			var zero V
 			return zero, err
 		}
 		r, err := get(ctx, in.ID)
-		if err != nil {
-			return zero, err
-		}
-		return view(r), nil
+		return viewOf(view, r, err)
 	}
+}
+
+// viewOf ends a tool that returns one record: the record's view, or the
+// error of the store call that fetched, created or changed it. The view
+// is taken only after that call, so viewOf(view, r, create(ctx, r))
+// shows what create wrote into r.
+func viewOf[R, V any](view func(*R) V, r *R, err error) (V, error) {
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	return view(r), nil
 }
 
 // required checks that a string argument is present.
@@ -174,4 +183,26 @@ func views[R, V any](list []R, view func(*R) V) []V {
 		out[i] = view(&list[i])
 	}
 	return out
+}
+
+// idIn is the argument of a tool that acts on one record.
+type idIn struct {
+	ID string `json:"id" jsonschema:"the id"`
+}
+
+// pageIn is the paging part of a list tool's arguments. It is embedded
+// last, so that its properties keep their place at the end of the schema.
+type pageIn struct {
+	Cursor string `json:"cursor,omitempty" jsonschema:"next_cursor of the previous page"`
+	Limit  int    `json:"limit,omitempty" jsonschema:"page size, 1 to 100 (default 20)"`
+}
+
+// page is the store's form of the paging arguments.
+func (in pageIn) page() store.Page {
+	return store.Page{Cursor: in.Cursor, Limit: in.Limit}
+}
+
+// nextPage ends every list result: where the next page starts.
+type nextPage struct {
+	NextCursor string `json:"next_cursor" jsonschema:"pass as cursor to get the next page; empty at the end"`
 }

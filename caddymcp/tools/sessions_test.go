@@ -17,6 +17,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
 	"github.com/caddymcp/caddymcp/caddymcp/tools"
 )
 
@@ -115,14 +116,6 @@ func (s *sessionSite) connect(t *testing.T, token string) *client.Client {
 	return c
 }
 
-func listProducts(c *client.Client) error {
-	res, err := c.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "products_list"}})
-	if err == nil && res.IsError {
-		err = errors.New("tool error")
-	}
-	return err
-}
-
 // raw sends a request on the MCP endpoint and returns its status.
 func (s *sessionSite) raw(t *testing.T, method, token, id, body string) int {
 	t.Helper()
@@ -166,14 +159,14 @@ func TestSessionsBelongToTheirUser(t *testing.T) {
 	s := newSessionSite(t)
 	alice := s.connect(t, "alice")
 	id := alice.GetSessionId()
-	if err := listProducts(alice); err != nil {
+	if err := testflow.ListProducts(alice); err != nil {
 		t.Fatalf("alice in her session: %v", err)
 	}
 
 	// Someone else with alice's session id: the session does not exist
 	// for them, whatever the method, and it survives their attempts.
 	for _, other := range []string{"bob", "alice@https://other-issuer.example"} {
-		if err := listProducts(s.client(t, other, id)); !errors.Is(err, transport.ErrSessionTerminated) {
+		if err := testflow.ListProducts(s.client(t, other, id)); !errors.Is(err, transport.ErrSessionTerminated) {
 			t.Errorf("%s calling a tool in alice's session: %v, want 404", other, err)
 		}
 		for _, method := range []string{"POST", "GET", "DELETE"} {
@@ -187,10 +180,10 @@ func TestSessionsBelongToTheirUser(t *testing.T) {
 	}
 	// The same user with another token (another client, a refreshed
 	// token) is at home.
-	if err := listProducts(s.client(t, "alice/another-client", id)); err != nil {
+	if err := testflow.ListProducts(s.client(t, "alice/another-client", id)); err != nil {
 		t.Errorf("alice with another token: %v", err)
 	}
-	if err := listProducts(alice); err != nil {
+	if err := testflow.ListProducts(alice); err != nil {
 		t.Errorf("alice after the others: %v", err)
 	}
 
@@ -214,7 +207,7 @@ func TestSessionsBelongToTheirUser(t *testing.T) {
 	if got := s.raw(t, "DELETE", "alice", id, ""); got != http.StatusOK {
 		t.Fatalf("alice ending her session: %d", got)
 	}
-	if err := listProducts(alice); !errors.Is(err, transport.ErrSessionTerminated) {
+	if err := testflow.ListProducts(alice); !errors.Is(err, transport.ErrSessionTerminated) {
 		t.Errorf("alice after ending her session: %v, want 404", err)
 	}
 	if n := s.srv.Sessions(); n != 0 {
@@ -229,19 +222,19 @@ func TestSessionsIdleOut(t *testing.T) {
 	// Each request restarts the idle time.
 	for range 3 {
 		s.clock.add(idle - time.Second)
-		if err := listProducts(alice); err != nil {
+		if err := testflow.ListProducts(alice); err != nil {
 			t.Fatalf("within the idle timeout: %v", err)
 		}
 	}
 	s.clock.add(idle)
-	if err := listProducts(alice); !errors.Is(err, transport.ErrSessionTerminated) {
+	if err := testflow.ListProducts(alice); !errors.Is(err, transport.ErrSessionTerminated) {
 		t.Fatalf("after the idle timeout: %v, want 404", err)
 	}
 	if n := s.srv.Sessions(); n != 0 {
 		t.Errorf("%d sessions after idling out, want 0", n)
 	}
 	// A new session works.
-	if err := listProducts(s.connect(t, "alice")); err != nil {
+	if err := testflow.ListProducts(s.connect(t, "alice")); err != nil {
 		t.Errorf("a new session: %v", err)
 	}
 }
@@ -290,19 +283,8 @@ func TestSessionsEndOnClose(t *testing.T) {
 	alice := s.connect(t, "alice")
 	// A listening stream (GET) on the session stays open until the
 	// server closes the session.
-	req, _ := http.NewRequest("GET", s.url, nil)
-	req.Header.Set("Authorization", "Bearer alice")
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Mcp-Session-Id", alice.GetSessionId())
-	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := testflow.ListenStream(t, http.DefaultClient, s.url, "alice", alice.GetSessionId())
 	defer res.Body.Close()
-	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
-		t.Fatalf("GET stream: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
-	}
 	if err := s.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +294,7 @@ func TestSessionsEndOnClose(t *testing.T) {
 	if n := s.srv.Sessions(); n != 0 {
 		t.Errorf("%d sessions after Close, want 0", n)
 	}
-	if err := listProducts(alice); !errors.Is(err, transport.ErrSessionTerminated) {
+	if err := testflow.ListProducts(alice); !errors.Is(err, transport.ErrSessionTerminated) {
 		t.Errorf("after Close: %v, want 404", err)
 	}
 }
@@ -331,7 +313,7 @@ func TestSessionsAndTheCurrentProtocol(t *testing.T) {
 	if err != nil || !mcp.IsModernProtocol(res.ProtocolVersion) || c.GetSessionId() != "" {
 		t.Fatalf("current protocol: %v %v, session %q", res, err, c.GetSessionId())
 	}
-	if err := listProducts(c); err != nil {
+	if err := testflow.ListProducts(c); err != nil {
 		t.Errorf("current protocol: %v", err)
 	}
 

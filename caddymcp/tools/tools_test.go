@@ -31,28 +31,35 @@ type env struct {
 func stores(t *testing.T) map[string]func(t *testing.T) store.Store {
 	return map[string]func(t *testing.T) store.Store{
 		"embedded": func(t *testing.T) store.Store {
-			e, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "tools.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(e.Close)
-			if _, err := e.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			return e
+			return embeddedStore(t, filepath.Join(t.TempDir(), "tools.db"))
 		},
 		"postgres": func(t *testing.T) store.Store {
 			p, err := store.OpenPostgres(testpg.Schema(t), store.PostgresOptions{MaxConns: 20})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(p.Close)
-			if _, err := p.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			return p
+			return migrated(t, p, err)
 		},
 	}
+}
+
+// embeddedStore is a migrated embedded store at path, closed when the
+// test ends.
+func embeddedStore(tb testing.TB, path string) *store.Embedded {
+	tb.Helper()
+	s, err := store.OpenEmbedded(path)
+	return migrated(tb, s, err)
+}
+
+// migrated takes what opening a store returned: it fails the test on the
+// error, closes the store when the test ends, and migrates it.
+func migrated[S store.Store](tb testing.TB, s S, err error) S {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	if _, err := s.Migrate(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return s
 }
 
 func forEach(t *testing.T, fn func(t *testing.T, e *env)) {

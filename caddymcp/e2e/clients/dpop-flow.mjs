@@ -25,14 +25,10 @@ import path from 'node:path';
 
 import * as oauth from 'oauth4webapi';
 
-import { CallbackServer, launchBrowser } from './lib/browser.mjs';
+import { CallbackServer, launchBrowser, signInUpstream } from './lib/browser.mjs';
+import { check, CheckError, env, info, Steps } from './lib/script.mjs';
 import { Trace } from './lib/trace.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const MCP_URL = new URL(env('MCP_URL'));
 const OP_ISSUER = env('OP_ISSUER');
 const ARTIFACTS = env('ARTIFACTS_DIR');
@@ -40,19 +36,8 @@ const SCOPE = 'booking:read product:read';
 const VERSION = JSON.parse(fs.readFileSync(new URL('./node_modules/oauth4webapi/package.json', import.meta.url))).version;
 
 const trace = new Trace();
-const STEP_PREFIX = process.env.STEP_PREFIX || '';
-let stepNo = 0;
-const step = (title) => {
-  stepNo++;
-  console.log(`step ${STEP_PREFIX}${stepNo}: ${title}`);
-  trace.note(`step ${STEP_PREFIX}${stepNo}: ${title}`);
-};
-const info = (text) => console.log(`        ${text}`);
-
-class CheckError extends Error {}
-function check(cond, message) {
-  if (!cond) throw new CheckError(message);
-}
+const steps = new Steps(trace);
+const step = (title) => steps.step(title);
 
 // proofs keeps the DPoP header of every request, so that one can be
 // replayed.
@@ -178,10 +163,7 @@ async function main() {
     done.catch(() => {});
     await page.goto(authURL.href);
     check(page.url().startsWith(OP_ISSUER), `expected the provider's sign-in page, got ${page.url()}`);
-    await page.waitForSelector('#email');
-    await page.fill('#email', env('LOGIN_EMAIL'));
-    await page.fill('#password', env('LOGIN_PASSWORD'));
-    await Promise.all([page.waitForURL((u) => u.href.startsWith(MCP_URL.origin)), page.click('button[type=submit]')]);
+    await signInUpstream(page, env('LOGIN_EMAIL'), env('LOGIN_PASSWORD'), MCP_URL.origin);
     await page.waitForSelector('button[value=approve]');
     const consent = await page.evaluate(() => document.body.textContent.replace(/\s+/g, ' '));
     check(consent.includes('caddymcp e2e (oauth4webapi DPoP)'), `consent page does not name the client: ${consent}`);

@@ -31,14 +31,10 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { InvalidGrantError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 
-import { CallbackServer, FramingServer, formatViolations, launchBrowser, runAxe, tabTo } from './lib/browser.mjs';
+import { CallbackServer, FramingServer, formatViolations, launchBrowser, runAxe, signInUpstream, tabTo } from './lib/browser.mjs';
+import { check, CheckError, env, info, Steps } from './lib/script.mjs';
 import { shorten, Trace } from './lib/trace.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const MCP_URL = new URL(env('MCP_URL'));
 const BASE = MCP_URL.origin;
 const OP_ISSUER = env('OP_ISSUER');
@@ -51,19 +47,8 @@ const READ_SCOPE = 'booking:read product:read';
 const trace = new Trace();
 const tracedFetch = trace.fetch();
 const navigations = [];
-const STEP_PREFIX = process.env.STEP_PREFIX || '';
-let stepNo = 0;
-const step = (title) => {
-  stepNo++;
-  console.log(`step ${STEP_PREFIX}${stepNo}: ${title}`);
-  trace.note(`step ${STEP_PREFIX}${stepNo}: ${title}`);
-};
-const info = (text) => console.log(`        ${text}`);
-
-class CheckError extends Error {}
-function check(cond, message) {
-  if (!cond) throw new CheckError(message);
-}
+const steps = new Steps(trace);
+const step = (title) => steps.step(title);
 
 function expectParams(u, want) {
   for (const [k, v] of Object.entries(want)) {
@@ -192,9 +177,7 @@ async function main() {
         check(hooks.login, `the upstream sign-in page came up again (${page.url()}): the host's session was not reused`);
         await page.waitForSelector('#email');
         await hooks.login(page);
-        await page.fill('#email', EMAIL);
-        await page.fill('#password', PASSWORD);
-        await Promise.all([page.waitForURL((u) => u.href.startsWith(BASE)), page.click('button[type=submit]')]);
+        await signInUpstream(page, EMAIL, PASSWORD, BASE);
       } else {
         check(!hooks.login, `expected the upstream sign-in page, got ${page.url()}`);
       }
@@ -527,7 +510,7 @@ async function main() {
     }
 
     fs.writeFileSync(env('RESULT_FILE'), JSON.stringify(result, null, 2), { mode: 0o600 });
-    console.log(`sdk flow passed: ${stepNo} steps, ${trace.entries.length} HTTP exchanges; step-up: ${result.step_up || 'n/a'}`);
+    console.log(`sdk flow passed: ${steps.count} steps, ${trace.entries.length} HTTP exchanges; step-up: ${result.step_up || 'n/a'}`);
   } finally {
     trace.save(path.join(ARTIFACTS, 'sdk-http-trace.txt'));
     fs.writeFileSync(path.join(ARTIFACTS, 'browser-navigations.txt'), navigations.join('\n') + '\n' + pageLog.join('\n') + '\n');
@@ -538,7 +521,7 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(`\nFAILED at step ${STEP_PREFIX}${stepNo}: ${err instanceof CheckError ? err.message : err?.stack || err}`);
+  console.error(`\nFAILED at step ${steps.current}: ${err instanceof CheckError ? err.message : err?.stack || err}`);
   console.error('\nHTTP trace of the node client (secrets shortened):');
   console.error(trace.text());
   console.error('browser navigations:');

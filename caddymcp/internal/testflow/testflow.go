@@ -13,7 +13,9 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -26,6 +28,18 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
 )
+
+// FreePort returns a loopback TCP port that nothing listens on at the
+// moment, for a server the test is about to start.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
 
 // Browser follows redirects by hand, keeps cookies, and logs each hop so
 // that a failing test shows the trace.
@@ -217,10 +231,7 @@ func MCPClientCalls(t *testing.T, endpoint, token string, httpClient *http.Clien
 	if err := c.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	init := mcp.InitializeRequest{}
-	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
-	init.Params.ClientInfo = mcp.Implementation{Name: "caddymcp-test", Version: "1"}
-	if _, err := c.Initialize(ctx, init); err != nil {
+	if _, err := c.Initialize(ctx, InitializeRequest("caddymcp-test")); err != nil {
 		t.Fatalf("initialize: %v", err)
 	}
 	list, err := c.ListTools(ctx, mcp.ListToolsRequest{})
@@ -239,4 +250,45 @@ func MCPClientCalls(t *testing.T, endpoint, token string, httpClient *http.Clien
 	if _, err := c.CallTool(ctx, call); err == nil || !strings.Contains(err.Error(), "insufficient_scope") {
 		t.Fatalf("products_create without product:write: %v", err)
 	}
+}
+
+// InitializeRequest is an MCP initialize request of the latest protocol
+// version from a client called name.
+func InitializeRequest(name string) mcp.InitializeRequest {
+	var init mcp.InitializeRequest
+	init.Params.ProtocolVersion = mcp.LATEST_PROTOCOL_VERSION
+	init.Params.ClientInfo = mcp.Implementation{Name: name, Version: "1"}
+	return init
+}
+
+// ListProducts calls the products_list tool with mcp-go's client c; a
+// tool error is an error too.
+func ListProducts(c *mcpclient.Client) error {
+	res, err := c.CallTool(context.Background(), mcp.CallToolRequest{Params: mcp.CallToolParams{Name: "products_list"}})
+	if err == nil && res.IsError {
+		err = errors.New("tool error")
+	}
+	return err
+}
+
+// ListenStream opens the listening stream (GET) of the MCP session id at
+// endpoint with a bearer token, on protocol version 2025-11-25 (the last
+// with sessions), and fails the test unless the answer is an event
+// stream. The caller closes the body.
+func ListenStream(t testing.TB, hc *http.Client, endpoint, token, id string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", endpoint, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", id)
+	req.Header.Set("MCP-Protocol-Version", "2025-11-25")
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
+		res.Body.Close()
+		t.Fatalf("GET stream: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	return res
 }

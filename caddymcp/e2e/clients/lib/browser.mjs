@@ -156,3 +156,12 @@ export async function tabTo(page, selector, max = 15) {
   }
   return -1;
 }
+
+// signInUpstream signs in on the upstream provider's page (op.mjs) as
+// email with password, and waits until the browser is back at base.
+export async function signInUpstream(page, email, password, base) {
+  await page.waitForSelector('#email');
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await Promise.all([page.waitForURL((u) => u.href.startsWith(base)), page.click('button[type=submit]')]);
+}
