@@ -23,6 +23,7 @@ import (
 
 	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/teststore"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
@@ -63,16 +64,7 @@ func startCaddyfile(t testing.TB, src string) {
 
 // migratedStore is a migrated embedded store, closed when the test ends.
 func migratedStore(t *testing.T) store.Store {
-	t.Helper()
-	s, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "caddymcp.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if _, err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return teststore.Embedded(t, filepath.Join(t.TempDir(), "caddymcp.db"))
 }
 
 // startSite runs, until the test ends, a Caddyfile of one plain-HTTP

@@ -1,7 +1,6 @@
 package tools_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/teststore"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 	"github.com/caddymcp/caddymcp/caddymcp/tools"
 )
@@ -33,34 +33,13 @@ func stores(t *testing.T) map[string]func(t *testing.T) store.Store {
 		"embedded": func(t *testing.T) store.Store {
 			return embeddedStore(t, filepath.Join(t.TempDir(), "tools.db"))
 		},
-		"postgres": func(t *testing.T) store.Store {
-			p, err := store.OpenPostgres(testpg.Schema(t), store.PostgresOptions{MaxConns: 20})
-			return migrated(t, p, err)
-		},
+		"postgres": func(t *testing.T) store.Store { return teststore.Postgres(t, testpg.Schema(t)) },
 	}
 }
 
 // embeddedStore is a migrated embedded store at path, closed when the
 // test ends.
-func embeddedStore(tb testing.TB, path string) *store.Embedded {
-	tb.Helper()
-	s, err := store.OpenEmbedded(path)
-	return migrated(tb, s, err)
-}
-
-// migrated takes what opening a store returned: it fails the test on the
-// error, closes the store when the test ends, and migrates it.
-func migrated[S store.Store](tb testing.TB, s S, err error) S {
-	tb.Helper()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(s.Close)
-	if _, err := s.Migrate(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
-	return s
-}
+func embeddedStore(tb testing.TB, path string) *store.Embedded { return teststore.Embedded(tb, path) }
 
 func forEach(t *testing.T, fn func(t *testing.T, e *env)) {
 	for name, open := range stores(t) {
