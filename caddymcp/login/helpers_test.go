@@ -29,30 +29,13 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testclock"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
-// fakeClock is a settable clock shared by the server and the provider.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// testStart is where the clock shared by the server and the providers
+// starts.
+var testStart = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // syncBuffer collects log output written from handler goroutines.
 type syncBuffer struct {
@@ -190,7 +173,7 @@ type codeGrant struct {
 type fakeOP struct {
 	t        *testing.T
 	srv      *httptest.Server
-	clock    *fakeClock
+	clock    *testclock.Clock
 	clientID string
 	secret   string
 
@@ -210,7 +193,7 @@ type fakeOP struct {
 	jwksHits      int
 }
 
-func newOP(t *testing.T, clock *fakeClock, key signingKey) *fakeOP {
+func newOP(t *testing.T, clock *testclock.Clock, key signingKey) *fakeOP {
 	t.Helper()
 	op := &fakeOP{
 		t: t, clock: clock, clientID: "client-" + key.kid, secret: "s3cret/with+chars",
@@ -361,7 +344,7 @@ func (op *fakeOP) serveToken(w http.ResponseWriter, r *http.Request) {
 // providers, a real embedded store and a browser-like client.
 type env struct {
 	t      *testing.T
-	clock  *fakeClock
+	clock  *testclock.Clock
 	ops    map[string]*fakeOP
 	store  *store.Embedded
 	srv    *Server
@@ -381,7 +364,7 @@ type envOptions struct {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, clock: newClock(), ops: map[string]*fakeOP{}, logs: &syncBuffer{}}
+	e := &env{t: t, clock: testclock.New(testStart), ops: map[string]*fakeOP{}, logs: &syncBuffer{}}
 	st, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "login.db"))
 	if err != nil {
 		t.Fatal(err)
