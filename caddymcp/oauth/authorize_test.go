@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
@@ -658,11 +659,11 @@ func TestConsent(t *testing.T) {
 func TestServerWithoutStore(t *testing.T) {
 	t.Parallel()
 	f := newFlow(t)
-	if _, err := oauth.New(oauth.Config{Issuer: flowIssuer, Keys: fixedKeys{f.keys}, Users: f.users,
+	if _, err := oauth.New(oauth.Config{Issuer: flowIssuer, Keys: testkeys.Static{KS: f.keys}, Users: f.users,
 		StaticClients: []oauth.StaticClient{{ID: "static", RedirectURIs: []string{flowRedirect}}}}); err == nil {
 		t.Fatal("static clients without a store were accepted")
 	}
-	s, err := oauth.New(oauth.Config{Issuer: flowIssuer, Keys: fixedKeys{f.keys}, Users: f.users, Now: f.clock.Now})
+	s, err := oauth.New(oauth.Config{Issuer: flowIssuer, Keys: testkeys.Static{KS: f.keys}, Users: f.users, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

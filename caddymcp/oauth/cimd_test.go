@@ -244,14 +244,7 @@ func docBody(t *testing.T, id string, overrides map[string]any) string {
 		"response_types":             []string{"code"},
 		"token_endpoint_auth_method": "none",
 	}
-	for k, v := range overrides {
-		if v == nil {
-			delete(md, k)
-		} else {
-			md[k] = v
-		}
-	}
-	return mustJSON(t, md)
+	return mustJSON(t, override(md, overrides))
 }
 
 // docClient is the public client a document URL names.

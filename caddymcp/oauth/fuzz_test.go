@@ -29,7 +29,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +38,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testclock"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
@@ -53,47 +54,17 @@ type fuzzAS struct {
 	cfg   oauth.Config
 	st    *store.Embedded
 	keys  *signing.KeySet
-	clock *testClock
+	clock *testclock.Clock
 }
 
 func newFuzzAS(tb testing.TB, opts ...func(*oauth.Config)) *fuzzAS {
 	tb.Helper()
-	st, err := store.OpenEmbedded(filepath.Join(tb.TempDir(), "fuzz.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(st.Close)
-	ctx := context.Background()
-	if _, err := st.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := st.UpsertUser(ctx, &store.User{ID: alice.ID, Provider: "test", Subject: alice.ID,
-		Email: alice.Email, Name: alice.Name, CreatedAt: flowStart, UpdatedAt: flowStart}); err != nil {
-		tb.Fatal(err)
-	}
-	key, err := signing.GenerateSigningKey(rand.Reader, flowStart)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ks, err := signing.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	a := &fuzzAS{st: st, keys: ks, clock: &testClock{now: flowStart}}
-	a.cfg = oauth.Config{
-		Issuer:    flowIssuer,
-		Keys:      fixedKeys{ks},
-		Store:     st,
-		Users:     &testUsers{user: alice},
-		Resources: func() []string { return []string{"/mcp", flowRootResource} },
-		Now:       a.clock.Now,
-	}
-	for _, o := range opts {
-		o(&a.cfg)
-	}
-	if a.srv, err = oauth.New(a.cfg); err != nil {
-		tb.Fatal(err)
-	}
+	st := openEmbedded(tb, "fuzz.db")
+	seedStore(tb, st, alice)
+	ks := testkeys.NewKeySetAt(tb, flowStart)
+	a := &fuzzAS{st: st, keys: ks, clock: testclock.New(flowStart)}
+	a.cfg = flowConfig(st, &testUsers{user: alice}, ks, a.clock.Now)
+	a.srv = startServer(tb, &a.cfg, opts)
 	return a
 }
 

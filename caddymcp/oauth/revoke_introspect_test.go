@@ -1,7 +1,6 @@
 package oauth_test
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -11,9 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
-	"github.com/caddymcp/caddymcp/caddymcp/signing"
-	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
 // introspect asks the introspection endpoint about token as client rs
@@ -234,14 +232,7 @@ func TestIntrospect(t *testing.T) {
 		parts := strings.Split(live, ".")
 
 		// A token signed by a key the server does not know.
-		key, err := signing.GenerateSigningKey(rand.Reader, flowStart)
-		if err != nil {
-			t.Fatal(err)
-		}
-		foreignKS, err := signing.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
+		foreignKS := testkeys.NewKeySetAt(t, flowStart)
 		claims := f.verify(live)
 		foreign, err := foreignKS.Sign(claims)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/signing"
 )
@@ -266,7 +267,7 @@ func TestTokenCodeExpiry(t *testing.T) {
 	}
 	t.Run("more than 10 minutes is refused", func(t *testing.T) {
 		t.Parallel()
-		if _, err := oauth.New(oauth.Config{Keys: fixedKeys{}, CodeLifetime: 11 * time.Minute}); err == nil {
+		if _, err := oauth.New(oauth.Config{Keys: testkeys.Static{}, CodeLifetime: 11 * time.Minute}); err == nil {
 			t.Error("a code lifetime of 11 minutes was accepted")
 		}
 	})

@@ -45,14 +45,21 @@ func (s Static) KeySet(context.Context) (*signing.KeySet, error) { return s.KS, 
 // NewKeySet builds a key set at T0 from keys, or from one new ES256 key.
 func NewKeySet(t testing.TB, keys ...store.SigningKey) *signing.KeySet {
 	t.Helper()
+	return NewKeySetAt(t, T0, keys...)
+}
+
+// NewKeySetAt builds a key set at now from keys, or from one ES256 key
+// created at now; retired keys stay published for an hour.
+func NewKeySetAt(t testing.TB, now time.Time, keys ...store.SigningKey) *signing.KeySet {
+	t.Helper()
 	if len(keys) == 0 {
-		k, err := signing.GenerateSigningKey(rand.Reader, T0)
+		k, err := signing.GenerateSigningKey(rand.Reader, now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		keys = []store.SigningKey{*k}
 	}
-	ks, err := signing.NewKeySet(keys, T0, time.Hour)
+	ks, err := signing.NewKeySet(keys, now, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
