@@ -20,7 +20,13 @@ import (
 // tokenRequest posts form to the token endpoint; mutate adjusts the
 // request (headers) before it is sent.
 func (f *flow) tokenRequest(form url.Values, mutate func(r *http.Request)) *httptest.ResponseRecorder {
-	r := postFormRequest(oauth.TokenPath, form, nil)
+	return f.formRequest(oauth.TokenPath, form, mutate)
+}
+
+// formRequest posts form to path without client authentication; mutate,
+// when set, adjusts the request (headers) before it is sent.
+func (f *flow) formRequest(path string, form url.Values, mutate func(r *http.Request)) *httptest.ResponseRecorder {
+	r := postFormRequest(path, form, nil)
 	if mutate != nil {
 		mutate(r)
 	}
@@ -33,6 +39,12 @@ func codeForm(c testClient, code, verifier string) url.Values {
 		"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier},
 		"redirect_uri": {c.RedirectURI}, "resource": {flowResource},
 	}
+}
+
+// codeFormWith is codeForm of c with the parameters of extra replaced,
+// added or (an empty value list) removed.
+func codeFormWith(c testClient, extra url.Values) func(code, verifier string) url.Values {
+	return func(code, v string) url.Values { return mergeValues(codeForm(c, code, v), extra) }
 }
 
 func TestTokenAccessToken(t *testing.T) {
@@ -120,43 +132,15 @@ func TestTokenCodeErrors(t *testing.T) {
 		{"verifier too long", c, func(code, v string) url.Values { return codeForm(c, code, strings.Repeat("a", 129)) }, 400, "invalid_request"},
 		{"verifier with bad characters", c, func(code, v string) url.Values { return codeForm(c, code, v[:42]+"+") }, 400, "invalid_request"},
 		{"verifier is the challenge", c, func(code, v string) url.Values { return codeForm(c, code, s256(v)) }, 400, "invalid_grant"},
-		{"no verifier", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Del("code_verifier")
-			return fm
-		}, 400, "invalid_request"},
-		{"no code", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Del("code")
-			return fm
-		}, 400, "invalid_request"},
+		{"no verifier", c, codeFormWith(c, url.Values{"code_verifier": nil}), 400, "invalid_request"},
+		{"no code", c, codeFormWith(c, url.Values{"code": nil}), 400, "invalid_request"},
 		{"unknown code", c, func(code, v string) url.Values { return codeForm(c, code+"x", v) }, 400, "invalid_grant"},
 		{"another client's code", other, func(code, v string) url.Values { return codeForm(other, code, v) }, 400, "invalid_grant"},
-		{"redirect_uri mismatch", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Set("redirect_uri", flowRedirect+"/other")
-			return fm
-		}, 400, "invalid_grant"},
-		{"empty redirect_uri", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Set("redirect_uri", "")
-			return fm
-		}, 400, "invalid_grant"},
-		{"resource mismatch", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Set("resource", flowRootResource)
-			return fm
-		}, 400, "invalid_target"},
-		{"resource with a trailing slash", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Set("resource", flowResource+"/")
-			return fm
-		}, 400, "invalid_target"},
-		{"malformed resource", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Set("resource", "not a uri")
-			return fm
-		}, 400, "invalid_target"},
+		{"redirect_uri mismatch", c, codeFormWith(c, url.Values{"redirect_uri": {flowRedirect + "/other"}}), 400, "invalid_grant"},
+		{"empty redirect_uri", c, codeFormWith(c, url.Values{"redirect_uri": {""}}), 400, "invalid_grant"},
+		{"resource mismatch", c, codeFormWith(c, url.Values{"resource": {flowRootResource}}), 400, "invalid_target"},
+		{"resource with a trailing slash", c, codeFormWith(c, url.Values{"resource": {flowResource + "/"}}), 400, "invalid_target"},
+		{"malformed resource", c, codeFormWith(c, url.Values{"resource": {"not a uri"}}), 400, "invalid_target"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -369,13 +353,27 @@ var staticSecretClient = oauth.StaticClient{
 	ID: "static app:1", Secret: "p@ss:w/rd+%x ü", Name: "Static", RedirectURIs: []string{flowRedirect},
 }
 
+// staticSecret is staticSecretClient as the tests hold it.
+var staticSecret = testClient{ID: staticSecretClient.ID, Secret: staticSecretClient.Secret, RedirectURI: flowRedirect,
+	Method: "client_secret_basic"}
+
+// withStaticSecretClient configures staticSecretClient.
+func withStaticSecretClient(c *oauth.Config) {
+	c.StaticClients = []oauth.StaticClient{staticSecretClient}
+}
+
+// registerEachMethod registers a client of each token endpoint auth
+// method: none, client_secret_basic and client_secret_post.
+func (f *flow) registerEachMethod() (public, basic, post testClient) {
+	f.t.Helper()
+	return f.register("none", nil), f.register("client_secret_basic", nil), f.register("client_secret_post", nil)
+}
+
 func TestTokenClientAuth(t *testing.T) {
 	t.Parallel()
-	f := newFlow(t, func(c *oauth.Config) { c.StaticClients = []oauth.StaticClient{staticSecretClient} })
-	public := f.register("none", nil)
-	basic := f.register("client_secret_basic", nil)
-	post := f.register("client_secret_post", nil)
-	static := testClient{ID: staticSecretClient.ID, Secret: staticSecretClient.Secret, RedirectURI: flowRedirect, Method: "client_secret_basic"}
+	f := newFlow(t, withStaticSecretClient)
+	public, basic, post := f.registerEachMethod()
+	static := staticSecret
 	deleted := f.register("none", nil)
 	deletedSecret := f.register("client_secret_basic", nil)
 	for _, id := range []string{deleted.ID, deletedSecret.ID} {
@@ -788,7 +786,7 @@ func TestStoreUnavailable(t *testing.T) {
 	c := f.register("none", nil)
 	conf := f.register("client_secret_basic", nil)
 	sc := testClient{ID: publicStatic.ID, RedirectURI: flowRedirect, Method: "none"}
-	ss := testClient{ID: staticSecretClient.ID, Secret: staticSecretClient.Secret, RedirectURI: flowRedirect, Method: "client_secret_basic"}
+	ss := staticSecret
 
 	tb := f.tokens(c, nil)
 	stb := f.tokens(sc, nil)
