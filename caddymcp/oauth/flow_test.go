@@ -507,6 +507,15 @@ func (f *flow) tokens(c testClient, extra url.Values) tokenBody {
 	return wantToken(f.t, f.exchange(c, code, verifier, nil))
 }
 
+// newGrant starts a flow (with opts) and runs it for a newly registered
+// public client.
+func newGrant(t *testing.T, opts ...func(*oauth.Config)) (*flow, testClient, tokenBody) {
+	t.Helper()
+	f := newFlow(t, opts...)
+	c := f.register("none", nil)
+	return f, c, f.tokens(c, nil)
+}
+
 // tokenBody is a successful token response.
 type tokenBody struct {
 	AccessToken  string `json:"access_token"`
@@ -525,20 +534,27 @@ func wantNoStore(t *testing.T, w *httptest.ResponseRecorder) {
 	}
 }
 
-// wantToken checks a successful token response.
-func wantToken(t *testing.T, w *httptest.ResponseRecorder) tokenBody {
+// wantJSONBody checks that w has status, Cache-Control: no-store and a
+// JSON body, and decodes the body into v.
+func wantJSONBody(t *testing.T, w *httptest.ResponseRecorder, status int, v any) {
 	t.Helper()
-	if w.Code != http.StatusOK {
-		t.Fatalf("token: status %d: %s", w.Code, w.Body)
+	if w.Code != status {
+		t.Fatalf("status %d, want %d: %s", w.Code, status, w.Body)
 	}
 	wantNoStore(t, w)
 	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
-	var tb tokenBody
-	if err := json.Unmarshal(w.Body.Bytes(), &tb); err != nil {
+	if err := json.Unmarshal(w.Body.Bytes(), v); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// wantToken checks a successful token response.
+func wantToken(t *testing.T, w *httptest.ResponseRecorder) tokenBody {
+	t.Helper()
+	var tb tokenBody
+	wantJSONBody(t, w, http.StatusOK, &tb)
 	if tb.AccessToken == "" || tb.TokenType != "Bearer" {
 		t.Fatalf("token response %s", w.Body)
 	}
@@ -579,6 +595,17 @@ func (f *flow) active(at string) bool {
 		f.t.Fatal(err)
 	}
 	return ok
+}
+
+// strList reads a list of strings of a JSON object.
+func strList(m map[string]any, key string) []string {
+	var out []string
+	items, _ := m[key].([]any)
+	for _, v := range items {
+		s, _ := v.(string)
+		out = append(out, s)
+	}
+	return out
 }
 
 // jwtPart decodes the header (0) or claims (1) of a compact JWS.
@@ -758,9 +785,7 @@ var _ oauth.Store = (*flakyStore)(nil)
 
 // TestFlowHelpers checks the helpers themselves against a full flow.
 func TestFlowHelpers(t *testing.T) {
-	f := newFlow(t)
-	c := f.register("none", nil)
-	tb := f.tokens(c, nil)
+	f, _, tb := newGrant(t)
 	if claims := f.verify(tb.AccessToken); claims.Subject != alice.ID {
 		t.Errorf("sub = %q", claims.Subject)
 	}

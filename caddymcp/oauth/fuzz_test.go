@@ -38,7 +38,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/caddymcp/caddymcp/caddymcp/internal/testclock"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
@@ -50,11 +49,12 @@ import (
 // fuzzAS is an authorization server on an embedded store, built once per
 // fuzz target and shared by its inputs (one per input would be too slow).
 type fuzzAS struct {
-	srv   *oauth.Server
-	cfg   oauth.Config
-	st    *store.Embedded
-	keys  *signing.KeySet
-	clock *testclock.Clock
+	srv  *oauth.Server
+	cfg  oauth.Config
+	st   *store.Embedded
+	keys *signing.KeySet
+	// now is the server's clock, which stands still at flowStart.
+	now func() time.Time
 }
 
 func newFuzzAS(tb testing.TB, opts ...func(*oauth.Config)) *fuzzAS {
@@ -62,8 +62,8 @@ func newFuzzAS(tb testing.TB, opts ...func(*oauth.Config)) *fuzzAS {
 	st := openEmbedded(tb, "fuzz.db")
 	seedStore(tb, st, alice)
 	ks := testkeys.NewKeySetAt(tb, flowStart)
-	a := &fuzzAS{st: st, keys: ks, clock: testclock.New(flowStart)}
-	a.cfg = flowConfig(st, &testUsers{user: alice}, ks, a.clock.Now)
+	a := &fuzzAS{st: st, keys: ks, now: func() time.Time { return flowStart }}
+	a.cfg = flowConfig(st, &testUsers{user: alice}, ks, a.now)
 	a.srv = startServer(tb, &a.cfg, opts)
 	return a
 }
@@ -605,7 +605,7 @@ func checkIssued(t *testing.T, a *fuzzAS, clients []*fuzzClient, r *http.Request
 	if tb.TokenType != "Bearer" || tb.ExpiresIn <= 0 || tb.RefreshToken == "" || w.Header().Get("Pragma") != "no-cache" {
 		t.Fatalf("token answer %s", w.Body)
 	}
-	claims, err := a.keys.Verify(tb.AccessToken, signing.VerifyOptions{Issuer: flowIssuer, Audience: flowResource, Now: a.clock.Now})
+	claims, err := a.keys.Verify(tb.AccessToken, signing.VerifyOptions{Issuer: flowIssuer, Audience: flowResource, Now: a.now})
 	if err != nil {
 		t.Fatalf("issued access token does not verify: %v", err)
 	}

@@ -484,9 +484,7 @@ func TestTokenClientWithoutRefresh(t *testing.T) {
 
 func TestRefreshRotation(t *testing.T) {
 	t.Parallel()
-	f := newFlow(t)
-	c := f.register("none", nil)
-	tb := f.tokens(c, nil)
+	f, c, tb := newGrant(t)
 	seen := map[string]bool{tb.RefreshToken: true}
 	jtis := map[string]bool{f.verify(tb.AccessToken).ID: true}
 	old := tb.RefreshToken
@@ -588,9 +586,7 @@ func TestRefreshGrace(t *testing.T) {
 	t.Parallel()
 	t.Run("reuse within the grace window", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t)
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t)
 		first := f.refresh(c, tb.RefreshToken, nil)
 		wantToken(t, first)
 		for _, wait := range []time.Duration{0, 5 * time.Second, 5 * time.Second} { // up to exactly 10s
@@ -607,9 +603,7 @@ func TestRefreshGrace(t *testing.T) {
 	})
 	t.Run("concurrent refreshes", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t)
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t)
 		const n = 20
 		ws := make([]*httptest.ResponseRecorder, n)
 		var wg sync.WaitGroup
@@ -639,10 +633,8 @@ func TestRefreshGrace(t *testing.T) {
 	})
 	t.Run("reuse after the grace window revokes the family", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t)
-		c := f.register("none", nil)
+		f, c, tb := newGrant(t)
 		rs := f.register("client_secret_post", nil)
-		tb := f.tokens(c, nil)
 		gen1 := wantToken(t, f.refresh(c, tb.RefreshToken, nil))
 		f.clock.Advance(time.Minute)
 		gen2 := wantToken(t, f.refresh(c, gen1.RefreshToken, nil))
@@ -662,10 +654,8 @@ func TestRefreshGrace(t *testing.T) {
 	})
 	t.Run("another client", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t)
-		c := f.register("none", nil)
+		f, c, tb := newGrant(t)
 		thief := f.register("none", nil)
-		tb := f.tokens(c, nil)
 		wantOAuthError(t, f.refresh(thief, tb.RefreshToken, nil), http.StatusBadRequest, "invalid_grant")
 		next := wantToken(t, f.refresh(c, tb.RefreshToken, nil))
 		// A rotated token replayed by another client, even after the
@@ -681,11 +671,13 @@ func TestRefreshGrace(t *testing.T) {
 
 func TestRefreshExpiry(t *testing.T) {
 	t.Parallel()
+	idleHourOfThree := func(c *oauth.Config) {
+		c.RefreshIdle = time.Hour
+		c.RefreshLifetime = 3 * time.Hour
+	}
 	t.Run("idle", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t, func(c *oauth.Config) { c.RefreshIdle = time.Hour })
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t, func(c *oauth.Config) { c.RefreshIdle = time.Hour })
 		f.clock.Advance(time.Hour - time.Second)
 		tb = wantToken(t, f.refresh(c, tb.RefreshToken, nil)) // use resets the idle timer
 		f.clock.Advance(time.Hour - time.Second)
@@ -695,20 +687,13 @@ func TestRefreshExpiry(t *testing.T) {
 	})
 	t.Run("default idle", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t)
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t)
 		f.clock.Advance(oauth.DefaultRefreshIdle + time.Second)
 		wantOAuthError(t, f.refresh(c, tb.RefreshToken, nil), http.StatusBadRequest, "invalid_grant")
 	})
 	t.Run("absolute", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t, func(c *oauth.Config) {
-			c.RefreshIdle = time.Hour
-			c.RefreshLifetime = 3 * time.Hour
-		})
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t, idleHourOfThree)
 		end := flowStart.Add(3 * time.Hour)
 		refreshes := 0
 		for {
@@ -727,12 +712,7 @@ func TestRefreshExpiry(t *testing.T) {
 	})
 	t.Run("absolute, just before the end", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t, func(c *oauth.Config) {
-			c.RefreshIdle = time.Hour
-			c.RefreshLifetime = 3 * time.Hour
-		})
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t, idleHourOfThree)
 		for _, step := range []time.Duration{55 * time.Minute, 55 * time.Minute, 55 * time.Minute, 14 * time.Minute} { // 2h59m
 			f.clock.Advance(step)
 			tb = wantToken(t, f.refresh(c, tb.RefreshToken, nil))
@@ -859,21 +839,35 @@ func TestStoreMethodUnavailable(t *testing.T) {
 	c := f.register("none", nil)
 	rs := f.register("client_secret_basic", nil)
 	type action func() *httptest.ResponseRecorder
+	// The setups of more than one method.
+	register := func(*testing.T) action {
+		return func() *httptest.ResponseRecorder {
+			return f.serve(registerRequest(`{"redirect_uris":["` + flowRedirect + `"]}`))
+		}
+	}
+	approveNewClient := func(t *testing.T) action {
+		fresh := f.register("none", nil)
+		_, challenge := newPKCE(t)
+		id, csrf := consentForm(t, f.get(oauth.AuthorizePath, authQuery(fresh, challenge, nil)))
+		return func() *httptest.ResponseRecorder { return f.decide(id, csrf, "approve") }
+	}
+	// postToken runs a flow of c and posts the token pick chooses of it
+	// to path as client as.
+	postToken := func(path string, as testClient, pick func(tokenBody) string) func(*testing.T) action {
+		return func(*testing.T) action {
+			tok := pick(f.tokens(c, nil))
+			return func() *httptest.ResponseRecorder { return f.postForm(path, url.Values{"token": {tok}}, &as) }
+		}
+	}
+	refreshToken := func(tb tokenBody) string { return tb.RefreshToken }
+	accessToken := func(tb tokenBody) string { return tb.AccessToken }
 	tests := []struct {
 		method string
 		page   bool
 		setup  func(t *testing.T) action
 	}{
-		{"CountClients", false, func(t *testing.T) action {
-			return func() *httptest.ResponseRecorder {
-				return f.serve(registerRequest(`{"redirect_uris":["` + flowRedirect + `"]}`))
-			}
-		}},
-		{"CreateClient", false, func(t *testing.T) action {
-			return func() *httptest.ResponseRecorder {
-				return f.serve(registerRequest(`{"redirect_uris":["` + flowRedirect + `"]}`))
-			}
-		}},
+		{"CountClients", false, register},
+		{"CreateClient", false, register},
 		{"GetConsent", true, func(t *testing.T) action {
 			_, challenge := newPKCE(t)
 			return func() *httptest.ResponseRecorder { return f.get(oauth.AuthorizePath, authQuery(c, challenge, nil)) }
@@ -883,18 +877,8 @@ func TestStoreMethodUnavailable(t *testing.T) {
 			_, challenge := newPKCE(t)
 			return func() *httptest.ResponseRecorder { return f.get(oauth.AuthorizePath, authQuery(fresh, challenge, nil)) }
 		}},
-		{"ConsumeAuthRequest", true, func(t *testing.T) action {
-			fresh := f.register("none", nil)
-			_, challenge := newPKCE(t)
-			id, csrf := consentForm(t, f.get(oauth.AuthorizePath, authQuery(fresh, challenge, nil)))
-			return func() *httptest.ResponseRecorder { return f.decide(id, csrf, "approve") }
-		}},
-		{"SaveConsent", true, func(t *testing.T) action {
-			fresh := f.register("none", nil)
-			_, challenge := newPKCE(t)
-			id, csrf := consentForm(t, f.get(oauth.AuthorizePath, authQuery(fresh, challenge, nil)))
-			return func() *httptest.ResponseRecorder { return f.decide(id, csrf, "approve") }
-		}},
+		{"ConsumeAuthRequest", true, approveNewClient},
+		{"SaveConsent", true, approveNewClient},
 		{"CreateCode", true, func(t *testing.T) action {
 			f.authorizeCode(c, nil) // consent is remembered from now on
 			_, challenge := newPKCE(t)
@@ -913,30 +897,10 @@ func TestStoreMethodUnavailable(t *testing.T) {
 			tb := f.tokens(c, nil)
 			return func() *httptest.ResponseRecorder { return f.refresh(c, tb.RefreshToken, nil) }
 		}},
-		{"GetRefreshToken", false, func(t *testing.T) action {
-			tb := f.tokens(c, nil)
-			return func() *httptest.ResponseRecorder {
-				return f.postForm(oauth.RevokePath, url.Values{"token": {tb.RefreshToken}}, &c)
-			}
-		}},
-		{"RevokeRefreshToken", false, func(t *testing.T) action {
-			tb := f.tokens(c, nil)
-			return func() *httptest.ResponseRecorder {
-				return f.postForm(oauth.RevokePath, url.Values{"token": {tb.RefreshToken}}, &c)
-			}
-		}},
-		{"RevokeAccessToken", false, func(t *testing.T) action {
-			tb := f.tokens(c, nil)
-			return func() *httptest.ResponseRecorder {
-				return f.postForm(oauth.RevokePath, url.Values{"token": {tb.AccessToken}}, &c)
-			}
-		}},
-		{"AccessTokenActive", false, func(t *testing.T) action {
-			tb := f.tokens(c, nil)
-			return func() *httptest.ResponseRecorder {
-				return f.postForm(oauth.IntrospectPath, url.Values{"token": {tb.AccessToken}}, &rs)
-			}
-		}},
+		{"GetRefreshToken", false, postToken(oauth.RevokePath, c, refreshToken)},
+		{"RevokeRefreshToken", false, postToken(oauth.RevokePath, c, refreshToken)},
+		{"RevokeAccessToken", false, postToken(oauth.RevokePath, c, accessToken)},
+		{"AccessTokenActive", false, postToken(oauth.IntrospectPath, rs, accessToken)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
@@ -973,9 +937,7 @@ func TestStoreMethodUnavailable(t *testing.T) {
 // allowed loses the grant with all its tokens.
 func TestRefreshFollowsThePolicy(t *testing.T) {
 	t.Parallel()
-	f := newFlow(t)
-	c := f.register("none", nil)
-	tb := f.tokens(c, nil)
+	f, c, tb := newGrant(t)
 	if tb.Scope != "booking:read booking:write" {
 		t.Fatalf("initial scope %q", tb.Scope)
 	}
