@@ -8,7 +8,6 @@ package oauth_test
 import (
 	"context"
 	"crypto"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
@@ -46,23 +45,7 @@ type dpopKey struct {
 
 func newDPoPKey(t *testing.T, alg string) *dpopKey {
 	t.Helper()
-	var signer crypto.Signer
-	switch alg {
-	case "ES256":
-		signer = testkeys.ECKey(t, elliptic.P256())
-	case "ES384":
-		signer = testkeys.ECKey(t, elliptic.P384())
-	case "EdDSA":
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		signer = priv
-	case "RS256", "PS256":
-		signer = testkeys.RSAKey(t)
-	default:
-		t.Fatalf("no key for %s", alg)
-	}
+	signer := testkeys.SignerFor(t, alg)
 	pub := testkeys.JWKOf(t, signer.Public(), "", "")
 	delete(pub, "use")
 	jwk := map[string]any{}

@@ -1,7 +1,7 @@
-// Package testkeys gives the tests of the authorization server and of the
-// resource server the same signing keys and token claims: a fixed clock,
-// a key source over a fixed key set, claims that a co-located resource
-// accepts, test keys and their JWKs, and a JSON response decoder.
+// Package testkeys gives the tests of the authorization server, the
+// resource server and the login the same signing keys and token claims: a
+// fixed clock, a key source over a fixed key set, claims that a co-located
+// resource accepts, test keys and their JWKs, and a JSON response decoder.
 package testkeys
 
 import (
@@ -140,6 +140,31 @@ func ECKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// SignerFor makes a key that signs in the JWS algorithm alg: a new EC or
+// Ed25519 key, or the shared RSA key of RSAKey for the RS and PS
+// algorithms.
+func SignerFor(t *testing.T, alg string) crypto.Signer {
+	t.Helper()
+	switch alg {
+	case "ES256":
+		return ECKey(t, elliptic.P256())
+	case "ES384":
+		return ECKey(t, elliptic.P384())
+	case "ES512":
+		return ECKey(t, elliptic.P521())
+	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
+		return RSAKey(t)
+	case "EdDSA":
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return priv
+	}
+	t.Fatalf("no key for %s", alg)
+	return nil
 }
 
 // DecodeJSON decodes a JSON object response, failing the test unless its
