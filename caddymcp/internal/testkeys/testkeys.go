@@ -66,6 +66,24 @@ func NewKeySetAt(t testing.TB, now time.Time, keys ...store.SigningKey) *signing
 	return ks
 }
 
+// SignToken signs claims as an access token (typ at+jwt, naming kid) with
+// method and key, whichever key kid names: tests forge with it the tokens
+// a verifier must refuse. edit, if given, changes the header before it is
+// signed.
+func SignToken(t testing.TB, method jwt.SigningMethod, kid string, claims jwt.Claims, key any, edit ...func(header map[string]any)) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	tok.Header["typ"], tok.Header["kid"] = "at+jwt", kid
+	for _, e := range edit {
+		e(tok.Header)
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // ValidClaims are the claims of a token the resource
 // https://mcp.example.com/mcp accepts at T0 from issuer
 // https://mcp.example.com.
