@@ -12,9 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // RemoteIssuerConfig describes an external authorization server (Keycloak,
@@ -93,18 +94,9 @@ func NewRemoteIssuer(cfg RemoteIssuerConfig) (*RemoteIssuer, error) {
 			return checkFetchURL(req.URL.String(), "redirect")
 		}}
 	}
-	if cfg.RefreshInterval <= 0 {
-		cfg.RefreshInterval = time.Hour
-	}
-	if cfg.MinRefetch <= 0 {
-		cfg.MinRefetch = 30 * time.Second
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	// RefreshInterval, MinRefetch, Now and Logger go on as they are:
+	// jose.NewRemoteKeySet and jose.Verify apply the defaults documented
+	// above.
 	ri := &RemoteIssuer{cfg: cfg, jwksURL: cfg.JWKSURL}
 	ri.keys = jose.NewRemoteKeySet(jose.RemoteConfig{
 		Name:            cfg.Issuer,

@@ -14,9 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // TestRemoteIssuerTokens checks tokens of external authorization servers
@@ -100,38 +101,22 @@ func TestRemoteIssuerTokens(t *testing.T) {
 			return e.IdP.Sign(t, "rsa", "RS256", "at+jwt", e.Claims(func(c jwt.MapClaims) { c["scope"] = 7 }))
 		}, 401, "", "", ""},
 		{"known kid, another key", nil, func(e *testkeys.RemoteEnv) string {
-			other := testkeys.ECKey(t, elliptic.P256())
-			tok := jwt.NewWithClaims(jwt.SigningMethodES256, e.Claims(nil))
-			tok.Header["typ"], tok.Header["kid"] = "at+jwt", "ec"
-			s, _ := tok.SignedString(other)
-			return s
+			return testkeys.SignToken(t, jwt.SigningMethodES256, "ec", e.Claims(nil), testkeys.ECKey(t, elliptic.P256()))
 		}, 401, "", "", ""},
 		{"ES256 token naming the RSA key", nil, func(e *testkeys.RemoteEnv) string {
-			tok := jwt.NewWithClaims(jwt.SigningMethodES256, e.Claims(nil))
-			tok.Header["typ"], tok.Header["kid"] = "at+jwt", "rsa"
-			s, _ := tok.SignedString(ec)
-			return s
+			return testkeys.SignToken(t, jwt.SigningMethodES256, "rsa", e.Claims(nil), ec)
 		}, 401, "", "", ""},
 		{"HS256 with the RSA public key as secret", nil, func(e *testkeys.RemoteEnv) string {
-			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, e.Claims(nil))
-			tok.Header["typ"], tok.Header["kid"] = "at+jwt", "rsa"
-			s, _ := tok.SignedString(rsaPEM)
-			return s
+			return testkeys.SignToken(t, jwt.SigningMethodHS256, "rsa", e.Claims(nil), rsaPEM)
 		}, 401, "", "", ""},
 		{"alg none", nil, func(e *testkeys.RemoteEnv) string {
-			tok := jwt.NewWithClaims(jwt.SigningMethodNone, e.Claims(nil))
-			tok.Header["typ"], tok.Header["kid"] = "at+jwt", "rsa"
-			s, _ := tok.SignedString(jwt.UnsafeAllowNoneSignatureType)
-			return s
+			return testkeys.SignToken(t, jwt.SigningMethodNone, "rsa", e.Claims(nil), jwt.UnsafeAllowNoneSignatureType)
 		}, 401, "", "", ""},
 		{"RS256 with a key published for RS512 only", nil, func(e *testkeys.RemoteEnv) string {
 			return e.IdP.Sign(t, "rsa512", "RS256", "at+jwt", e.Claims(nil))
 		}, 401, "", "", ""},
 		{"symmetric key in the JWKS is ignored", nil, func(e *testkeys.RemoteEnv) string {
-			tok := jwt.NewWithClaims(jwt.SigningMethodHS256, e.Claims(nil))
-			tok.Header["typ"], tok.Header["kid"] = "at+jwt", "oct"
-			s, _ := tok.SignedString([]byte("shared-secret-shared-secret-1234"))
-			return s
+			return testkeys.SignToken(t, jwt.SigningMethodHS256, "oct", e.Claims(nil), []byte("shared-secret-shared-secret-1234"))
 		}, 401, "", "", ""},
 		{"tampered payload", nil, func(e *testkeys.RemoteEnv) string {
 			tok := e.IdP.Sign(t, "rsa", "RS256", "at+jwt", e.Claims(nil))

@@ -2,9 +2,7 @@ package bearer_test
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"net/http"
@@ -325,31 +323,19 @@ func TestCheckVerifiesTokens(t *testing.T) {
 // value changed (nil removes it).
 func withHeader(t *testing.T, ks *signing.KeySet, _ string, name string, value any) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, testkeys.ValidClaims())
-	tok.Header["typ"] = "at+jwt"
-	tok.Header["kid"] = ks.SigningKeyID()
-	if value == nil {
-		delete(tok.Header, name)
-	} else {
-		tok.Header[name] = value
-	}
-	s, err := tok.SignedString(ks.Signer())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testkeys.SignToken(t, jwt.SigningMethodES256, ks.SigningKeyID(), testkeys.ValidClaims(), ks.Signer(),
+		func(h map[string]any) {
+			if value == nil {
+				delete(h, name)
+			} else {
+				h[name] = value
+			}
+		})
 }
 
 func algNone(t *testing.T, ks *signing.KeySet) string {
 	t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodNone, testkeys.ValidClaims())
-	tok.Header["typ"] = "at+jwt"
-	tok.Header["kid"] = ks.SigningKeyID()
-	s, err := tok.SignedString(jwt.UnsafeAllowNoneSignatureType)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testkeys.SignToken(t, jwt.SigningMethodNone, ks.SigningKeyID(), testkeys.ValidClaims(), jwt.UnsafeAllowNoneSignatureType)
 }
 
 func hmacWithPublicKey(t *testing.T, ks *signing.KeySet) string {
@@ -359,30 +345,12 @@ func hmacWithPublicKey(t *testing.T, ks *signing.KeySet) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, testkeys.ValidClaims())
-	tok.Header["typ"] = "at+jwt"
-	tok.Header["kid"] = ks.SigningKeyID()
-	s, err := tok.SignedString(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testkeys.SignToken(t, jwt.SigningMethodHS256, ks.SigningKeyID(), testkeys.ValidClaims(), der)
 }
 
 func sameKidOtherKey(t *testing.T, ks *signing.KeySet) string {
 	t.Helper()
-	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	c := testkeys.ValidClaims()
 	c.Issuer = "https://other-issuer.example"
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
-	tok.Header["typ"] = "at+jwt"
-	tok.Header["kid"] = ks.SigningKeyID()
-	s, err := tok.SignedString(other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return testkeys.SignToken(t, jwt.SigningMethodES256, ks.SigningKeyID(), c, testkeys.ECKey(t, elliptic.P256()))
 }

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/caddymcp/caddymcp/caddymcp/bearer"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/signing"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // switchableKeys lets a test take the keys away after a first check.

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testclock"
 )
 
 // TestParseJWKS keeps the usable signing keys and passes over the rest.
@@ -100,24 +102,12 @@ func oneKey(t *testing.T, kid string) *KeySet {
 	return s
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // TestRemoteKeySetLifecycle walks a remote server's keys through first
 // use, rotation, unknown kids, an outage and the refresh interval.
 func TestRemoteKeySetLifecycle(t *testing.T) {
 	ctx := context.Background()
 	srv := &fakeServer{}
-	clk := &clock{t: time.Unix(1_700_000_000, 0)}
+	clk := testclock.New(time.Unix(1_700_000_000, 0))
 	r := NewRemoteKeySet(RemoteConfig{Name: "test", Fetch: srv.fetch, RefreshInterval: time.Hour, MinRefetch: 30 * time.Second, Now: clk.Now})
 
 	srv.serve(nil, errors.New("down"))

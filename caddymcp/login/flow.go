@@ -49,19 +49,26 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, "starting a login", err)
 		return
 	}
-	params, _ := json.Marshal(pendingReturn{ReturnTo: returnTo}) // cannot fail
-	now := s.cfg.Now()
-	err = s.cfg.Store.CreateAuthRequest(r.Context(), id, &store.AuthRequest{
-		ClientID:  returnClientID,
-		Params:    params,
-		CreatedAt: now,
-		ExpiresAt: now.Add(pendingLifetime),
-	})
-	if err != nil {
+	if err = s.savePending(r.Context(), id, returnClientID, nil, pendingReturn{ReturnTo: returnTo}); err != nil {
 		s.internalError(w, "saving a pending login", err)
 		return
 	}
 	http.Redirect(w, r, s.base+LoginPath+"?return_to="+url.QueryEscape(id), http.StatusFound)
+}
+
+// savePending keeps params (as JSON) server-side under id for
+// pendingLifetime, as an authorization request of the pseudo-client
+// clientID; csrfHash, when set, binds it to the browser.
+func (s *Server) savePending(ctx context.Context, id, clientID string, csrfHash []byte, params any) error {
+	raw, _ := json.Marshal(params) // cannot fail: plain structs of strings
+	now := s.cfg.Now()
+	return s.cfg.Store.CreateAuthRequest(ctx, id, &store.AuthRequest{
+		ClientID:  clientID,
+		CSRFHash:  csrfHash,
+		Params:    raw,
+		CreatedAt: now,
+		ExpiresAt: now.Add(pendingLifetime),
+	})
 }
 
 // onBase reports whether r came to the configured base URL (always true
@@ -205,16 +212,7 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, p *provid
 		RedirectURI: base + CallbackPrefix + p.Name,
 		ReturnTo:    returnTo,
 	}
-	params, _ := json.Marshal(pl) // cannot fail
-	now := s.cfg.Now()
-	err = s.cfg.Store.CreateAuthRequest(ctx, state, &store.AuthRequest{
-		ClientID:  clientIDPrefix + p.Name,
-		CSRFHash:  store.Hash(binding),
-		Params:    params,
-		CreatedAt: now,
-		ExpiresAt: now.Add(pendingLifetime),
-	})
-	if err != nil {
+	if err = s.savePending(ctx, state, clientIDPrefix+p.Name, store.Hash(binding), pl); err != nil {
 		s.internalError(w, "saving a pending login", err)
 		return
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
@@ -16,7 +14,6 @@ import (
 	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -29,30 +26,15 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testclock"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testoidc"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
-// fakeClock is a settable clock shared by the server and the provider.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// testStart is where the clock shared by the server and the providers
+// starts.
+var testStart = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 
 // syncBuffer collects log output written from handler goroutines.
 type syncBuffer struct {
@@ -83,35 +65,12 @@ type signingKey struct {
 // resource server accepts).
 func newKeyFor(t *testing.T, kid, alg string) signingKey {
 	t.Helper()
-	var priv crypto.Signer
-	var err error
-	switch alg {
-	case "ES256":
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ES384":
-		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case "ES512":
-		priv, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
-		priv, err = rsa.GenerateKey(rand.Reader, 2048)
-	case "EdDSA":
-		_, priv, err = ed25519.GenerateKey(rand.Reader)
-	default:
-		t.Fatalf("no key for %s", alg)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signingKey{kid: kid, priv: priv, alg: alg}
+	return signingKey{kid: kid, priv: testkeys.SignerFor(t, alg), alg: alg}
 }
 
 func newECKey(t *testing.T, kid string) signingKey {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signingKey{kid: kid, priv: k}
+	return signingKey{kid: kid, priv: testkeys.ECKey(t, elliptic.P256())}
 }
 
 func newRSAKey(t *testing.T, kid string) signingKey {
@@ -136,25 +95,7 @@ func (k signingKey) method() jwt.SigningMethod {
 // jwk returns the public JWK of k.
 func (k signingKey) jwk(t *testing.T) map[string]string {
 	t.Helper()
-	b64 := base64.RawURLEncoding.EncodeToString
-	alg := k.method().Alg()
-	switch pub := k.priv.Public().(type) {
-	case *rsa.PublicKey:
-		return map[string]string{"kty": "RSA", "kid": k.kid, "use": "sig", "alg": alg,
-			"n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes())}
-	case *ecdsa.PublicKey:
-		raw, err := pub.Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		size := (len(raw) - 1) / 2
-		return map[string]string{"kty": "EC", "kid": k.kid, "use": "sig", "alg": alg, "crv": pub.Curve.Params().Name,
-			"x": b64(raw[1 : 1+size]), "y": b64(raw[1+size:])}
-	case ed25519.PublicKey:
-		return map[string]string{"kty": "OKP", "kid": k.kid, "use": "sig", "alg": alg, "crv": "Ed25519", "x": b64(pub)}
-	}
-	t.Fatal("unknown key type")
-	return nil
+	return testkeys.JWKOf(t, k.priv.Public(), k.kid, k.method().Alg())
 }
 
 // publicPEM is the PEM encoding of k's public key, the secret of the
@@ -190,7 +131,7 @@ type codeGrant struct {
 type fakeOP struct {
 	t        *testing.T
 	srv      *httptest.Server
-	clock    *fakeClock
+	clock    *testclock.Clock
 	clientID string
 	secret   string
 
@@ -210,7 +151,7 @@ type fakeOP struct {
 	jwksHits      int
 }
 
-func newOP(t *testing.T, clock *fakeClock, key signingKey) *fakeOP {
+func newOP(t *testing.T, clock *testclock.Clock, key signingKey) *fakeOP {
 	t.Helper()
 	op := &fakeOP{
 		t: t, clock: clock, clientID: "client-" + key.kid, secret: "s3cret/with+chars",
@@ -218,13 +159,8 @@ func newOP(t *testing.T, clock *fakeClock, key signingKey) *fakeOP {
 		user: jwt.MapClaims{"sub": "1234567890", "email": "alice@example.com", "email_verified": true,
 			"name": "Alice Example", "picture": "https://example.com/alice.png"},
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", op.serveDiscovery)
-	mux.HandleFunc("GET /jwks", op.serveJWKS)
-	mux.HandleFunc("GET /authorize", op.serveAuthorize)
-	mux.HandleFunc("POST /token", op.serveToken)
-	op.srv = httptest.NewServer(mux)
-	t.Cleanup(op.srv.Close)
+	op.srv = testoidc.Serve(t, testoidc.Endpoints{Discovery: op.serveDiscovery, JWKS: op.serveJWKS,
+		Authorize: op.serveAuthorize, Token: op.serveToken})
 	op.issuer = op.srv.URL
 	return op
 }
@@ -361,7 +297,7 @@ func (op *fakeOP) serveToken(w http.ResponseWriter, r *http.Request) {
 // providers, a real embedded store and a browser-like client.
 type env struct {
 	t      *testing.T
-	clock  *fakeClock
+	clock  *testclock.Clock
 	ops    map[string]*fakeOP
 	store  *store.Embedded
 	srv    *Server
@@ -381,7 +317,7 @@ type envOptions struct {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, clock: newClock(), ops: map[string]*fakeOP{}, logs: &syncBuffer{}}
+	e := &env{t: t, clock: testclock.New(testStart), ops: map[string]*fakeOP{}, logs: &syncBuffer{}}
 	st, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "login.db"))
 	if err != nil {
 		t.Fatal(err)

@@ -422,16 +422,7 @@ func (s *Server) randomToken(n int) (string, error) {
 // validToken reports whether v looks like a value randomToken(tokenBytes)
 // returned, so that junk never reaches the store.
 func validToken(v string) bool {
-	if len(v) != base64.RawURLEncoding.EncodedLen(tokenBytes) {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return len(v) == base64.RawURLEncoding.EncodedLen(tokenBytes) && web.IsBase64URL(v)
 }
 
 // baseURL returns the origin the callbacks of r are built on.

@@ -85,13 +85,7 @@ func TestAlgorithmFixedByKey(t *testing.T) {
 	}
 	ecOnly, _ := signing.NewKeySet([]store.SigningKey{*ecKey}, t0, time.Hour)
 	// An ES256 token signed by the EC key but naming the RSA key's kid.
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, testkeys.ValidClaims())
-	tok.Header["typ"] = "at+jwt"
-	tok.Header["kid"] = rsaKey.ID
-	s, err := tok.SignedString(ecOnly.Signer())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := testkeys.SignToken(t, jwt.SigningMethodES256, rsaKey.ID, testkeys.ValidClaims(), ecOnly.Signer())
 	if _, err := ks.Verify(s, signing.VerifyOptions{Issuer: "https://mcp.example.com", Now: func() time.Time { return t0 }}); err == nil {
 		t.Fatal("a token naming another key's kid with its own algorithm verified")
 	}

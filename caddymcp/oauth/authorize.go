@@ -530,16 +530,7 @@ func (s *Server) errorPage(w http.ResponseWriter, what string, cause error) {
 // validChallenge checks an S256 code challenge: BASE64URL(SHA-256) is 43
 // characters of the base64url alphabet (RFC 7636 §4.2).
 func validChallenge(c string) bool {
-	if len(c) != 43 {
-		return false
-	}
-	for i := 0; i < len(c); i++ {
-		ch := c[i]
-		if !(ch >= 'A' && ch <= 'Z' || ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_') {
-			return false
-		}
-	}
-	return true
+	return len(c) == 43 && web.IsBase64URL(c)
 }
 
 // grantableScope returns requested ∩ scopes_supported ∩ the scopes of a

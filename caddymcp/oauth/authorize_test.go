@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 )
@@ -27,15 +28,6 @@ func TestMetadataEndpoints(t *testing.T) {
 			t.Fatal(err)
 		}
 		return m
-	}
-	list := func(m map[string]any, key string) []string {
-		var out []string
-		vs, _ := m[key].([]any)
-		for _, v := range vs {
-			s, _ := v.(string)
-			out = append(out, s)
-		}
-		return out
 	}
 	t.Run("fields", func(t *testing.T) {
 		t.Parallel()
@@ -59,26 +51,26 @@ func TestMetadataEndpoints(t *testing.T) {
 			"code_challenge_methods_supported": {"S256"},
 			"scopes_supported":                 web.DefaultScopes,
 		} {
-			if got := list(m, key); !slices.Equal(got, want) {
+			if got := strList(m, key); !slices.Equal(got, want) {
 				t.Errorf("%s = %v, want %v", key, got, want)
 			}
 		}
 		for _, key := range []string{"token_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported"} {
-			got := list(m, key)
+			got := strList(m, key)
 			for _, want := range []string{"none", "client_secret_basic", "client_secret_post"} {
 				if !slices.Contains(got, want) {
 					t.Errorf("%s = %v, lacks %s", key, got, want)
 				}
 			}
 		}
-		if got := list(m, "introspection_endpoint_auth_methods_supported"); slices.Contains(got, "none") || len(got) == 0 {
+		if got := strList(m, "introspection_endpoint_auth_methods_supported"); slices.Contains(got, "none") || len(got) == 0 {
 			t.Errorf("introspection_endpoint_auth_methods_supported = %v", got)
 		}
 		if m["authorization_response_iss_parameter_supported"] != true {
 			t.Errorf("authorization_response_iss_parameter_supported = %v", m["authorization_response_iss_parameter_supported"])
 		}
 		for _, key := range []string{"implicit", "password"} {
-			if slices.Contains(list(m, "grant_types_supported"), key) {
+			if slices.Contains(strList(m, "grant_types_supported"), key) {
 				t.Errorf("grant_types_supported lists %s", key)
 			}
 		}
@@ -567,20 +559,23 @@ func TestConsent(t *testing.T) {
 			})
 		}
 	})
-	t.Run("another user's session", func(t *testing.T) {
-		c := f.register("none", nil)
-		id, csrf, _ := begin(t, c, nil)
-		f.users.SignIn(bob)
-		defer f.users.SignIn(alice)
-		wantPage(t, f.decide(id, csrf, "approve"), http.StatusForbidden)
-	})
-	t.Run("signed out before deciding", func(t *testing.T) {
-		c := f.register("none", nil)
-		id, csrf, _ := begin(t, c, nil)
-		f.users.SignIn(nil)
-		defer f.users.SignIn(alice)
-		wantPage(t, f.decide(id, csrf, "approve"), http.StatusUnauthorized)
-	})
+	// Only the user who was asked may decide.
+	for _, tt := range []struct {
+		name   string
+		user   *oauth.User // signed in when the form is posted
+		status int
+	}{
+		{"another user's session", bob, http.StatusForbidden},
+		{"signed out before deciding", nil, http.StatusUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := f.register("none", nil)
+			id, csrf, _ := begin(t, c, nil)
+			f.users.SignIn(tt.user)
+			defer f.users.SignIn(alice)
+			wantPage(t, f.decide(id, csrf, "approve"), tt.status)
+		})
+	}
 	t.Run("replayed request", func(t *testing.T) {
 		c := f.register("none", nil)
 		id, csrf, _ := begin(t, c, nil)
@@ -658,11 +653,11 @@ func TestConsent(t *testing.T) {
 func TestServerWithoutStore(t *testing.T) {
 	t.Parallel()
 	f := newFlow(t)
-	if _, err := oauth.New(oauth.Config{Issuer: flowIssuer, Keys: fixedKeys{f.keys}, Users: f.users,
+	if _, err := oauth.New(oauth.Config{Issuer: flowIssuer, Keys: testkeys.Static{KS: f.keys}, Users: f.users,
 		StaticClients: []oauth.StaticClient{{ID: "static", RedirectURIs: []string{flowRedirect}}}}); err == nil {
 		t.Fatal("static clients without a store were accepted")
 	}
-	s, err := oauth.New(oauth.Config{Issuer: flowIssuer, Keys: fixedKeys{f.keys}, Users: f.users, Now: f.clock.Now})
+	s, err := oauth.New(oauth.Config{Issuer: flowIssuer, Keys: testkeys.Static{KS: f.keys}, Users: f.users, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

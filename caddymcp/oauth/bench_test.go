@@ -52,6 +52,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
@@ -85,19 +86,6 @@ func benchToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// benchKeySet makes a key set with one fresh ES256 key.
-func benchKeySet(tb testing.TB, now time.Time) *signing.KeySet {
-	key, err := signing.GenerateSigningKey(rand.Reader, now)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ks, err := signing.NewKeySet([]store.SigningKey{*key}, now, time.Hour)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return ks
-}
-
 // benchClaims is a claim set like the token endpoint issues: random
 // user, client and token ids, one resource, two scopes, one hour.
 func benchClaims(now time.Time) *jose.AccessClaims {
@@ -115,7 +103,7 @@ func benchClaims(now time.Time) *jose.AccessClaims {
 // BenchmarkSignAccessToken measures signing one access token (ES256).
 func BenchmarkSignAccessToken(b *testing.B) {
 	now := time.Now()
-	ks := benchKeySet(b, now)
+	ks := testkeys.NewKeySetAt(b, now)
 	claims := benchClaims(now)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -129,7 +117,7 @@ func BenchmarkSignAccessToken(b *testing.B) {
 // token: parse, check the ES256 signature, typ, iss, aud, exp and iat.
 func BenchmarkVerifyAccessToken(b *testing.B) {
 	now := time.Now()
-	ks := benchKeySet(b, now)
+	ks := testkeys.NewKeySetAt(b, now)
 	raw, err := ks.Sign(benchClaims(now))
 	if err != nil {
 		b.Fatal(err)
@@ -245,7 +233,7 @@ func newBenchEnv(b *testing.B, backend string) *benchEnv {
 	}
 	cfg := oauth.Config{
 		Issuer:    flowIssuer,
-		Keys:      fixedKeys{benchKeySet(b, env.now)},
+		Keys:      testkeys.Static{KS: testkeys.NewKeySetAt(b, env.now)},
 		Store:     st,
 		Users:     benchUsers{st},
 		Resources: func() []string { return []string{"/mcp"} },

@@ -163,6 +163,9 @@ func (ds *docServer) serve(w http.ResponseWriter, r *http.Request) {
 // url is the document URL path on host, at the server's port.
 func (ds *docServer) url(host, path string) string { return "https://" + host + ":" + ds.port + path }
 
+// setDoc serves a valid document for the client id u.
+func (ds *docServer) setDoc(t *testing.T, u string) { ds.set(u, docReply{body: docBody(t, u, nil)}) }
+
 func (ds *docServer) set(u string, r docReply) {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
@@ -181,6 +184,18 @@ type fakeResolver struct {
 	mu      sync.Mutex
 	answers map[string][][]netip.Addr
 	calls   map[string]int
+}
+
+// newDocServerFor starts a document server on 127.0.0.1 and a resolver
+// that sends each of hosts there.
+func newDocServerFor(t *testing.T, hosts ...string) (*docServer, *fakeResolver) {
+	t.Helper()
+	ds := newDocServer(t, "127.0.0.1:0")
+	res := newFakeResolver()
+	for _, h := range hosts {
+		res.set(h, "127.0.0.1")
+	}
+	return ds, res
 }
 
 func newFakeResolver() *fakeResolver {
@@ -244,14 +259,7 @@ func docBody(t *testing.T, id string, overrides map[string]any) string {
 		"response_types":             []string{"code"},
 		"token_endpoint_auth_method": "none",
 	}
-	for k, v := range overrides {
-		if v == nil {
-			delete(md, k)
-		} else {
-			md[k] = v
-		}
-	}
-	return mustJSON(t, md)
+	return mustJSON(t, override(md, overrides))
 }
 
 // docClient is the public client a document URL names.
@@ -282,10 +290,20 @@ func (f *flow) tokenWithDocClient(c testClient) *httptest.ResponseRecorder {
 		"code_verifier": {verifier}}, &c)
 }
 
+// wantDocNeverFetched checks that the client id is refused at the
+// authorization endpoint (status, the page saying want) and at the token
+// endpoint (invalid_client), without its document being fetched.
+func (f *flow) wantDocNeverFetched(t *testing.T, ds *docServer, id string, status int, want string) {
+	t.Helper()
+	wantDocRefused(t, f.authorizeDoc(docClient(id), nil), status, want)
+	wantOAuthError(t, f.tokenWithDocClient(docClient(id)), http.StatusUnauthorized, "invalid_client")
+	if n := ds.hitsOf(id); n != 0 {
+		t.Errorf("%s was fetched %d times, want never", id, n)
+	}
+}
+
 func TestDocumentFlow(t *testing.T) {
-	ds := newDocServer(t, "127.0.0.1:0")
-	res := newFakeResolver()
-	res.set("client.example.com", "127.0.0.1")
+	ds, res := newDocServerFor(t, "client.example.com")
 	id := ds.url("client.example.com", docPath)
 	ds.set(id, docReply{header: map[string]string{"Content-Type": "application/json", "Cache-Control": "max-age=3600"},
 		body: docBody(t, id, nil)})
@@ -341,9 +359,7 @@ func TestDocumentFlow(t *testing.T) {
 }
 
 func TestDocumentRefused(t *testing.T) {
-	ds := newDocServer(t, "127.0.0.1:0")
-	res := newFakeResolver()
-	res.set("client.example.com", "127.0.0.1")
+	ds, res := newDocServerFor(t, "client.example.com")
 	f := newDocFlow(t, ds, res)
 
 	tests := []struct {
@@ -452,9 +468,7 @@ func TestDocumentRefused(t *testing.T) {
 }
 
 func TestDocumentURLRefused(t *testing.T) {
-	ds := newDocServer(t, "127.0.0.1:0")
-	res := newFakeResolver()
-	res.set("client.example.com", "127.0.0.1")
+	ds, res := newDocServerFor(t, "client.example.com")
 	f := newDocFlow(t, ds, res)
 	base := "https://client.example.com:" + ds.port
 	tests := []struct{ id, want string }{
@@ -472,12 +486,8 @@ func TestDocumentURLRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
-			ds.set(tc.id, docReply{body: docBody(t, tc.id, nil)})
-			wantDocRefused(t, f.authorizeDoc(docClient(tc.id), nil), http.StatusBadRequest, tc.want)
-			wantOAuthError(t, f.tokenWithDocClient(docClient(tc.id)), http.StatusUnauthorized, "invalid_client")
-			if n := ds.hitsOf(tc.id); n != 0 {
-				t.Errorf("fetched %d times", n)
-			}
+			ds.setDoc(t, tc.id)
+			f.wantDocNeverFetched(t, ds, tc.id, http.StatusBadRequest, tc.want)
 		})
 	}
 }
@@ -485,8 +495,7 @@ func TestDocumentURLRefused(t *testing.T) {
 // TestDocumentAddressPolicy uses the real address policy: names that
 // resolve to special-use addresses are refused before any connection.
 func TestDocumentAddressPolicy(t *testing.T) {
-	ds := newDocServer(t, "127.0.0.1:0")
-	res := newFakeResolver()
+	ds, res := newDocServerFor(t)
 	f := newDocFlow(t, ds, res, func(c *oauth.ClientMetadataDocuments) { c.AllowAddress = nil })
 	tests := []struct{ name, addrs string }{
 		{"loopback", "127.0.0.1"},
@@ -510,18 +519,14 @@ func TestDocumentAddressPolicy(t *testing.T) {
 			host := fmt.Sprintf("h%d.example.com", i)
 			res.set(host, tc.addrs)
 			id := ds.url(host, docPath)
-			ds.set(id, docReply{body: docBody(t, id, nil)})
-			wantDocRefused(t, f.authorizeDoc(docClient(id), nil), http.StatusBadRequest, "its host has no public address")
-			wantOAuthError(t, f.tokenWithDocClient(docClient(id)), http.StatusUnauthorized, "invalid_client")
-			if n := ds.hitsOf(id); n != 0 {
-				t.Errorf("the server was reached %d times", n)
-			}
+			ds.setDoc(t, id)
+			f.wantDocNeverFetched(t, ds, id, http.StatusBadRequest, "its host has no public address")
 		})
 	}
 	// An address in the client_id itself is checked the same way.
 	for _, host := range []string{"127.0.0.1", "[::1]"} {
 		id := "https://" + host + ":" + ds.port + docPath
-		ds.set(id, docReply{body: docBody(t, id, nil)})
+		ds.setDoc(t, id)
 		wantDocRefused(t, f.authorizeDoc(docClient(id), nil), http.StatusBadRequest, "its host has no public address")
 		if n := ds.hitsOf(id); n != 0 {
 			t.Errorf("%s: the server was reached %d times", host, n)
@@ -602,9 +607,7 @@ func TestDocumentCache(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ds := newDocServer(t, "127.0.0.1:0")
-			res := newFakeResolver()
-			res.set("client.example.com", "127.0.0.1")
+			ds, res := newDocServerFor(t, "client.example.com")
 			id := ds.url("client.example.com", docPath)
 			ds.set(id, docReply{header: tc.header, body: docBody(t, id, nil)})
 			f := newDocFlow(t, ds, res)
@@ -633,11 +636,19 @@ func TestDocumentCache(t *testing.T) {
 }
 
 func TestDocumentErrorsNotCached(t *testing.T) {
-	ds := newDocServer(t, "127.0.0.1:0")
-	res := newFakeResolver()
-	res.set("client.example.com", "127.0.0.1")
+	ds, res := newDocServerFor(t, "client.example.com")
 	f := newDocFlow(t, ds, res)
 	cached := map[string]string{"Cache-Control": "max-age=3600"}
+	// staleGrant serves a cacheable document at path, runs the flow for
+	// its client and lets the document go stale.
+	staleGrant := func(path string) (id string, c testClient, tb tokenBody) {
+		id = ds.url("client.example.com", path)
+		ds.set(id, docReply{header: cached, body: docBody(t, id, nil)})
+		c = docClient(id)
+		tb = f.tokens(c, nil)
+		f.clock.Advance(2 * time.Hour)
+		return id, c, tb
+	}
 
 	t.Run("a failure is retried at once", func(t *testing.T) {
 		id := ds.url("client.example.com", "/flaky.json")
@@ -657,21 +668,13 @@ func TestDocumentErrorsNotCached(t *testing.T) {
 		consentForm(t, f.authorizeDoc(docClient(id), nil))
 	})
 	t.Run("a document that became invalid is not used", func(t *testing.T) {
-		id := ds.url("client.example.com", "/changed.json")
-		ds.set(id, docReply{header: cached, body: docBody(t, id, nil)})
-		c := docClient(id)
-		tb := f.tokens(c, nil)
-		f.clock.Advance(2 * time.Hour)
+		id, c, tb := staleGrant("/changed.json")
 		ds.set(id, docReply{header: cached, body: docBody(t, id, map[string]any{"token_endpoint_auth_method": "client_secret_basic"})})
 		wantOAuthError(t, f.refresh(c, tb.RefreshToken, nil), http.StatusUnauthorized, "invalid_client")
 		wantDocRefused(t, f.authorizeDoc(c, nil), http.StatusBadRequest, "cannot hold a shared secret")
 	})
 	t.Run("a stale document serves token requests while its host is down", func(t *testing.T) {
-		id := ds.url("client.example.com", "/stale.json")
-		ds.set(id, docReply{header: cached, body: docBody(t, id, nil)})
-		c := docClient(id)
-		tb := f.tokens(c, nil)
-		f.clock.Advance(2 * time.Hour)
+		id, c, tb := staleGrant("/stale.json")
 		ds.set(id, docReply{status: http.StatusBadGateway})
 		tb = wantToken(t, f.refresh(c, tb.RefreshToken, nil))
 		// An authorization needs a fresh document (CIMD §4.3).
@@ -686,11 +689,7 @@ func TestDocumentErrorsNotCached(t *testing.T) {
 }
 
 func TestDocumentAllowDomains(t *testing.T) {
-	ds := newDocServer(t, "127.0.0.1:0")
-	res := newFakeResolver()
-	for _, h := range []string{"claude.example.com", "other.example.com", "a.example.org", "b.a.example.org", "example.org"} {
-		res.set(h, "127.0.0.1")
-	}
+	ds, res := newDocServerFor(t, "claude.example.com", "other.example.com", "a.example.org", "b.a.example.org", "example.org")
 	f := newDocFlow(t, ds, res, func(c *oauth.ClientMetadataDocuments) {
 		c.AllowDomains = []string{"Claude.Example.com.", "*.example.org"}
 	})
@@ -707,17 +706,12 @@ func TestDocumentAllowDomains(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.host, func(t *testing.T) {
 			id := ds.url(tc.host, docPath)
-			ds.set(id, docReply{body: docBody(t, id, nil)})
-			w := f.authorizeDoc(docClient(id), nil)
+			ds.setDoc(t, id)
 			if tc.allowed {
-				consentForm(t, w)
+				consentForm(t, f.authorizeDoc(docClient(id), nil))
 				return
 			}
-			wantDocRefused(t, w, http.StatusBadRequest, "this server does not accept applications from "+tc.host)
-			wantOAuthError(t, f.tokenWithDocClient(docClient(id)), http.StatusUnauthorized, "invalid_client")
-			if n := ds.hitsOf(id); n != 0 {
-				t.Errorf("fetched %d times", n)
-			}
+			f.wantDocNeverFetched(t, ds, id, http.StatusBadRequest, "this server does not accept applications from "+tc.host)
 		})
 	}
 }
@@ -725,25 +719,22 @@ func TestDocumentAllowDomains(t *testing.T) {
 // TestDocumentLoopbackAllowed checks the one way to fetch from loopback
 // with the real address policy: naming the loopback host exactly.
 func TestDocumentLoopbackAllowed(t *testing.T) {
-	ds := newDocServer(t, "127.0.0.1:0")
-	res := newFakeResolver()
-	res.set("localhost", "127.0.0.1")
-	res.set("doc.example.com", "127.0.0.1")
+	ds, res := newDocServerFor(t, "localhost", "doc.example.com")
 	f := newDocFlow(t, ds, res, func(c *oauth.ClientMetadataDocuments) {
 		c.AllowAddress = nil
 		c.AllowDomains = []string{"localhost", "*.example.com", "[::1]"}
 	})
 	local := ds.url("localhost", docPath)
-	ds.set(local, docReply{body: docBody(t, local, nil)})
+	ds.setDoc(t, local)
 	consentForm(t, f.authorizeDoc(docClient(local), nil))
 
 	// A listed domain gets no loopback exception.
 	id := ds.url("doc.example.com", docPath)
-	ds.set(id, docReply{body: docBody(t, id, nil)})
+	ds.setDoc(t, id)
 	wantDocRefused(t, f.authorizeDoc(docClient(id), nil), http.StatusBadRequest, "its host has no public address")
 	// Nor another loopback name.
 	ip := ds.url("127.0.0.1", docPath)
-	ds.set(ip, docReply{body: docBody(t, ip, nil)})
+	ds.setDoc(t, ip)
 	wantDocRefused(t, f.authorizeDoc(docClient(ip), nil), http.StatusBadRequest, "does not accept applications from 127.0.0.1")
 	if ds.hitsOf(id)+ds.hitsOf(ip) != 0 {
 		t.Error("a refused document was fetched")
@@ -767,9 +758,7 @@ func TestDocumentAllowDomainsInvalid(t *testing.T) {
 }
 
 func TestDocumentRedirectURI(t *testing.T) {
-	ds := newDocServer(t, "127.0.0.1:0")
-	res := newFakeResolver()
-	res.set("client.example.com", "127.0.0.1")
+	ds, res := newDocServerFor(t, "client.example.com")
 	id := ds.url("client.example.com", docPath)
 	ds.set(id, docReply{header: map[string]string{"Cache-Control": "max-age=3600"},
 		body: docBody(t, id, map[string]any{"redirect_uris": []string{flowRedirect, "http://127.0.0.1/callback"}})})
@@ -799,28 +788,20 @@ func TestDocumentRedirectURI(t *testing.T) {
 }
 
 func TestDocumentsDisabled(t *testing.T) {
-	ds := newDocServer(t, "127.0.0.1:0")
-	res := newFakeResolver()
-	res.set("client.example.com", "127.0.0.1")
+	ds, res := newDocServerFor(t, "client.example.com")
 	id := ds.url("client.example.com", docPath)
-	ds.set(id, docReply{body: docBody(t, id, nil)})
+	ds.setDoc(t, id)
 	f := newDocFlow(t, ds, res, func(c *oauth.ClientMetadataDocuments) { c.Disabled = true })
 	if _, ok := testkeys.DecodeJSON(t, f.get(oauth.ASMetadataPath, nil))["client_id_metadata_document_supported"]; ok {
 		t.Error("the metadata advertises client_id_metadata_document_supported")
 	}
-	wantDocRefused(t, f.authorizeDoc(docClient(id), nil), http.StatusBadRequest, "this server does not accept client metadata documents")
-	wantOAuthError(t, f.tokenWithDocClient(docClient(id)), http.StatusUnauthorized, "invalid_client")
-	if n := ds.hitsOf(id); n != 0 {
-		t.Errorf("fetched %d times", n)
-	}
+	f.wantDocNeverFetched(t, ds, id, http.StatusBadRequest, "this server does not accept client metadata documents")
 }
 
 // TestDocumentStaticClient: a configured client whose id is an https URL
 // is that client; its URL is not fetched (CIMD §6.10).
 func TestDocumentStaticClient(t *testing.T) {
-	ds := newDocServer(t, "127.0.0.1:0")
-	res := newFakeResolver()
-	res.set("client.example.com", "127.0.0.1")
+	ds, res := newDocServerFor(t, "client.example.com")
 	id := ds.url("client.example.com", docPath)
 	f := newDocFlow(t, ds, res, func(*oauth.ClientMetadataDocuments) {})
 	cfg := f.cfg
@@ -869,9 +850,7 @@ func TestPublicAddress(t *testing.T) {
 // this one does not offer (scopes, grant types, response types) is left
 // out instead of refused, and malformed display links are dropped.
 func TestDocumentLenient(t *testing.T) {
-	ds := newDocServer(t, "127.0.0.1:0")
-	res := newFakeResolver()
-	res.set("client.example.com", "127.0.0.1")
+	ds, res := newDocServerFor(t, "client.example.com")
 	id := ds.url("client.example.com", docPath)
 	ds.set(id, docReply{body: docBody(t, id, map[string]any{
 		"scope":          "booking:read elsewhere:admin",

@@ -8,13 +8,11 @@ package oauth_test
 import (
 	"context"
 	"crypto"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -31,7 +29,6 @@ import (
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testpg"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
-	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -48,23 +45,7 @@ type dpopKey struct {
 
 func newDPoPKey(t *testing.T, alg string) *dpopKey {
 	t.Helper()
-	var signer crypto.Signer
-	switch alg {
-	case "ES256":
-		signer = testkeys.ECKey(t, elliptic.P256())
-	case "ES384":
-		signer = testkeys.ECKey(t, elliptic.P384())
-	case "EdDSA":
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		signer = priv
-	case "RS256", "PS256":
-		signer = testkeys.RSAKey(t)
-	default:
-		t.Fatalf("no key for %s", alg)
-	}
+	signer := testkeys.SignerFor(t, alg)
 	pub := testkeys.JWKOf(t, signer.Public(), "", "")
 	delete(pub, "use")
 	jwk := map[string]any{}
@@ -95,24 +76,14 @@ func thumbprintOf(t *testing.T, jwk map[string]string) string {
 // proofOpt changes a proof's header or claims before it is signed.
 type proofOpt func(header, claims map[string]any)
 
+// withClaim sets a claim of the proof (nil removes it).
 func withClaim(name string, v any) proofOpt {
-	return func(_, c map[string]any) {
-		if v == nil {
-			delete(c, name)
-		} else {
-			c[name] = v
-		}
-	}
+	return func(_, c map[string]any) { setMember(c, name, v) }
 }
 
+// withHeaderParam sets a header parameter of the proof (nil removes it).
 func withHeaderParam(name string, v any) proofOpt {
-	return func(h, _ map[string]any) {
-		if v == nil {
-			delete(h, name)
-		} else {
-			h[name] = v
-		}
-	}
+	return func(h, _ map[string]any) { setMember(h, name, v) }
 }
 
 // withATH binds a resource request's proof to an access token.
@@ -183,35 +154,7 @@ func newFlowOn(t *testing.T, backend string, opts ...func(*oauth.Config)) (*flow
 		t.Fatal(err)
 	}
 	t.Cleanup(pg.Close)
-	ctx := context.Background()
-	if _, err := pg.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range []*oauth.User{alice, bob} {
-		if _, err := pg.UpsertUser(ctx, &store.User{ID: u.ID, Provider: "test", Subject: u.ID,
-			Email: u.Email, Name: u.Name, CreatedAt: flowStart, UpdatedAt: flowStart}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	key, err := signing.GenerateSigningKey(rand.Reader, flowStart)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := signing.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &flow{t: t, clock: &testClock{now: flowStart}, users: &testUsers{user: alice}, keys: ks}
-	f.cfg = oauth.Config{Issuer: flowIssuer, Keys: fixedKeys{ks}, Store: pg, Users: f.users,
-		Resources: func() []string { return []string{"/mcp", flowRootResource} }, Now: f.clock.Now,
-		Logger: slog.New(slog.NewTextHandler(testLog{t}, nil))}
-	for _, o := range opts {
-		o(&f.cfg)
-	}
-	if f.srv, err = oauth.New(f.cfg); err != nil {
-		t.Fatal(err)
-	}
-	return f, pg
+	return newFlowWith(t, pg, opts...), pg
 }
 
 // eachStore runs fn on a flow of each store.
@@ -304,7 +247,7 @@ func TestDPoPMetadata(t *testing.T) {
 	if m := testkeys.DecodeJSON(t, off.get(oauth.ASMetadataPath, nil)); m["dpop_signing_alg_values_supported"] != nil {
 		t.Errorf("DPoP off, yet the metadata lists %v", m["dpop_signing_alg_values_supported"])
 	}
-	if _, err := oauth.New(oauth.Config{Keys: fixedKeys{f.keys}, DPoP: oauth.DPoPConfig{RequireNonce: true}}); err == nil {
+	if _, err := oauth.New(oauth.Config{Keys: testkeys.Static{KS: f.keys}, DPoP: oauth.DPoPConfig{RequireNonce: true}}); err == nil {
 		t.Error("nonces without a nonce secret were accepted")
 	}
 }
@@ -629,7 +572,7 @@ func TestDPoPNonce(t *testing.T) {
 // resourceFor is a resource server for the flow's tokens at flowResource.
 func resourceFor(t *testing.T, f *flow, mod func(*bearer.ResourceConfig)) *bearer.Resource {
 	t.Helper()
-	cfg := bearer.ResourceConfig{Resource: "/mcp", AuthorizationServers: []string{flowIssuer}, Keys: fixedKeys{f.keys},
+	cfg := bearer.ResourceConfig{Resource: "/mcp", AuthorizationServers: []string{flowIssuer}, Keys: testkeys.Static{KS: f.keys},
 		Now: f.clock.Now, Active: func(ctx context.Context, jti string) (bool, error) {
 			return f.store.AccessTokenActive(ctx, jti, f.clock.Now())
 		}}

@@ -1,7 +1,6 @@
 package oauth_test
 
-// Shared helpers of the authorization-server tests: a clock the test
-// moves by hand, an authenticator whose signed-in user the test chooses,
+// Shared helpers of the authorization-server tests: an authenticator whose signed-in user the test chooses,
 // a real embedded store in a temporary folder, and helpers that walk the
 // authorization code flow (register, authorize, consent, token).
 
@@ -25,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testclock"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
@@ -48,24 +49,6 @@ var (
 	alice = &oauth.User{ID: "user-alice", Name: "Alice", Email: "alice@example.com"}
 	bob   = &oauth.User{ID: "user-bob", Name: "Bob", Email: "bob@example.com"}
 )
-
-// testClock is a clock that moves only when the test advances it.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // testUsers is an Authenticator whose signed-in user the test sets.
 type testUsers struct {
@@ -127,17 +110,12 @@ func (u *testUsers) Logins() int {
 	return u.logins
 }
 
-// fixedKeys is a KeySource that always yields one key set.
-type fixedKeys struct{ ks *signing.KeySet }
-
-func (k fixedKeys) KeySet(context.Context) (*signing.KeySet, error) { return k.ks, nil }
-
 // flow is one authorization server with its store, clock and users.
 type flow struct {
 	t     *testing.T
 	srv   *oauth.Server
 	store *store.Embedded
-	clock *testClock
+	clock *testclock.Clock
 	users *testUsers
 	keys  *signing.KeySet
 	cfg   oauth.Config
@@ -147,46 +125,77 @@ type flow struct {
 // in. Options adjust the configuration before the server is made.
 func newFlow(t *testing.T, opts ...func(*oauth.Config)) *flow {
 	t.Helper()
-	st, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "caddymcp.db"))
+	st := openEmbedded(t, "caddymcp.db")
+	f := newFlowWith(t, st, opts...)
+	f.store = st
+	return f
+}
+
+// openEmbedded opens an embedded store in the test's temporary folder,
+// closed when the test ends.
+func openEmbedded(tb testing.TB, name string) *store.Embedded {
+	tb.Helper()
+	st, err := store.OpenEmbedded(filepath.Join(tb.TempDir(), name))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(st.Close)
-	if _, err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
+	tb.Cleanup(st.Close)
+	return st
+}
+
+// seedStore migrates st and adds users to it: users come from the store,
+// as the login provider puts them there.
+func seedStore(tb testing.TB, st store.Store, users ...*oauth.User) {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := st.Migrate(ctx); err != nil {
+		tb.Fatal(err)
 	}
-	// Users come from the store, as the login provider puts them there.
-	for _, u := range []*oauth.User{alice, bob} {
-		if _, err := st.UpsertUser(context.Background(), &store.User{ID: u.ID, Provider: "test", Subject: u.ID,
+	for _, u := range users {
+		if _, err := st.UpsertUser(ctx, &store.User{ID: u.ID, Provider: "test", Subject: u.ID,
 			Email: u.Email, Name: u.Name, CreatedAt: flowStart, UpdatedAt: flowStart}); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
-	key, err := signing.GenerateSigningKey(rand.Reader, flowStart)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := signing.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &flow{t: t, store: st, clock: &testClock{now: flowStart}, users: &testUsers{user: alice}, keys: ks}
-	f.cfg = oauth.Config{
+}
+
+// flowConfig is the configuration every test server starts from: the
+// test issuer and resources, one key set, and the test clock.
+func flowConfig(st oauth.Store, users oauth.Authenticator, ks *signing.KeySet, now func() time.Time) oauth.Config {
+	return oauth.Config{
 		Issuer:    flowIssuer,
-		Keys:      fixedKeys{ks},
+		Keys:      testkeys.Static{KS: ks},
 		Store:     st,
-		Users:     f.users,
+		Users:     users,
 		Resources: func() []string { return []string{"/mcp", flowRootResource} },
-		Now:       f.clock.Now,
-		Logger:    slog.New(slog.NewTextHandler(testLog{t}, nil)),
+		Now:       now,
 	}
-	for _, o := range opts {
-		o(&f.cfg)
-	}
-	if f.srv, err = oauth.New(f.cfg); err != nil {
-		t.Fatal(err)
-	}
+}
+
+// newFlowWith starts a server on st (migrated and seeded here), with
+// alice signed in; f.store is left for the caller to set.
+func newFlowWith(t *testing.T, st store.Store, opts ...func(*oauth.Config)) *flow {
+	t.Helper()
+	seedStore(t, st, alice, bob)
+	ks := testkeys.NewKeySetAt(t, flowStart)
+	f := &flow{t: t, clock: testclock.New(flowStart), users: &testUsers{user: alice}, keys: ks}
+	f.cfg = flowConfig(st, f.users, ks, f.clock.Now)
+	f.cfg.Logger = slog.New(slog.NewTextHandler(testLog{t}, nil))
+	f.srv = startServer(t, &f.cfg, opts)
 	return f
+}
+
+// startServer applies opts to cfg and makes the server of it.
+func startServer(tb testing.TB, cfg *oauth.Config, opts []func(*oauth.Config)) *oauth.Server {
+	tb.Helper()
+	for _, o := range opts {
+		o(cfg)
+	}
+	srv, err := oauth.New(*cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv
 }
 
 // testLog writes the server's log to the test's log.
@@ -289,14 +298,7 @@ func (f *flow) register(method string, overrides map[string]any) testClient {
 		"response_types":             []string{"code"},
 		"client_name":                "Test App",
 	}
-	for k, v := range overrides {
-		if v == nil {
-			delete(md, k)
-		} else {
-			md[k] = v
-		}
-	}
-	w := f.serve(registerRequest(mustJSON(f.t, md)))
+	w := f.serve(registerRequest(mustJSON(f.t, override(md, overrides))))
 	if w.Code != http.StatusCreated {
 		f.t.Fatalf("register: status %d: %s", w.Code, w.Body)
 	}
@@ -310,6 +312,24 @@ func (f *flow) register(method string, overrides map[string]any) testClient {
 		f.t.Fatal(err)
 	}
 	return testClient{ID: resp.ClientID, Secret: resp.ClientSecret, RedirectURI: resp.RedirectURIs[0], Method: resp.Method}
+}
+
+// override sets the members of overrides in m (a nil value removes a
+// member) and returns m.
+func override(m, overrides map[string]any) map[string]any {
+	for k, v := range overrides {
+		setMember(m, k, v)
+	}
+	return m
+}
+
+// setMember sets m[k] to v, or removes it when v is nil.
+func setMember(m map[string]any, k string, v any) {
+	if v == nil {
+		delete(m, k)
+	} else {
+		m[k] = v
+	}
 }
 
 // newPKCE returns a fresh verifier and its S256 challenge.
@@ -341,14 +361,20 @@ func authQuery(c testClient, challenge string, extra url.Values) url.Values {
 		"scope":                 {"booking:read booking:write"},
 		"resource":              {flowResource},
 	}
+	return mergeValues(q, extra)
+}
+
+// mergeValues replaces or adds the parameters of extra in v (an empty
+// value list removes one) and returns v.
+func mergeValues(v, extra url.Values) url.Values {
 	for k, vs := range extra {
 		if len(vs) == 0 {
-			q.Del(k)
+			v.Del(k)
 		} else {
-			q[k] = vs
+			v[k] = vs
 		}
 	}
-	return q
+	return v
 }
 
 var consentFieldRE = regexp.MustCompile(`name="(request_id|csrf_token)" value="([^"]*)"`)
@@ -465,27 +491,13 @@ func (f *flow) exchange(c testClient, code, verifier string, extra url.Values) *
 		"redirect_uri":  {c.RedirectURI},
 		"resource":      {flowResource},
 	}
-	for k, vs := range extra {
-		if len(vs) == 0 {
-			form.Del(k)
-		} else {
-			form[k] = vs
-		}
-	}
-	return f.postForm(oauth.TokenPath, form, &c)
+	return f.postForm(oauth.TokenPath, mergeValues(form, extra), &c)
 }
 
 // refresh uses a refresh token.
 func (f *flow) refresh(c testClient, rt string, extra url.Values) *httptest.ResponseRecorder {
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "resource": {flowResource}}
-	for k, vs := range extra {
-		if len(vs) == 0 {
-			form.Del(k)
-		} else {
-			form[k] = vs
-		}
-	}
-	return f.postForm(oauth.TokenPath, form, &c)
+	return f.postForm(oauth.TokenPath, mergeValues(form, extra), &c)
 }
 
 // tokens runs the whole flow for c and returns the token response.
@@ -493,6 +505,15 @@ func (f *flow) tokens(c testClient, extra url.Values) tokenBody {
 	f.t.Helper()
 	code, verifier := f.authorizeCode(c, extra)
 	return wantToken(f.t, f.exchange(c, code, verifier, nil))
+}
+
+// newGrant starts a flow (with opts) and runs it for a newly registered
+// public client.
+func newGrant(t *testing.T, opts ...func(*oauth.Config)) (*flow, testClient, tokenBody) {
+	t.Helper()
+	f := newFlow(t, opts...)
+	c := f.register("none", nil)
+	return f, c, f.tokens(c, nil)
 }
 
 // tokenBody is a successful token response.
@@ -513,20 +534,27 @@ func wantNoStore(t *testing.T, w *httptest.ResponseRecorder) {
 	}
 }
 
-// wantToken checks a successful token response.
-func wantToken(t *testing.T, w *httptest.ResponseRecorder) tokenBody {
+// wantJSONBody checks that w has status, Cache-Control: no-store and a
+// JSON body, and decodes the body into v.
+func wantJSONBody(t *testing.T, w *httptest.ResponseRecorder, status int, v any) {
 	t.Helper()
-	if w.Code != http.StatusOK {
-		t.Fatalf("token: status %d: %s", w.Code, w.Body)
+	if w.Code != status {
+		t.Fatalf("status %d, want %d: %s", w.Code, status, w.Body)
 	}
 	wantNoStore(t, w)
 	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
-	var tb tokenBody
-	if err := json.Unmarshal(w.Body.Bytes(), &tb); err != nil {
+	if err := json.Unmarshal(w.Body.Bytes(), v); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// wantToken checks a successful token response.
+func wantToken(t *testing.T, w *httptest.ResponseRecorder) tokenBody {
+	t.Helper()
+	var tb tokenBody
+	wantJSONBody(t, w, http.StatusOK, &tb)
 	if tb.AccessToken == "" || tb.TokenType != "Bearer" {
 		t.Fatalf("token response %s", w.Body)
 	}
@@ -567,6 +595,17 @@ func (f *flow) active(at string) bool {
 		f.t.Fatal(err)
 	}
 	return ok
+}
+
+// strList reads a list of strings of a JSON object.
+func strList(m map[string]any, key string) []string {
+	var out []string
+	items, _ := m[key].([]any)
+	for _, v := range items {
+		s, _ := v.(string)
+		out = append(out, s)
+	}
+	return out
 }
 
 // jwtPart decodes the header (0) or claims (1) of a compact JWS.
@@ -618,186 +657,126 @@ func (s *flakyStore) fail(method string) error {
 	return nil
 }
 
-func (s *flakyStore) CreateClient(ctx context.Context, c *store.Client) error {
-	if err := s.fail("CreateClient"); err != nil {
+// unless calls the real store unless method is to fail; every method of
+// flakyStore goes through it or its method form.
+func unless[T any](s *flakyStore, method string, call func() (T, error)) (T, error) {
+	if err := s.fail(method); err != nil {
+		var zero T
+		return zero, err
+	}
+	return call()
+}
+
+// unless is the form of unless for methods that return only an error.
+func (s *flakyStore) unless(method string, call func() error) error {
+	if err := s.fail(method); err != nil {
 		return err
 	}
-	return s.Store.CreateClient(ctx, c)
+	return call()
+}
+
+func (s *flakyStore) CreateClient(ctx context.Context, c *store.Client) error {
+	return s.unless("CreateClient", func() error { return s.Store.CreateClient(ctx, c) })
 }
 
 func (s *flakyStore) GetClient(ctx context.Context, id string) (*store.Client, error) {
-	if err := s.fail("GetClient"); err != nil {
-		return nil, err
-	}
-	return s.Store.GetClient(ctx, id)
+	return unless(s, "GetClient", func() (*store.Client, error) { return s.Store.GetClient(ctx, id) })
 }
 
 func (s *flakyStore) TouchClient(ctx context.Context, id string, t time.Time) error {
-	if err := s.fail("TouchClient"); err != nil {
-		return err
-	}
-	return s.Store.TouchClient(ctx, id, t)
+	return s.unless("TouchClient", func() error { return s.Store.TouchClient(ctx, id, t) })
 }
 
 func (s *flakyStore) DeleteClient(ctx context.Context, id string) error {
-	if err := s.fail("DeleteClient"); err != nil {
-		return err
-	}
-	return s.Store.DeleteClient(ctx, id)
+	return s.unless("DeleteClient", func() error { return s.Store.DeleteClient(ctx, id) })
 }
 
 func (s *flakyStore) ListClients(ctx context.Context, afterID string, limit int) ([]store.Client, error) {
-	if err := s.fail("ListClients"); err != nil {
-		return nil, err
-	}
-	return s.Store.ListClients(ctx, afterID, limit)
+	return unless(s, "ListClients", func() ([]store.Client, error) { return s.Store.ListClients(ctx, afterID, limit) })
 }
 
 func (s *flakyStore) CountClients(ctx context.Context) (int, error) {
-	if err := s.fail("CountClients"); err != nil {
-		return 0, err
-	}
-	return s.Store.CountClients(ctx)
+	return unless(s, "CountClients", func() (int, error) { return s.Store.CountClients(ctx) })
 }
 
 func (s *flakyStore) DeleteStaleClients(ctx context.Context, before time.Time) (int64, error) {
-	if err := s.fail("DeleteStaleClients"); err != nil {
-		return 0, err
-	}
-	return s.Store.DeleteStaleClients(ctx, before)
+	return unless(s, "DeleteStaleClients", func() (int64, error) { return s.Store.DeleteStaleClients(ctx, before) })
 }
 
 func (s *flakyStore) CreateCode(ctx context.Context, code string, c *store.AuthCode) error {
-	if err := s.fail("CreateCode"); err != nil {
-		return err
-	}
-	return s.Store.CreateCode(ctx, code, c)
+	return s.unless("CreateCode", func() error { return s.Store.CreateCode(ctx, code, c) })
 }
 
 func (s *flakyStore) RedeemCode(ctx context.Context, code string, now time.Time, issue func(*store.AuthCode) (*store.Issue, error)) (*store.AuthCode, error) {
-	if err := s.fail("RedeemCode"); err != nil {
-		return nil, err
-	}
-	return s.Store.RedeemCode(ctx, code, now, issue)
+	return unless(s, "RedeemCode", func() (*store.AuthCode, error) { return s.Store.RedeemCode(ctx, code, now, issue) })
 }
 
 func (s *flakyStore) CreateAuthRequest(ctx context.Context, id string, r *store.AuthRequest) error {
-	if err := s.fail("CreateAuthRequest"); err != nil {
-		return err
-	}
-	return s.Store.CreateAuthRequest(ctx, id, r)
+	return s.unless("CreateAuthRequest", func() error { return s.Store.CreateAuthRequest(ctx, id, r) })
 }
 
 func (s *flakyStore) ConsumeAuthRequest(ctx context.Context, id string, now time.Time) (*store.AuthRequest, error) {
-	if err := s.fail("ConsumeAuthRequest"); err != nil {
-		return nil, err
-	}
-	return s.Store.ConsumeAuthRequest(ctx, id, now)
+	return unless(s, "ConsumeAuthRequest", func() (*store.AuthRequest, error) { return s.Store.ConsumeAuthRequest(ctx, id, now) })
 }
 
 func (s *flakyStore) CreateGrant(ctx context.Context, g *store.Grant) error {
-	if err := s.fail("CreateGrant"); err != nil {
-		return err
-	}
-	return s.Store.CreateGrant(ctx, g)
+	return s.unless("CreateGrant", func() error { return s.Store.CreateGrant(ctx, g) })
 }
 
 func (s *flakyStore) GetGrant(ctx context.Context, id string) (*store.Grant, error) {
-	if err := s.fail("GetGrant"); err != nil {
-		return nil, err
-	}
-	return s.Store.GetGrant(ctx, id)
+	return unless(s, "GetGrant", func() (*store.Grant, error) { return s.Store.GetGrant(ctx, id) })
 }
 
 func (s *flakyStore) ListGrantsByUser(ctx context.Context, userID string, now time.Time) ([]store.Grant, error) {
-	if err := s.fail("ListGrantsByUser"); err != nil {
-		return nil, err
-	}
-	return s.Store.ListGrantsByUser(ctx, userID, now)
+	return unless(s, "ListGrantsByUser", func() ([]store.Grant, error) { return s.Store.ListGrantsByUser(ctx, userID, now) })
 }
 
 func (s *flakyStore) RevokeGrant(ctx context.Context, id string, now time.Time) error {
-	if err := s.fail("RevokeGrant"); err != nil {
-		return err
-	}
-	return s.Store.RevokeGrant(ctx, id, now)
+	return s.unless("RevokeGrant", func() error { return s.Store.RevokeGrant(ctx, id, now) })
 }
 
 func (s *flakyStore) RecordAccessToken(ctx context.Context, t *store.AccessToken) error {
-	if err := s.fail("RecordAccessToken"); err != nil {
-		return err
-	}
-	return s.Store.RecordAccessToken(ctx, t)
+	return s.unless("RecordAccessToken", func() error { return s.Store.RecordAccessToken(ctx, t) })
 }
 
 func (s *flakyStore) AccessTokenActive(ctx context.Context, jti string, now time.Time) (bool, error) {
-	if err := s.fail("AccessTokenActive"); err != nil {
-		return false, err
-	}
-	return s.Store.AccessTokenActive(ctx, jti, now)
+	return unless(s, "AccessTokenActive", func() (bool, error) { return s.Store.AccessTokenActive(ctx, jti, now) })
 }
 
 func (s *flakyStore) RevokeAccessToken(ctx context.Context, jti string, now time.Time) error {
-	if err := s.fail("RevokeAccessToken"); err != nil {
-		return err
-	}
-	return s.Store.RevokeAccessToken(ctx, jti, now)
+	return s.unless("RevokeAccessToken", func() error { return s.Store.RevokeAccessToken(ctx, jti, now) })
 }
 
 func (s *flakyStore) CreateRefreshToken(ctx context.Context, token string, t *store.RefreshToken) error {
-	if err := s.fail("CreateRefreshToken"); err != nil {
-		return err
-	}
-	return s.Store.CreateRefreshToken(ctx, token, t)
+	return s.unless("CreateRefreshToken", func() error { return s.Store.CreateRefreshToken(ctx, token, t) })
 }
 
 func (s *flakyStore) GetRefreshToken(ctx context.Context, token string, now time.Time) (*store.RefreshToken, error) {
-	if err := s.fail("GetRefreshToken"); err != nil {
-		return nil, err
-	}
-	return s.Store.GetRefreshToken(ctx, token, now)
+	return unless(s, "GetRefreshToken", func() (*store.RefreshToken, error) { return s.Store.GetRefreshToken(ctx, token, now) })
 }
 
 func (s *flakyStore) RefreshGrant(ctx context.Context, token string, now time.Time, issue func(*store.RefreshToken, *store.Grant) (*store.Issue, error)) (*store.RefreshToken, error) {
-	if err := s.fail("RefreshGrant"); err != nil {
-		return nil, err
-	}
-	return s.Store.RefreshGrant(ctx, token, now, issue)
+	return unless(s, "RefreshGrant", func() (*store.RefreshToken, error) { return s.Store.RefreshGrant(ctx, token, now, issue) })
 }
 
 func (s *flakyStore) RevokeRefreshToken(ctx context.Context, token string, now time.Time) error {
-	if err := s.fail("RevokeRefreshToken"); err != nil {
-		return err
-	}
-	return s.Store.RevokeRefreshToken(ctx, token, now)
+	return s.unless("RevokeRefreshToken", func() error { return s.Store.RevokeRefreshToken(ctx, token, now) })
 }
 
 func (s *flakyStore) SaveConsent(ctx context.Context, c *store.Consent) error {
-	if err := s.fail("SaveConsent"); err != nil {
-		return err
-	}
-	return s.Store.SaveConsent(ctx, c)
+	return s.unless("SaveConsent", func() error { return s.Store.SaveConsent(ctx, c) })
 }
 
 func (s *flakyStore) GetConsent(ctx context.Context, userID, clientID string) (*store.Consent, error) {
-	if err := s.fail("GetConsent"); err != nil {
-		return nil, err
-	}
-	return s.Store.GetConsent(ctx, userID, clientID)
+	return unless(s, "GetConsent", func() (*store.Consent, error) { return s.Store.GetConsent(ctx, userID, clientID) })
 }
 
 func (s *flakyStore) ListConsentsByUser(ctx context.Context, userID string) ([]store.Consent, error) {
-	if err := s.fail("ListConsentsByUser"); err != nil {
-		return nil, err
-	}
-	return s.Store.ListConsentsByUser(ctx, userID)
+	return unless(s, "ListConsentsByUser", func() ([]store.Consent, error) { return s.Store.ListConsentsByUser(ctx, userID) })
 }
 
 func (s *flakyStore) DeleteConsent(ctx context.Context, userID, clientID string) error {
-	if err := s.fail("DeleteConsent"); err != nil {
-		return err
-	}
-	return s.Store.DeleteConsent(ctx, userID, clientID)
+	return s.unless("DeleteConsent", func() error { return s.Store.DeleteConsent(ctx, userID, clientID) })
 }
 
 // Interface guard: flakyStore must override every method, so that no
@@ -806,9 +785,7 @@ var _ oauth.Store = (*flakyStore)(nil)
 
 // TestFlowHelpers checks the helpers themselves against a full flow.
 func TestFlowHelpers(t *testing.T) {
-	f := newFlow(t)
-	c := f.register("none", nil)
-	tb := f.tokens(c, nil)
+	f, _, tb := newGrant(t)
 	if claims := f.verify(tb.AccessToken); claims.Subject != alice.ID {
 		t.Errorf("sub = %q", claims.Subject)
 	}

@@ -29,7 +29,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +38,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/jose"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
@@ -49,51 +49,22 @@ import (
 // fuzzAS is an authorization server on an embedded store, built once per
 // fuzz target and shared by its inputs (one per input would be too slow).
 type fuzzAS struct {
-	srv   *oauth.Server
-	cfg   oauth.Config
-	st    *store.Embedded
-	keys  *signing.KeySet
-	clock *testClock
+	srv  *oauth.Server
+	cfg  oauth.Config
+	st   *store.Embedded
+	keys *signing.KeySet
+	// now is the server's clock, which stands still at flowStart.
+	now func() time.Time
 }
 
 func newFuzzAS(tb testing.TB, opts ...func(*oauth.Config)) *fuzzAS {
 	tb.Helper()
-	st, err := store.OpenEmbedded(filepath.Join(tb.TempDir(), "fuzz.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(st.Close)
-	ctx := context.Background()
-	if _, err := st.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := st.UpsertUser(ctx, &store.User{ID: alice.ID, Provider: "test", Subject: alice.ID,
-		Email: alice.Email, Name: alice.Name, CreatedAt: flowStart, UpdatedAt: flowStart}); err != nil {
-		tb.Fatal(err)
-	}
-	key, err := signing.GenerateSigningKey(rand.Reader, flowStart)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ks, err := signing.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	a := &fuzzAS{st: st, keys: ks, clock: &testClock{now: flowStart}}
-	a.cfg = oauth.Config{
-		Issuer:    flowIssuer,
-		Keys:      fixedKeys{ks},
-		Store:     st,
-		Users:     &testUsers{user: alice},
-		Resources: func() []string { return []string{"/mcp", flowRootResource} },
-		Now:       a.clock.Now,
-	}
-	for _, o := range opts {
-		o(&a.cfg)
-	}
-	if a.srv, err = oauth.New(a.cfg); err != nil {
-		tb.Fatal(err)
-	}
+	st := openEmbedded(tb, "fuzz.db")
+	seedStore(tb, st, alice)
+	ks := testkeys.NewKeySetAt(tb, flowStart)
+	a := &fuzzAS{st: st, keys: ks, now: func() time.Time { return flowStart }}
+	a.cfg = flowConfig(st, &testUsers{user: alice}, ks, a.now)
+	a.srv = startServer(tb, &a.cfg, opts)
 	return a
 }
 
@@ -634,7 +605,7 @@ func checkIssued(t *testing.T, a *fuzzAS, clients []*fuzzClient, r *http.Request
 	if tb.TokenType != "Bearer" || tb.ExpiresIn <= 0 || tb.RefreshToken == "" || w.Header().Get("Pragma") != "no-cache" {
 		t.Fatalf("token answer %s", w.Body)
 	}
-	claims, err := a.keys.Verify(tb.AccessToken, signing.VerifyOptions{Issuer: flowIssuer, Audience: flowResource, Now: a.clock.Now})
+	claims, err := a.keys.Verify(tb.AccessToken, signing.VerifyOptions{Issuer: flowIssuer, Audience: flowResource, Now: a.now})
 	if err != nil {
 		t.Fatalf("issued access token does not verify: %v", err)
 	}

@@ -478,17 +478,6 @@ func TestMTLSClientAuthPKI(t *testing.T) {
 		http.StatusUnauthorized, "invalid_client")
 }
 
-// strList reads a list of strings of a JSON object.
-func strList(m map[string]any, key string) []string {
-	var out []string
-	items, _ := m[key].([]any)
-	for _, v := range items {
-		s, _ := v.(string)
-		out = append(out, s)
-	}
-	return out
-}
-
 // TestMTLSSubjectKinds authenticates tls_client_auth clients by each kind
 // of registered subject (RFC 8705 §2.1.2), against certificates that
 // carry it and certificates that do not.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
-	"github.com/caddymcp/caddymcp/caddymcp/signing"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -134,7 +134,7 @@ func TestDecideRefresh(t *testing.T) {
 }
 
 func TestRotateRefresh(t *testing.T) {
-	ks := newTestKeySet(t)
+	ks := testkeys.NewKeySetAt(t, time.Unix(1_800_000_000, 0))
 	ti := newRefreshIssuer(t)
 	ti.keys = ks
 	ti.client = &store.Client{ID: "dyn", GrantTypes: []string{"authorization_code", "refresh_token"}}
@@ -218,19 +218,4 @@ func TestDecideReplay(t *testing.T) {
 			}
 		})
 	}
-}
-
-// newTestKeySet is a key set of one fresh signing key.
-func newTestKeySet(t *testing.T) *signing.KeySet {
-	t.Helper()
-	now := time.Unix(1_800_000_000, 0)
-	key, err := signing.GenerateSigningKey(rand.Reader, now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := signing.NewKeySet([]store.SigningKey{*key}, now, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ks
 }

@@ -3,7 +3,6 @@ package oauth_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -20,31 +19,12 @@ type registration map[string]any
 
 func decodeRegistration(t *testing.T, w *httptest.ResponseRecorder) registration {
 	t.Helper()
-	if w.Code != http.StatusCreated {
-		t.Fatalf("status %d, want 201: %s", w.Code, w.Body)
-	}
-	wantNoStore(t, w)
-	if ct := w.Header().Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type = %q", ct)
-	}
 	var m registration
-	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil {
-		t.Fatal(err)
-	}
+	wantJSONBody(t, w, http.StatusCreated, &m)
 	if id, _ := m["client_id"].(string); id == "" {
 		t.Fatalf("no client_id: %s", w.Body)
 	}
 	return m
-}
-
-func (m registration) strings(key string) []string {
-	vs, _ := m[key].([]any)
-	var out []string
-	for _, v := range vs {
-		s, _ := v.(string)
-		out = append(out, s)
-	}
-	return out
 }
 
 func TestRegisterAuthMethods(t *testing.T) {
@@ -143,11 +123,11 @@ func TestRegisterEchoesMetadata(t *testing.T) {
 		}
 	}
 	for _, key := range []string{"redirect_uris", "contacts", "response_types"} {
-		if got, want := m.strings(key), md[key].([]string); !slices.Equal(got, want) {
+		if got, want := strList(m, key), md[key].([]string); !slices.Equal(got, want) {
 			t.Errorf("%s = %v, want %v", key, got, want)
 		}
 	}
-	if got := m.strings("grant_types"); !slices.Equal(got, []string{"authorization_code", "refresh_token"}) {
+	if got := strList(m, "grant_types"); !slices.Equal(got, []string{"authorization_code", "refresh_token"}) {
 		t.Errorf("grant_types = %v", got)
 	}
 	if _, ok := m["unknown_member"]; ok {
@@ -165,13 +145,13 @@ func TestRegisterEchoesMetadata(t *testing.T) {
 
 	// Defaults are filled in and echoed (RFC 7591 §2).
 	m = decodeRegistration(t, f.serve(registerRequest(`{"redirect_uris":["`+flowRedirect+`"],"token_endpoint_auth_method":"none"}`)))
-	if got := m.strings("grant_types"); !slices.Equal(got, []string{"authorization_code"}) {
+	if got := strList(m, "grant_types"); !slices.Equal(got, []string{"authorization_code"}) {
 		t.Errorf("default grant_types = %v", got)
 	}
-	if got := m.strings("response_types"); !slices.Equal(got, []string{"code"}) {
+	if got := strList(m, "response_types"); !slices.Equal(got, []string{"code"}) {
 		t.Errorf("default response_types = %v", got)
 	}
-	if got := m.strings("redirect_uris"); !slices.Equal(got, []string{flowRedirect}) {
+	if got := strList(m, "redirect_uris"); !slices.Equal(got, []string{flowRedirect}) {
 		t.Errorf("redirect_uris = %v", got)
 	}
 }
@@ -215,7 +195,7 @@ func TestRegisterRedirectURIPolicy(t *testing.T) {
 			})))
 			if tt.ok {
 				m := decodeRegistration(t, w)
-				if got := m.strings("redirect_uris"); !slices.Equal(got, []string{tt.uri}) {
+				if got := strList(m, "redirect_uris"); !slices.Equal(got, []string{tt.uri}) {
 					t.Errorf("redirect_uris = %v", got)
 				}
 				return

@@ -1,7 +1,6 @@
 package oauth_test
 
 import (
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -11,9 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
-	"github.com/caddymcp/caddymcp/caddymcp/signing"
-	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
 // introspect asks the introspection endpoint about token as client rs
@@ -38,6 +36,36 @@ func (f *flow) revoke(c testClient, token, hint string) {
 	w := f.postForm(oauth.RevokePath, form, &c)
 	if w.Code != http.StatusOK {
 		f.t.Fatalf("revocation: status %d: %s", w.Code, w.Body)
+	}
+}
+
+// clientAuthError is a request to an endpoint that authenticates clients,
+// and the error it gets.
+type clientAuthError struct {
+	name      string
+	form      url.Values
+	mutate    func(*http.Request) // credentials in headers
+	status    int
+	code      string
+	challenge bool // WWW-Authenticate: Basic expected
+}
+
+// wantClientAuthErrors sends each case to path, each in a subtest, and
+// checks its error and its challenge; check, when set, looks further at
+// every response.
+func (f *flow) wantClientAuthErrors(t *testing.T, path string, check func(*testing.T, *httptest.ResponseRecorder), cases []clientAuthError) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			w := f.formRequest(path, tt.form, tt.mutate)
+			wantOAuthError(t, w, tt.status, tt.code)
+			if check != nil {
+				check(t, w)
+			}
+			if got := strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Basic"); got != tt.challenge {
+				t.Errorf("WWW-Authenticate = %q", w.Header().Get("WWW-Authenticate"))
+			}
+		})
 	}
 }
 
@@ -114,14 +142,7 @@ func TestRevoke(t *testing.T) {
 		g.revoke(gc, tb.AccessToken, "access_token")
 	})
 
-	errorCases := []struct {
-		name      string
-		form      url.Values
-		mutate    func(*http.Request)
-		status    int
-		code      string
-		challenge bool
-	}{
+	f.wantClientAuthErrors(t, oauth.RevokePath, nil, []clientAuthError{
 		{"missing token", url.Values{"client_id": {c.ID}}, nil, 400, "invalid_request", false},
 		{"empty token", url.Values{"client_id": {c.ID}, "token": {""}}, nil, 400, "invalid_request", false},
 		{"no client", url.Values{"token": {"x"}}, nil, 401, "invalid_client", false},
@@ -131,20 +152,7 @@ func TestRevoke(t *testing.T) {
 		{"wrong Basic secret", url.Values{"token": {"x"}}, func(r *http.Request) { setBasic(r, conf.ID, "wrong") }, 401, "invalid_client", true},
 		{"public client with a secret", url.Values{"client_id": {c.ID}, "client_secret": {"x"}, "token": {"x"}}, nil, 401, "invalid_client", false},
 		{"repeated token", url.Values{"client_id": {c.ID}, "token": {"x", "y"}}, nil, 400, "invalid_request", false},
-	}
-	for _, tt := range errorCases {
-		t.Run(tt.name, func(t *testing.T) {
-			r := postFormRequest(oauth.RevokePath, tt.form, nil)
-			if tt.mutate != nil {
-				tt.mutate(r)
-			}
-			w := f.serve(r)
-			wantOAuthError(t, w, tt.status, tt.code)
-			if got := strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Basic"); got != tt.challenge {
-				t.Errorf("WWW-Authenticate = %q", w.Header().Get("WWW-Authenticate"))
-			}
-		})
-	}
+	})
 	t.Run("client authentication protects tokens", func(t *testing.T) {
 		tb := f.tokens(conf, nil)
 		r := postFormRequest(oauth.RevokePath, url.Values{"token": {tb.RefreshToken}}, nil)
@@ -170,11 +178,9 @@ func TestRevoke(t *testing.T) {
 
 func TestIntrospect(t *testing.T) {
 	t.Parallel()
-	f := newFlow(t, func(c *oauth.Config) { c.StaticClients = []oauth.StaticClient{staticSecretClient} })
-	c := f.register("none", nil)
-	basic := f.register("client_secret_basic", nil)
-	post := f.register("client_secret_post", nil)
-	static := testClient{ID: staticSecretClient.ID, Secret: staticSecretClient.Secret, RedirectURI: flowRedirect, Method: "client_secret_basic"}
+	f := newFlow(t, withStaticSecretClient)
+	c, basic, post := f.registerEachMethod()
+	static := staticSecret
 	inactive := `{"active":false}`
 
 	t.Run("active access token", func(t *testing.T) {
@@ -234,14 +240,7 @@ func TestIntrospect(t *testing.T) {
 		parts := strings.Split(live, ".")
 
 		// A token signed by a key the server does not know.
-		key, err := signing.GenerateSigningKey(rand.Reader, flowStart)
-		if err != nil {
-			t.Fatal(err)
-		}
-		foreignKS, err := signing.NewKeySet([]store.SigningKey{*key}, flowStart, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
+		foreignKS := testkeys.NewKeySetAt(t, flowStart)
 		claims := f.verify(live)
 		foreign, err := foreignKS.Sign(claims)
 		if err != nil {
@@ -285,7 +284,7 @@ func TestIntrospect(t *testing.T) {
 		}
 	})
 	t.Run("expired access token", func(t *testing.T) {
-		g := newFlow(t, func(c *oauth.Config) { c.StaticClients = []oauth.StaticClient{staticSecretClient} })
+		g := newFlow(t, withStaticSecretClient)
 		gc := g.register("none", nil)
 		rs := static
 		tb := g.tokens(gc, nil)
@@ -300,14 +299,14 @@ func TestIntrospect(t *testing.T) {
 	})
 
 	tb := f.tokens(c, nil)
-	errorCases := []struct {
-		name      string
-		form      url.Values
-		mutate    func(*http.Request)
-		status    int
-		code      string
-		challenge bool
-	}{
+	// An error reveals nothing of the token's state.
+	revealsNothing := func(t *testing.T, w *httptest.ResponseRecorder) {
+		t.Helper()
+		if strings.Contains(w.Body.String(), `"active"`) {
+			t.Errorf("an error reveals token state: %s", w.Body)
+		}
+	}
+	f.wantClientAuthErrors(t, oauth.IntrospectPath, revealsNothing, []clientAuthError{
 		{"public client", url.Values{"client_id": {c.ID}, "token": {tb.AccessToken}}, nil, 401, "invalid_client", false},
 		{"public client by Basic", url.Values{"token": {tb.AccessToken}}, func(r *http.Request) { setBasic(r, c.ID, "") }, 401, "invalid_client", true},
 		{"wrong secret", url.Values{"client_id": {post.ID}, "client_secret": {"wrong"}, "token": {tb.AccessToken}}, nil, 401, "invalid_client", false},
@@ -315,23 +314,7 @@ func TestIntrospect(t *testing.T) {
 		{"unknown client", url.Values{"client_id": {"nobody"}, "client_secret": {"x"}, "token": {tb.AccessToken}}, nil, 401, "invalid_client", false},
 		{"no client", url.Values{"token": {tb.AccessToken}}, nil, 401, "invalid_client", false},
 		{"missing token", url.Values{"client_id": {post.ID}, "client_secret": {post.Secret}}, nil, 400, "invalid_request", false},
-	}
-	for _, tt := range errorCases {
-		t.Run(tt.name, func(t *testing.T) {
-			r := postFormRequest(oauth.IntrospectPath, tt.form, nil)
-			if tt.mutate != nil {
-				tt.mutate(r)
-			}
-			w := f.serve(r)
-			wantOAuthError(t, w, tt.status, tt.code)
-			if strings.Contains(w.Body.String(), `"active"`) {
-				t.Errorf("an error reveals token state: %s", w.Body)
-			}
-			if got := strings.HasPrefix(w.Header().Get("WWW-Authenticate"), "Basic"); got != tt.challenge {
-				t.Errorf("WWW-Authenticate = %q", w.Header().Get("WWW-Authenticate"))
-			}
-		})
-	}
+	})
 	t.Run("methods", func(t *testing.T) {
 		wantOAuthError(t, f.get(oauth.IntrospectPath, nil), http.StatusMethodNotAllowed, "invalid_request")
 	})

@@ -333,37 +333,23 @@ func (s *Server) route(path string) string {
 	if s.mtlsAliases() != nil && s.mtlsPath != s.issuerPath {
 		// The mutual-TLS aliases (RFC 8705 §5) under their own path.
 		if rest, ok := strings.CutPrefix(path, s.mtlsPath); ok {
-			switch rest {
-			case TokenPath:
-				return "token"
-			case RevokePath:
-				return "revoke"
-			case IntrospectPath:
-				return "introspect"
+			switch name := routeNames[rest]; name {
+			case "token", "revoke", "introspect":
+				return name
 			}
 		}
 	}
-	rest, ok := strings.CutPrefix(path, s.issuerPath)
-	if !ok {
-		return ""
-	}
-	switch rest {
-	case JWKSPath:
-		return "jwks"
-	case RegisterPath:
-		return "register"
-	case AuthorizePath:
-		return "authorize"
-	case ConsentPath:
-		return "consent"
-	case TokenPath:
-		return "token"
-	case RevokePath:
-		return "revoke"
-	case IntrospectPath:
-		return "introspect"
+	if rest, ok := strings.CutPrefix(path, s.issuerPath); ok {
+		return routeNames[rest]
 	}
 	return ""
+}
+
+// routeNames are the route names of the endpoint paths below the
+// issuer's path (the metadata is below the well-known prefix instead).
+var routeNames = map[string]string{
+	JWKSPath: "jwks", RegisterPath: "register", AuthorizePath: "authorize", ConsentPath: "consent",
+	TokenPath: "token", RevokePath: "revoke", IntrospectPath: "introspect",
 }
 
 // Handles reports whether the server answers requests for path; others

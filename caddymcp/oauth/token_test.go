@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testkeys"
 	"github.com/caddymcp/caddymcp/caddymcp/oauth"
 	"github.com/caddymcp/caddymcp/caddymcp/signing"
 )
@@ -19,7 +20,13 @@ import (
 // tokenRequest posts form to the token endpoint; mutate adjusts the
 // request (headers) before it is sent.
 func (f *flow) tokenRequest(form url.Values, mutate func(r *http.Request)) *httptest.ResponseRecorder {
-	r := postFormRequest(oauth.TokenPath, form, nil)
+	return f.formRequest(oauth.TokenPath, form, mutate)
+}
+
+// formRequest posts form to path without client authentication; mutate,
+// when set, adjusts the request (headers) before it is sent.
+func (f *flow) formRequest(path string, form url.Values, mutate func(r *http.Request)) *httptest.ResponseRecorder {
+	r := postFormRequest(path, form, nil)
 	if mutate != nil {
 		mutate(r)
 	}
@@ -32,6 +39,12 @@ func codeForm(c testClient, code, verifier string) url.Values {
 		"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier},
 		"redirect_uri": {c.RedirectURI}, "resource": {flowResource},
 	}
+}
+
+// codeFormWith is codeForm of c with the parameters of extra replaced,
+// added or (an empty value list) removed.
+func codeFormWith(c testClient, extra url.Values) func(code, verifier string) url.Values {
+	return func(code, v string) url.Values { return mergeValues(codeForm(c, code, v), extra) }
 }
 
 func TestTokenAccessToken(t *testing.T) {
@@ -119,43 +132,15 @@ func TestTokenCodeErrors(t *testing.T) {
 		{"verifier too long", c, func(code, v string) url.Values { return codeForm(c, code, strings.Repeat("a", 129)) }, 400, "invalid_request"},
 		{"verifier with bad characters", c, func(code, v string) url.Values { return codeForm(c, code, v[:42]+"+") }, 400, "invalid_request"},
 		{"verifier is the challenge", c, func(code, v string) url.Values { return codeForm(c, code, s256(v)) }, 400, "invalid_grant"},
-		{"no verifier", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Del("code_verifier")
-			return fm
-		}, 400, "invalid_request"},
-		{"no code", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Del("code")
-			return fm
-		}, 400, "invalid_request"},
+		{"no verifier", c, codeFormWith(c, url.Values{"code_verifier": nil}), 400, "invalid_request"},
+		{"no code", c, codeFormWith(c, url.Values{"code": nil}), 400, "invalid_request"},
 		{"unknown code", c, func(code, v string) url.Values { return codeForm(c, code+"x", v) }, 400, "invalid_grant"},
 		{"another client's code", other, func(code, v string) url.Values { return codeForm(other, code, v) }, 400, "invalid_grant"},
-		{"redirect_uri mismatch", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Set("redirect_uri", flowRedirect+"/other")
-			return fm
-		}, 400, "invalid_grant"},
-		{"empty redirect_uri", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Set("redirect_uri", "")
-			return fm
-		}, 400, "invalid_grant"},
-		{"resource mismatch", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Set("resource", flowRootResource)
-			return fm
-		}, 400, "invalid_target"},
-		{"resource with a trailing slash", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Set("resource", flowResource+"/")
-			return fm
-		}, 400, "invalid_target"},
-		{"malformed resource", c, func(code, v string) url.Values {
-			fm := codeForm(c, code, v)
-			fm.Set("resource", "not a uri")
-			return fm
-		}, 400, "invalid_target"},
+		{"redirect_uri mismatch", c, codeFormWith(c, url.Values{"redirect_uri": {flowRedirect + "/other"}}), 400, "invalid_grant"},
+		{"empty redirect_uri", c, codeFormWith(c, url.Values{"redirect_uri": {""}}), 400, "invalid_grant"},
+		{"resource mismatch", c, codeFormWith(c, url.Values{"resource": {flowRootResource}}), 400, "invalid_target"},
+		{"resource with a trailing slash", c, codeFormWith(c, url.Values{"resource": {flowResource + "/"}}), 400, "invalid_target"},
+		{"malformed resource", c, codeFormWith(c, url.Values{"resource": {"not a uri"}}), 400, "invalid_target"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -266,7 +251,7 @@ func TestTokenCodeExpiry(t *testing.T) {
 	}
 	t.Run("more than 10 minutes is refused", func(t *testing.T) {
 		t.Parallel()
-		if _, err := oauth.New(oauth.Config{Keys: fixedKeys{}, CodeLifetime: 11 * time.Minute}); err == nil {
+		if _, err := oauth.New(oauth.Config{Keys: testkeys.Static{}, CodeLifetime: 11 * time.Minute}); err == nil {
 			t.Error("a code lifetime of 11 minutes was accepted")
 		}
 	})
@@ -368,13 +353,27 @@ var staticSecretClient = oauth.StaticClient{
 	ID: "static app:1", Secret: "p@ss:w/rd+%x ü", Name: "Static", RedirectURIs: []string{flowRedirect},
 }
 
+// staticSecret is staticSecretClient as the tests hold it.
+var staticSecret = testClient{ID: staticSecretClient.ID, Secret: staticSecretClient.Secret, RedirectURI: flowRedirect,
+	Method: "client_secret_basic"}
+
+// withStaticSecretClient configures staticSecretClient.
+func withStaticSecretClient(c *oauth.Config) {
+	c.StaticClients = []oauth.StaticClient{staticSecretClient}
+}
+
+// registerEachMethod registers a client of each token endpoint auth
+// method: none, client_secret_basic and client_secret_post.
+func (f *flow) registerEachMethod() (public, basic, post testClient) {
+	f.t.Helper()
+	return f.register("none", nil), f.register("client_secret_basic", nil), f.register("client_secret_post", nil)
+}
+
 func TestTokenClientAuth(t *testing.T) {
 	t.Parallel()
-	f := newFlow(t, func(c *oauth.Config) { c.StaticClients = []oauth.StaticClient{staticSecretClient} })
-	public := f.register("none", nil)
-	basic := f.register("client_secret_basic", nil)
-	post := f.register("client_secret_post", nil)
-	static := testClient{ID: staticSecretClient.ID, Secret: staticSecretClient.Secret, RedirectURI: flowRedirect, Method: "client_secret_basic"}
+	f := newFlow(t, withStaticSecretClient)
+	public, basic, post := f.registerEachMethod()
+	static := staticSecret
 	deleted := f.register("none", nil)
 	deletedSecret := f.register("client_secret_basic", nil)
 	for _, id := range []string{deleted.ID, deletedSecret.ID} {
@@ -485,9 +484,7 @@ func TestTokenClientWithoutRefresh(t *testing.T) {
 
 func TestRefreshRotation(t *testing.T) {
 	t.Parallel()
-	f := newFlow(t)
-	c := f.register("none", nil)
-	tb := f.tokens(c, nil)
+	f, c, tb := newGrant(t)
 	seen := map[string]bool{tb.RefreshToken: true}
 	jtis := map[string]bool{f.verify(tb.AccessToken).ID: true}
 	old := tb.RefreshToken
@@ -589,9 +586,7 @@ func TestRefreshGrace(t *testing.T) {
 	t.Parallel()
 	t.Run("reuse within the grace window", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t)
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t)
 		first := f.refresh(c, tb.RefreshToken, nil)
 		wantToken(t, first)
 		for _, wait := range []time.Duration{0, 5 * time.Second, 5 * time.Second} { // up to exactly 10s
@@ -608,9 +603,7 @@ func TestRefreshGrace(t *testing.T) {
 	})
 	t.Run("concurrent refreshes", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t)
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t)
 		const n = 20
 		ws := make([]*httptest.ResponseRecorder, n)
 		var wg sync.WaitGroup
@@ -640,10 +633,8 @@ func TestRefreshGrace(t *testing.T) {
 	})
 	t.Run("reuse after the grace window revokes the family", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t)
-		c := f.register("none", nil)
+		f, c, tb := newGrant(t)
 		rs := f.register("client_secret_post", nil)
-		tb := f.tokens(c, nil)
 		gen1 := wantToken(t, f.refresh(c, tb.RefreshToken, nil))
 		f.clock.Advance(time.Minute)
 		gen2 := wantToken(t, f.refresh(c, gen1.RefreshToken, nil))
@@ -663,10 +654,8 @@ func TestRefreshGrace(t *testing.T) {
 	})
 	t.Run("another client", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t)
-		c := f.register("none", nil)
+		f, c, tb := newGrant(t)
 		thief := f.register("none", nil)
-		tb := f.tokens(c, nil)
 		wantOAuthError(t, f.refresh(thief, tb.RefreshToken, nil), http.StatusBadRequest, "invalid_grant")
 		next := wantToken(t, f.refresh(c, tb.RefreshToken, nil))
 		// A rotated token replayed by another client, even after the
@@ -682,11 +671,13 @@ func TestRefreshGrace(t *testing.T) {
 
 func TestRefreshExpiry(t *testing.T) {
 	t.Parallel()
+	idleHourOfThree := func(c *oauth.Config) {
+		c.RefreshIdle = time.Hour
+		c.RefreshLifetime = 3 * time.Hour
+	}
 	t.Run("idle", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t, func(c *oauth.Config) { c.RefreshIdle = time.Hour })
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t, func(c *oauth.Config) { c.RefreshIdle = time.Hour })
 		f.clock.Advance(time.Hour - time.Second)
 		tb = wantToken(t, f.refresh(c, tb.RefreshToken, nil)) // use resets the idle timer
 		f.clock.Advance(time.Hour - time.Second)
@@ -696,20 +687,13 @@ func TestRefreshExpiry(t *testing.T) {
 	})
 	t.Run("default idle", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t)
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t)
 		f.clock.Advance(oauth.DefaultRefreshIdle + time.Second)
 		wantOAuthError(t, f.refresh(c, tb.RefreshToken, nil), http.StatusBadRequest, "invalid_grant")
 	})
 	t.Run("absolute", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t, func(c *oauth.Config) {
-			c.RefreshIdle = time.Hour
-			c.RefreshLifetime = 3 * time.Hour
-		})
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t, idleHourOfThree)
 		end := flowStart.Add(3 * time.Hour)
 		refreshes := 0
 		for {
@@ -728,12 +712,7 @@ func TestRefreshExpiry(t *testing.T) {
 	})
 	t.Run("absolute, just before the end", func(t *testing.T) {
 		t.Parallel()
-		f := newFlow(t, func(c *oauth.Config) {
-			c.RefreshIdle = time.Hour
-			c.RefreshLifetime = 3 * time.Hour
-		})
-		c := f.register("none", nil)
-		tb := f.tokens(c, nil)
+		f, c, tb := newGrant(t, idleHourOfThree)
 		for _, step := range []time.Duration{55 * time.Minute, 55 * time.Minute, 55 * time.Minute, 14 * time.Minute} { // 2h59m
 			f.clock.Advance(step)
 			tb = wantToken(t, f.refresh(c, tb.RefreshToken, nil))
@@ -787,7 +766,7 @@ func TestStoreUnavailable(t *testing.T) {
 	c := f.register("none", nil)
 	conf := f.register("client_secret_basic", nil)
 	sc := testClient{ID: publicStatic.ID, RedirectURI: flowRedirect, Method: "none"}
-	ss := testClient{ID: staticSecretClient.ID, Secret: staticSecretClient.Secret, RedirectURI: flowRedirect, Method: "client_secret_basic"}
+	ss := staticSecret
 
 	tb := f.tokens(c, nil)
 	stb := f.tokens(sc, nil)
@@ -860,21 +839,35 @@ func TestStoreMethodUnavailable(t *testing.T) {
 	c := f.register("none", nil)
 	rs := f.register("client_secret_basic", nil)
 	type action func() *httptest.ResponseRecorder
+	// The setups of more than one method.
+	register := func(*testing.T) action {
+		return func() *httptest.ResponseRecorder {
+			return f.serve(registerRequest(`{"redirect_uris":["` + flowRedirect + `"]}`))
+		}
+	}
+	approveNewClient := func(t *testing.T) action {
+		fresh := f.register("none", nil)
+		_, challenge := newPKCE(t)
+		id, csrf := consentForm(t, f.get(oauth.AuthorizePath, authQuery(fresh, challenge, nil)))
+		return func() *httptest.ResponseRecorder { return f.decide(id, csrf, "approve") }
+	}
+	// postToken runs a flow of c and posts the token pick chooses of it
+	// to path as client as.
+	postToken := func(path string, as testClient, pick func(tokenBody) string) func(*testing.T) action {
+		return func(*testing.T) action {
+			tok := pick(f.tokens(c, nil))
+			return func() *httptest.ResponseRecorder { return f.postForm(path, url.Values{"token": {tok}}, &as) }
+		}
+	}
+	refreshToken := func(tb tokenBody) string { return tb.RefreshToken }
+	accessToken := func(tb tokenBody) string { return tb.AccessToken }
 	tests := []struct {
 		method string
 		page   bool
 		setup  func(t *testing.T) action
 	}{
-		{"CountClients", false, func(t *testing.T) action {
-			return func() *httptest.ResponseRecorder {
-				return f.serve(registerRequest(`{"redirect_uris":["` + flowRedirect + `"]}`))
-			}
-		}},
-		{"CreateClient", false, func(t *testing.T) action {
-			return func() *httptest.ResponseRecorder {
-				return f.serve(registerRequest(`{"redirect_uris":["` + flowRedirect + `"]}`))
-			}
-		}},
+		{"CountClients", false, register},
+		{"CreateClient", false, register},
 		{"GetConsent", true, func(t *testing.T) action {
 			_, challenge := newPKCE(t)
 			return func() *httptest.ResponseRecorder { return f.get(oauth.AuthorizePath, authQuery(c, challenge, nil)) }
@@ -884,18 +877,8 @@ func TestStoreMethodUnavailable(t *testing.T) {
 			_, challenge := newPKCE(t)
 			return func() *httptest.ResponseRecorder { return f.get(oauth.AuthorizePath, authQuery(fresh, challenge, nil)) }
 		}},
-		{"ConsumeAuthRequest", true, func(t *testing.T) action {
-			fresh := f.register("none", nil)
-			_, challenge := newPKCE(t)
-			id, csrf := consentForm(t, f.get(oauth.AuthorizePath, authQuery(fresh, challenge, nil)))
-			return func() *httptest.ResponseRecorder { return f.decide(id, csrf, "approve") }
-		}},
-		{"SaveConsent", true, func(t *testing.T) action {
-			fresh := f.register("none", nil)
-			_, challenge := newPKCE(t)
-			id, csrf := consentForm(t, f.get(oauth.AuthorizePath, authQuery(fresh, challenge, nil)))
-			return func() *httptest.ResponseRecorder { return f.decide(id, csrf, "approve") }
-		}},
+		{"ConsumeAuthRequest", true, approveNewClient},
+		{"SaveConsent", true, approveNewClient},
 		{"CreateCode", true, func(t *testing.T) action {
 			f.authorizeCode(c, nil) // consent is remembered from now on
 			_, challenge := newPKCE(t)
@@ -914,30 +897,10 @@ func TestStoreMethodUnavailable(t *testing.T) {
 			tb := f.tokens(c, nil)
 			return func() *httptest.ResponseRecorder { return f.refresh(c, tb.RefreshToken, nil) }
 		}},
-		{"GetRefreshToken", false, func(t *testing.T) action {
-			tb := f.tokens(c, nil)
-			return func() *httptest.ResponseRecorder {
-				return f.postForm(oauth.RevokePath, url.Values{"token": {tb.RefreshToken}}, &c)
-			}
-		}},
-		{"RevokeRefreshToken", false, func(t *testing.T) action {
-			tb := f.tokens(c, nil)
-			return func() *httptest.ResponseRecorder {
-				return f.postForm(oauth.RevokePath, url.Values{"token": {tb.RefreshToken}}, &c)
-			}
-		}},
-		{"RevokeAccessToken", false, func(t *testing.T) action {
-			tb := f.tokens(c, nil)
-			return func() *httptest.ResponseRecorder {
-				return f.postForm(oauth.RevokePath, url.Values{"token": {tb.AccessToken}}, &c)
-			}
-		}},
-		{"AccessTokenActive", false, func(t *testing.T) action {
-			tb := f.tokens(c, nil)
-			return func() *httptest.ResponseRecorder {
-				return f.postForm(oauth.IntrospectPath, url.Values{"token": {tb.AccessToken}}, &rs)
-			}
-		}},
+		{"GetRefreshToken", false, postToken(oauth.RevokePath, c, refreshToken)},
+		{"RevokeRefreshToken", false, postToken(oauth.RevokePath, c, refreshToken)},
+		{"RevokeAccessToken", false, postToken(oauth.RevokePath, c, accessToken)},
+		{"AccessTokenActive", false, postToken(oauth.IntrospectPath, rs, accessToken)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
@@ -974,9 +937,7 @@ func TestStoreMethodUnavailable(t *testing.T) {
 // allowed loses the grant with all its tokens.
 func TestRefreshFollowsThePolicy(t *testing.T) {
 	t.Parallel()
-	f := newFlow(t)
-	c := f.register("none", nil)
-	tb := f.tokens(c, nil)
+	f, c, tb := newGrant(t)
 	if tb.Scope != "booking:read booking:write" {
 		t.Fatalf("initial scope %q", tb.Scope)
 	}

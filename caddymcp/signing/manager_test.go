@@ -5,25 +5,13 @@ import (
 	"crypto/rand"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testclock"
 	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func openStore(t *testing.T) store.Store {
 	t.Helper()
@@ -44,8 +32,8 @@ func openStore(t *testing.T) store.Store {
 func TestManagerLifecycle(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
-	clk := &clock{t: time.Now()}
-	m := signing.NewManager(st, rand.Reader, clk.now)
+	clk := testclock.New(time.Now())
+	m := signing.NewManager(st, rand.Reader, clk.Now)
 	pol := signing.Policy{RotateAfter: 30 * 24 * time.Hour}
 	if m.Current() != nil {
 		t.Fatal("keys before Load")
@@ -61,7 +49,7 @@ func TestManagerLifecycle(t *testing.T) {
 	if err := m.Maintain(ctx, pol); err != nil || m.Current().SigningKeyID() != first || len(m.Current().PublicKeys()) != 1 {
 		t.Fatalf("maintenance of a young key changed the keys (%v)", err)
 	}
-	clk.advance(31 * 24 * time.Hour)
+	clk.Advance(31 * 24 * time.Hour)
 	if err := m.Maintain(ctx, pol); err != nil {
 		t.Fatal(err)
 	}
@@ -69,14 +57,14 @@ func TestManagerLifecycle(t *testing.T) {
 	if len(ks.PublicKeys()) != 2 || ks.SigningKeyID() != first {
 		t.Fatalf("after rotation: %d keys, signer %s; want the new key published, the old one signing", len(ks.PublicKeys()), ks.SigningKeyID())
 	}
-	clk.advance(signing.ActivationDelay + time.Second)
+	clk.Advance(signing.ActivationDelay + time.Second)
 	if err := m.Maintain(ctx, pol); err != nil {
 		t.Fatal(err)
 	}
 	if ks = m.Current(); ks.SigningKeyID() == first || len(ks.PublicKeys()) != 2 {
 		t.Fatalf("after activation: signer %s, %d keys", ks.SigningKeyID(), len(ks.PublicKeys()))
 	}
-	clk.advance(signing.RetiredKeyGrace)
+	clk.Advance(signing.RetiredKeyGrace)
 	if err := m.Maintain(ctx, pol); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +72,7 @@ func TestManagerLifecycle(t *testing.T) {
 		t.Fatalf("the retired key is still published after the grace: %d keys", len(ks.PublicKeys()))
 	}
 	pol.Algorithm = signing.AlgEdDSA
-	clk.advance(time.Minute)
+	clk.Advance(time.Minute)
 	if err := m.Maintain(ctx, pol); err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +87,9 @@ func TestManagerLifecycle(t *testing.T) {
 func TestManagerRotate(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	const kek = "a key-encryption secret of some length"
-	m := signing.NewManager(st, rand.Reader, clk.now)
+	m := signing.NewManager(st, rand.Reader, clk.Now)
 	if _, err := m.Load(ctx, signing.Policy{KEK: kek, Algorithm: signing.AlgRS256}); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +100,7 @@ func TestManagerRotate(t *testing.T) {
 		t.Fatal("rotation with a wrong secret succeeded")
 	}
 	r, err := m.Rotate(ctx, signing.Policy{KEK: kek}, false)
-	if err != nil || r.Algorithm != signing.AlgRS256 || !r.SignsFrom.Equal(clk.now().Add(signing.ActivationDelay)) || r.Withdrawn != 0 {
+	if err != nil || r.Algorithm != signing.AlgRS256 || !r.SignsFrom.Equal(clk.Now().Add(signing.ActivationDelay)) || r.Withdrawn != 0 {
 		t.Fatalf("plain rotation: %+v, %v; want an RS256 key (the newest key's algorithm) signing after the delay", r, err)
 	}
 	keys, _ := st.SigningKeys(ctx)
@@ -120,10 +108,10 @@ func TestManagerRotate(t *testing.T) {
 		t.Fatalf("after a plain rotation: %d keys, new sealed %v, old retired at %v", len(keys), signing.IsSealedKey(keys[0].PrivateKey), keys[1].RetiredAt)
 	}
 	r, err = m.Rotate(ctx, signing.Policy{KEK: kek, Algorithm: signing.AlgES256}, true)
-	if err != nil || r.Algorithm != signing.AlgES256 || !r.SignsFrom.Equal(clk.now()) || r.Withdrawn != 2 {
+	if err != nil || r.Algorithm != signing.AlgES256 || !r.SignsFrom.Equal(clk.Now()) || r.Withdrawn != 2 {
 		t.Fatalf("compromised rotation: %+v, %v", r, err)
 	}
-	fresh := signing.NewManager(st, rand.Reader, clk.now)
+	fresh := signing.NewManager(st, rand.Reader, clk.Now)
 	ks, err := fresh.Load(ctx, signing.Policy{KEK: kek})
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
-// Package testkeys gives the tests of the authorization server and of the
-// resource server the same signing keys and token claims: a fixed clock,
-// a key source over a fixed key set, claims that a co-located resource
-// accepts, test keys and their JWKs, and a JSON response decoder.
+// Package testkeys gives the tests of the authorization server, the
+// resource server and the login the same signing keys and token claims: a
+// fixed clock, a key source over a fixed key set, claims that a co-located
+// resource accepts, test keys and their JWKs, and a JSON response decoder.
 package testkeys
 
 import (
@@ -45,18 +45,43 @@ func (s Static) KeySet(context.Context) (*signing.KeySet, error) { return s.KS, 
 // NewKeySet builds a key set at T0 from keys, or from one new ES256 key.
 func NewKeySet(t testing.TB, keys ...store.SigningKey) *signing.KeySet {
 	t.Helper()
+	return NewKeySetAt(t, T0, keys...)
+}
+
+// NewKeySetAt builds a key set at now from keys, or from one ES256 key
+// created at now; retired keys stay published for an hour.
+func NewKeySetAt(t testing.TB, now time.Time, keys ...store.SigningKey) *signing.KeySet {
+	t.Helper()
 	if len(keys) == 0 {
-		k, err := signing.GenerateSigningKey(rand.Reader, T0)
+		k, err := signing.GenerateSigningKey(rand.Reader, now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		keys = []store.SigningKey{*k}
 	}
-	ks, err := signing.NewKeySet(keys, T0, time.Hour)
+	ks, err := signing.NewKeySet(keys, now, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return ks
+}
+
+// SignToken signs claims as an access token (typ at+jwt, naming kid) with
+// method and key, whichever key kid names: tests forge with it the tokens
+// a verifier must refuse. edit, if given, changes the header before it is
+// signed.
+func SignToken(t testing.TB, method jwt.SigningMethod, kid string, claims jwt.Claims, key any, edit ...func(header map[string]any)) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	tok.Header["typ"], tok.Header["kid"] = "at+jwt", kid
+	for _, e := range edit {
+		e(tok.Header)
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // ValidClaims are the claims of a token the resource
@@ -133,6 +158,31 @@ func ECKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// SignerFor makes a key that signs in the JWS algorithm alg: a new EC or
+// Ed25519 key, or the shared RSA key of RSAKey for the RS and PS
+// algorithms.
+func SignerFor(t *testing.T, alg string) crypto.Signer {
+	t.Helper()
+	switch alg {
+	case "ES256":
+		return ECKey(t, elliptic.P256())
+	case "ES384":
+		return ECKey(t, elliptic.P384())
+	case "ES512":
+		return ECKey(t, elliptic.P521())
+	case "RS256", "RS384", "RS512", "PS256", "PS384", "PS512":
+		return RSAKey(t)
+	case "EdDSA":
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return priv
+	}
+	t.Fatalf("no key for %s", alg)
+	return nil
 }
 
 // DecodeJSON decodes a JSON object response, failing the test unless its

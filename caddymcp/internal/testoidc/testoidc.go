@@ -54,15 +54,31 @@ func Start(t testing.TB, clientID, clientSecret string, user User) *Provider {
 		t.Fatal(err)
 	}
 	p := &Provider{ClientID: clientID, ClientSecret: clientSecret, key: key, user: user, codes: map[string]pending{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
-	mux.HandleFunc("GET /jwks", p.jwks)
-	mux.HandleFunc("GET /authorize", p.authorize)
-	mux.HandleFunc("POST /token", p.token)
-	p.srv = httptest.NewServer(mux)
-	t.Cleanup(p.srv.Close)
+	p.srv = Serve(t, Endpoints{Discovery: p.discovery, JWKS: p.jwks, Authorize: p.authorize, Token: p.token})
 	p.Issuer = p.srv.URL
 	return p
+}
+
+// Endpoints are the handlers of a provider: its discovery document, its
+// JWKS, and its authorization and token endpoints.
+type Endpoints struct {
+	Discovery, JWKS, Authorize, Token http.HandlerFunc
+}
+
+// Serve runs e on loopback until the test ends, at the paths a
+// provider's discovery document names: /.well-known/openid-configuration,
+// /jwks, /authorize and /token. Start uses it; tests that need a provider
+// with other behaviour bring their own handlers.
+func Serve(t testing.TB, e Endpoints) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", e.Discovery)
+	mux.HandleFunc("GET /jwks", e.JWKS)
+	mux.HandleFunc("GET /authorize", e.Authorize)
+	mux.HandleFunc("POST /token", e.Token)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // SetUser changes who signs in next.

@@ -66,13 +66,21 @@ func (ca *CA) PEM() []byte {
 // the subject and SANs of tmpl, for key (nil: a new key).
 func (ca *CA) Client(t testing.TB, tmpl *x509.Certificate, key crypto.Signer) tls.Certificate {
 	t.Helper()
+	c, key := clientTemplate(t, tmpl, key)
+	return create(t, c, ca.Cert, key.Public(), ca.key, key)
+}
+
+// clientTemplate is a copy of tmpl for a client certificate (extended key
+// usage clientAuth) and its key: key, or a new one when nil.
+func clientTemplate(t testing.TB, tmpl *x509.Certificate, key crypto.Signer) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
 	if key == nil {
 		key = NewKey(t)
 	}
 	c := *tmpl
 	c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	c.KeyUsage = x509.KeyUsageDigitalSignature
-	return create(t, &c, ca.Cert, key.Public(), ca.key, key)
+	return &c, key
 }
 
 // Server signs a server certificate for hosts (DNS names or IP
@@ -96,13 +104,8 @@ func (ca *CA) Server(t testing.TB, hosts ...string) tls.Certificate {
 // SANs of tmpl, for key (nil: a new key).
 func SelfSigned(t testing.TB, tmpl *x509.Certificate, key crypto.Signer) tls.Certificate {
 	t.Helper()
-	if key == nil {
-		key = NewKey(t)
-	}
-	c := *tmpl
-	c.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	c.KeyUsage = x509.KeyUsageDigitalSignature
-	return create(t, &c, &c, key.Public(), key, key)
+	c, key := clientTemplate(t, tmpl, key)
+	return create(t, c, c, key.Public(), key, key)
 }
 
 // create signs tmpl with the parent's key and returns the certificate

@@ -235,6 +235,20 @@ func ValidScopeToken(s string) bool {
 	return true
 }
 
+// IsBase64URL reports whether every byte of s is in the base64url
+// alphabet (RFC 4648 §5: letters, digits, '-' and '_'; no padding), as in
+// the random values this server hands out and in S256 code challenges.
+// The empty string is; callers check the length they expect.
+func IsBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // ClientCertificate returns the certificate the client presented in the
 // TLS handshake of r's connection, or nil.
 func ClientCertificate(r *http.Request) *x509.Certificate {
