@@ -218,6 +218,7 @@ func TestProviderOutage(t *testing.T) {
 				if r := e.login(retry); r.status != http.StatusSeeOther || r.loc != e.app.URL+authorize {
 					t.Fatalf("after Try again %s: status %d, location %q; want 303 to %s", retry, r.status, r.loc, authorize)
 				}
+				e.wantNoUpstreamSecret()
 			})
 		}
 	}
