@@ -148,8 +148,10 @@ type RemoteKeySet struct {
 	// fetch serialises fetches; waiting on it respects the waiter's
 	// context.
 	fetch chan struct{}
-	// lastAttempt is when the last fetch started (held under fetch).
+	// lastAttempt is when the last fetch started, and lastErr why it
+	// failed, or nil (both held under fetch).
 	lastAttempt time.Time
+	lastErr     error
 }
 
 // fetchedKeys is one fetched set and when it was fetched.
@@ -182,7 +184,10 @@ func NewRemoteKeySet(cfg RemoteConfig) *RemoteKeySet {
 // Key returns the key for a token's kid and alg, fetching the keys the
 // first time, when they are older than RefreshInterval, and when they do
 // not know kid (the server may have rotated its keys). The error wraps
-// ErrKeysUnavailable when no keys could be fetched at all.
+// ErrKeysUnavailable when no keys could be fetched at all, and the cause:
+// the error of the last fetch (so that a caller can tell a server that
+// is down from one that is slow), or of the request's context when it
+// gave up waiting for another request's fetch.
 func (r *RemoteKeySet) Key(ctx context.Context, kid, alg string) (PublicKey, error) {
 	cur, err := r.current(ctx)
 	if err != nil {
@@ -190,7 +195,7 @@ func (r *RemoteKeySet) Key(ctx context.Context, kid, alg string) (PublicKey, err
 	}
 	k, err := cur.set.Lookup(kid, alg)
 	if errors.Is(err, ErrUnknownKey) {
-		if fresh := r.refetch(ctx, cur); fresh != nil {
+		if fresh, _ := r.refetch(ctx, cur); fresh != nil {
 			k, err = fresh.set.Lookup(kid, alg)
 		}
 	}
@@ -198,7 +203,7 @@ func (r *RemoteKeySet) Key(ctx context.Context, kid, alg string) (PublicKey, err
 }
 
 // Current returns the current keys, fetching them as Key does. The error
-// wraps ErrKeysUnavailable when none could be fetched.
+// wraps ErrKeysUnavailable when none could be fetched, and the cause.
 func (r *RemoteKeySet) Current(ctx context.Context) (*KeySet, error) {
 	cur, err := r.current(ctx)
 	if err != nil {
@@ -212,32 +217,41 @@ func (r *RemoteKeySet) current(ctx context.Context) (*fetchedKeys, error) {
 	if cur != nil && r.cfg.Now().Sub(cur.at) < r.cfg.RefreshInterval {
 		return cur, nil
 	}
-	if fresh := r.refetch(ctx, cur); fresh != nil {
+	fresh, err := r.refetch(ctx, cur)
+	if fresh != nil {
 		return fresh, nil
 	}
 	if cur != nil {
 		return cur, nil // stale keys beat none while the server is down
 	}
-	return nil, fmt.Errorf("%w: %s: no keys fetched yet", ErrKeysUnavailable, r.cfg.Name)
+	if err == nil {
+		err = errors.New("the keys changed while this request waited") // cannot happen: keys are never removed
+	}
+	return nil, fmt.Errorf("%w: %s: no keys fetched yet: %w", ErrKeysUnavailable, r.cfg.Name, err)
 }
 
 // refetch fetches the keys unless a fetch started less than MinRefetch
-// ago, and returns the new keys, or nil if none were fetched. seen is
-// what the caller has: if another request replaced it while this one
-// waited, that one is returned without a fetch.
-func (r *RemoteKeySet) refetch(ctx context.Context, seen *fetchedKeys) *fetchedKeys {
+// ago, and returns the new keys, or nil and why none were fetched: the
+// error of this fetch, of the last one when it is too soon to fetch
+// again (nil if that one succeeded), or of ctx. seen is what the caller
+// has: if another request replaced it while this one waited, that one
+// is returned without a fetch.
+func (r *RemoteKeySet) refetch(ctx context.Context, seen *fetchedKeys) (*fetchedKeys, error) {
 	select {
 	case r.fetch <- struct{}{}:
 	case <-ctx.Done():
-		return nil
+		return nil, fmt.Errorf("waiting for another request's fetch: %w", ctx.Err())
 	}
 	defer func() { <-r.fetch }()
 	if cur := r.keys.Load(); cur != seen {
-		return cur
+		return cur, nil
 	}
 	now := r.cfg.Now()
 	if !r.lastAttempt.IsZero() && now.Sub(r.lastAttempt) < r.cfg.MinRefetch {
-		return nil
+		if r.lastErr != nil {
+			return nil, fmt.Errorf("the last fetch, %s ago, failed: %w", now.Sub(r.lastAttempt).Round(time.Second), r.lastErr)
+		}
+		return nil, nil
 	}
 	r.lastAttempt = now
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.FetchTimeout)
@@ -246,11 +260,12 @@ func (r *RemoteKeySet) refetch(ctx context.Context, seen *fetchedKeys) *fetchedK
 	if err == nil && (set == nil || set.Len() == 0) {
 		err = errors.New("no usable signing keys")
 	}
+	r.lastErr = err
 	if err != nil {
 		r.cfg.Logger.Warn("fetching the signing keys of a remote server failed", "server", r.cfg.Name, "error", err.Error())
-		return nil
+		return nil, err
 	}
 	fresh := &fetchedKeys{set: set, at: now}
 	r.keys.Store(fresh)
-	return fresh
+	return fresh, nil
 }

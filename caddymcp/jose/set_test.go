@@ -110,13 +110,14 @@ func TestRemoteKeySetLifecycle(t *testing.T) {
 	clk := testclock.New(time.Unix(1_700_000_000, 0))
 	r := NewRemoteKeySet(RemoteConfig{Name: "test", Fetch: srv.fetch, RefreshInterval: time.Hour, MinRefetch: 30 * time.Second, Now: clk.Now})
 
-	srv.serve(nil, errors.New("down"))
-	if _, err := r.Key(ctx, "a", "ES256"); !errors.Is(err, ErrKeysUnavailable) {
-		t.Fatalf("no keys ever fetched: %v, want ErrKeysUnavailable", err)
+	down := errors.New("down")
+	srv.serve(nil, down)
+	if _, err := r.Key(ctx, "a", "ES256"); !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, down) {
+		t.Fatalf("no keys ever fetched: %v, want ErrKeysUnavailable and the fetch's error", err)
 	}
 	srv.serve(oneKey(t, "a"), nil)
-	if _, err := r.Key(ctx, "a", "ES256"); !errors.Is(err, ErrKeysUnavailable) {
-		t.Fatalf("within MinRefetch of the failed fetch: %v, want ErrKeysUnavailable", err)
+	if _, err := r.Key(ctx, "a", "ES256"); !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, down) {
+		t.Fatalf("within MinRefetch of the failed fetch: %v, want ErrKeysUnavailable and the last fetch's error", err)
 	}
 	steps := []struct {
 		name    string
@@ -171,8 +172,8 @@ func TestRemoteKeySetOneFetch(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
-	if _, err := r.Key(cancelled, "a", "ES256"); err == nil {
-		t.Error("a cancelled request got keys while the fetch was still running")
+	if _, err := r.Key(cancelled, "a", "ES256"); !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled request waiting for the fetch: %v, want ErrKeysUnavailable and its context's error", err)
 	}
 	close(srv.gate)
 	wg.Wait()

@@ -55,6 +55,9 @@ type callbackError struct {
 	// internal failures.
 	during string
 	err    error
+	// retry is where the page of an upstream failure offers to try
+	// again; "" offers nothing.
+	retry string
 }
 
 func (e *callbackError) Error() string {
@@ -82,10 +85,12 @@ func expiredLogin(reason string) *callbackError {
 		"This login expired or was already used: login expired, start again from your application.")
 }
 
-// upstreamFailure is a failure of the provider during a step; reason,
-// when set, is also recorded as a denied login.
-func upstreamFailure(reason, during string, err error) *callbackError {
-	return &callbackError{kind: upstream, reason: reason, during: during, err: err}
+// upstreamFailure is a failure of the provider during a step, recorded
+// as a denied login for the reason outageReason gives. The browser may
+// try again from a new login that comes back to returnTo: the state and
+// the code are used up, the authorization request is not.
+func upstreamFailure(during string, err error, returnTo string) *callbackError {
+	return &callbackError{kind: upstream, reason: outageReason(err), during: during, err: err, retry: retryLogin(returnTo)}
 }
 
 // internalFailure is a failure of the store or of the randomness source.
@@ -171,11 +176,11 @@ func (s *Server) parseCallback(r *http.Request, p *provider) (*callbackRequest, 
 func (s *Server) decideLogin(ctx context.Context, p *provider, cb *callbackRequest) (*store.User, error) {
 	d, err := s.discovery(ctx, p)
 	if err != nil {
-		return nil, upstreamFailure("", "discovery", err)
+		return nil, upstreamFailure("discovery", err, cb.pending.ReturnTo)
 	}
 	claims, err := s.redeem(ctx, p, d, &cb.pending, cb.code)
 	if err != nil {
-		return nil, upstreamFailure("invalid_response", "redeeming the code", err)
+		return nil, upstreamFailure("redeeming the code", err, cb.pending.ReturnTo)
 	}
 	userID, err := s.randomToken(userIDBytes)
 	if err != nil {
@@ -200,11 +205,12 @@ func (s *Server) decideLogin(ctx context.Context, p *provider, cb *callbackReque
 }
 
 // redeem exchanges the code with the PKCE verifier and verifies the ID
-// token that comes back.
+// token that comes back. The exchange, the reading of its answer
+// included, is one call bounded by HTTPTimeout, made with the login
+// server's HTTP client.
 func (s *Server) redeem(ctx context.Context, p *provider, d *discovery, pl *pendingLogin, code string) (*idClaims, error) {
-	xctx, cancel := context.WithTimeout(ctx, DefaultHTTPTimeout)
+	xctx, cancel := s.callContext(ctx)
 	defer cancel()
-	xctx = context.WithValue(xctx, oauth2.HTTPClient, s.cfg.HTTPClient)
 	tok, err := oauth2Config(p, d, pl.RedirectURI).Exchange(xctx, code, oauth2.VerifierOption(pl.Verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
@@ -215,7 +221,7 @@ func (s *Server) redeem(ctx context.Context, p *provider, d *discovery, pl *pend
 			}
 			return nil, fmt.Errorf("token endpoint answered %d %s", status, errorCode(re.ErrorCode))
 		}
-		return nil, fmt.Errorf("token request failed: %w", err)
+		return nil, s.callError(xctx, fmt.Errorf("token request failed: %w", err))
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
@@ -287,7 +293,7 @@ func (s *Server) refuseCallback(w http.ResponseWriter, p *provider, err error) {
 	}
 	switch ce.kind {
 	case upstream:
-		s.upstreamError(w, p, ce.during, ce.err)
+		s.upstreamError(w, p, ce.during, ce.err, ce.retry)
 	case internal:
 		s.internalError(w, ce.during, ce.err)
 	default:

@@ -189,8 +189,8 @@ func TestDecideLogin(t *testing.T) {
 		e := newEnv(t, envOptions{})
 		e.op().srv.Close()
 		_, err := e.srv.decideLogin(context.Background(), e.srv.providers["test"], &callbackRequest{code: "c"})
-		if ce := wantFailure(t, err, upstream, ""); ce.during != "discovery" {
-			t.Errorf("failure %v", ce)
+		if ce := wantFailure(t, err, upstream, reasonUnreachable); ce.during != "discovery" || ce.retry != LoginPath {
+			t.Errorf("failure %v, retry %q", ce, ce.retry)
 		}
 	})
 }
@@ -230,7 +230,7 @@ func TestRefuseCallback(t *testing.T) {
 			http.StatusForbidden, "Not you.", []string{"msg=login_denied", "reason=policy", "provider=test", "user_id=u1"}},
 		{"expired", expiredLogin("unknown_state"), http.StatusBadRequest, "login expired, start again",
 			[]string{"msg=login_denied", "reason=unknown_state"}},
-		{"provider failed", upstreamFailure("invalid_response", "redeeming the code", errors.New("answered 400")),
+		{"provider failed", upstreamFailure("redeeming the code", errors.New("answered 400"), "/oauth/authorize?a=1"),
 			http.StatusBadGateway, "Signing in with Test failed",
 			[]string{"reason=invalid_response", `during="redeeming the code"`, `error="answered 400"`}},
 		{"store down", internalFailure("recording the user", store.ErrUnavailable),

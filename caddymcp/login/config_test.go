@@ -49,6 +49,7 @@ func TestNew(t *testing.T) {
 		{"base URL with path", func(c *Config) { c.BaseURL = "https://mcp.example.com/x" }, "path"},
 		{"negative idle", func(c *Config) { c.SessionIdle = -1 }, "negative"},
 		{"negative lifetime", func(c *Config) { c.SessionLifetime = -1 }, "negative"},
+		{"negative HTTP timeout", func(c *Config) { c.HTTPTimeout = -1 }, "negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,7 +61,8 @@ func TestNew(t *testing.T) {
 					t.Fatal(err)
 				}
 				if s.cfg.SessionIdle != DefaultSessionIdle || s.cfg.SessionLifetime != DefaultSessionLifetime ||
-					s.cfg.Now == nil || s.cfg.Random == nil || s.cfg.HTTPClient.Timeout != DefaultHTTPTimeout {
+					s.cfg.Now == nil || s.cfg.Random == nil ||
+					s.cfg.HTTPTimeout != DefaultHTTPTimeout || s.cfg.HTTPClient.Timeout != DefaultHTTPTimeout {
 					t.Errorf("defaults not filled in: %+v", s.cfg)
 				}
 				return

@@ -185,7 +185,14 @@ func (s *Server) startUpstream(w http.ResponseWriter, r *http.Request, p *provid
 	ctx := r.Context()
 	d, err := s.discovery(ctx, p)
 	if err != nil {
-		s.upstreamError(w, p, "discovery", err)
+		// Nothing is used up yet: the same address starts the login
+		// again, and the authorization request waits behind it.
+		retry := r.URL.RequestURI()
+		if !safeReturn(retry) {
+			retry = LoginPath
+		}
+		s.audit(EventLoginDenied, "reason", outageReason(err), "provider", p.Name)
+		s.upstreamError(w, p, "discovery", err, retry)
 		return
 	}
 	base, err := s.baseURL(r)
@@ -272,14 +279,6 @@ func pictureURL(v string) string {
 		return ""
 	}
 	return v
-}
-
-// upstreamError answers a failure to talk to a provider, logging the
-// cause.
-func (s *Server) upstreamError(w http.ResponseWriter, p *provider, during string, err error) {
-	s.log.Error("sign-in provider failed", "provider", p.Name, "during", during, "error", err.Error())
-	s.page(w, http.StatusBadGateway, "Sign-in unavailable",
-		"Signing in with "+p.Label+" failed. Try again in a moment; if it keeps failing, tell the operator of this server.")
 }
 
 // internalError answers a store or randomness failure: 503 when the

@@ -76,10 +76,25 @@ func TestLoginRoundTrip(t *testing.T) {
 		t.Errorf("second login: user %q, want %q", got.ID, first)
 	}
 
+	// A failed exchange, whose error echoes the client secret, and an ID
+	// token that does not verify.
+	op.set(func(op *fakeOP) { op.failToken, op.failDetail = true, "client "+op.clientID+" secret "+op.secret })
+	if r := e.login(LoginPath); r.status != http.StatusBadGateway {
+		t.Errorf("failed exchange: status %d, want 502", r.status)
+	}
+	op.set(func(op *fakeOP) {
+		op.failToken, op.failDetail = false, ""
+		op.mutate = func(c jwt.MapClaims) { c["nonce"] = "another nonce" }
+	})
+	if r := e.login(LoginPath); r.status != http.StatusBadGateway {
+		t.Errorf("ID token that does not verify: status %d, want 502", r.status)
+	}
+
 	// The audit log names the events and no secret.
 	logs := e.logs.String()
-	if !strings.Contains(logs, "login_succeeded") || !strings.Contains(logs, "audit=true") {
-		t.Errorf("no audit record of the login:\n%s", logs)
+	if !strings.Contains(logs, "login_succeeded") || !strings.Contains(logs, "audit=true") ||
+		!strings.Contains(logs, "reason=invalid_response") {
+		t.Errorf("no audit record of the logins:\n%s", logs)
 	}
 	secrets := []string{q.Get("state"), q.Get("nonce"), q.Get("code_challenge"), e.sessionCookie(e.client)}
 	bq, _ := url.Parse(back)
@@ -88,6 +103,12 @@ func TestLoginRoundTrip(t *testing.T) {
 		if s != "" && strings.Contains(logs, s) {
 			t.Errorf("the log holds a secret %q:\n%s", s, logs)
 		}
+	}
+	// Neither the log nor any page holds the client secret or one of the
+	// ID and access tokens the provider issued (the last ones with the
+	// ID token that did not verify).
+	if n := e.wantNoUpstreamSecret(); n != 3 {
+		t.Errorf("the provider issued %d ID tokens, want 3", n)
 	}
 }
 

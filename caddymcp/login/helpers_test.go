@@ -142,8 +142,10 @@ type fakeOP struct {
 	user          jwt.MapClaims       // profile claims of the ID token
 	mutate        func(jwt.MapClaims) // changes the claims of the next ID tokens
 	sign          func(jwt.MapClaims) string
-	deny          string // error the authorization endpoint answers with
-	failToken     bool   // the token endpoint refuses
+	deny          string   // error the authorization endpoint answers with
+	failToken     bool     // the token endpoint refuses
+	failDetail    string   // the error_description of its refusals
+	issued        []string // the ID and access tokens the token endpoint issued
 	authorizeReqs []url.Values
 	tokenAuth     string
 	codes         map[string]codeGrant
@@ -242,7 +244,7 @@ func (op *fakeOP) serveToken(w http.ResponseWriter, r *http.Request) {
 	fail := func(code string) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
-		_, _ = io.WriteString(w, `{"error":"`+code+`"}`)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": op.failDetail})
 	}
 	id, secret, basic := r.BasicAuth()
 	if basic {
@@ -287,9 +289,11 @@ func (op *fakeOP) serveToken(w http.ResponseWriter, r *http.Request) {
 	} else {
 		idToken = op.key.sign(op.t, claims)
 	}
+	accessToken := "upstream-access-" + rand.Text()
+	op.issued = append(op.issued, idToken, accessToken)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"access_token": "upstream-access-token", "token_type": "Bearer", "expires_in": 3600, "id_token": idToken,
+		"access_token": accessToken, "token_type": "Bearer", "expires_in": 3600, "id_token": idToken,
 	})
 }
 
@@ -304,6 +308,9 @@ type env struct {
 	app    *httptest.Server
 	client *http.Client
 	logs   *syncBuffer
+	// pages holds every response the browsers got (status, headers and
+	// body), the provider's included.
+	pages *syncBuffer
 }
 
 // envOptions shape an env.
@@ -317,7 +324,7 @@ type envOptions struct {
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, clock: testclock.New(testStart), ops: map[string]*fakeOP{}, logs: &syncBuffer{}}
+	e := &env{t: t, clock: testclock.New(testStart), ops: map[string]*fakeOP{}, logs: &syncBuffer{}, pages: &syncBuffer{}}
 	st, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "login.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -458,6 +465,8 @@ func (e *env) do(c *http.Client, method, u string, hdr http.Header, body io.Read
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Header.Write(e.pages)
+	_, _ = e.pages.Write(append(b, '\n'))
 	res := result{status: resp.StatusCode, header: resp.Header, body: string(b)}
 	if loc, err := resp.Location(); err == nil {
 		res.loc = loc.String()
@@ -526,6 +535,32 @@ func (e *env) me(session string) result {
 	}
 	plain := &http.Client{Transport: e.app.Client().Transport}
 	return e.do(plain, http.MethodGet, MePath, hdr, nil)
+}
+
+// wantNoUpstreamSecret checks that neither the log nor any page the
+// browsers got holds a provider's client secret or one of the ID and
+// access tokens it issued, and returns how many ID tokens were issued.
+func (e *env) wantNoUpstreamSecret() int {
+	e.t.Helper()
+	var secrets []string
+	n := 0
+	for _, op := range e.ops {
+		op.set(func(op *fakeOP) {
+			secrets = append(secrets, op.secret, url.QueryEscape(op.secret))
+			secrets = append(secrets, op.issued...)
+			n += len(op.issued) / 2
+		})
+	}
+	logs, pages := e.logs.String(), e.pages.String()
+	for _, s := range secrets {
+		if strings.Contains(logs, s) {
+			e.t.Errorf("the log holds the upstream secret or token %q:\n%s", s, logs)
+		}
+		if strings.Contains(pages, s) {
+			e.t.Errorf("a page holds the upstream secret or token %q:\n%s", s, pages)
+		}
+	}
+	return n
 }
 
 // wantPage checks an HTML page's status, text and security headers.

@@ -61,7 +61,7 @@ const (
 	DefaultSessionIdle = 24 * time.Hour
 	// DefaultSessionLifetime is the absolute lifetime of a session.
 	DefaultSessionLifetime = 7 * 24 * time.Hour
-	// DefaultHTTPTimeout bounds every call to a provider.
+	// DefaultHTTPTimeout is the default of Config.HTTPTimeout.
 	DefaultHTTPTimeout = 10 * time.Second
 )
 
@@ -180,9 +180,19 @@ type Config struct {
 	Now func() time.Time
 	// Random is the randomness source. Default: crypto/rand.
 	Random io.Reader
-	// HTTPClient makes the calls to the providers. Default: a client
-	// with a 10s timeout.
+	// HTTPClient makes the calls to the providers, the token exchange
+	// included. Its own Timeout, if any, should not be shorter than
+	// HTTPTimeout. Default: a client with a timeout of HTTPTimeout.
 	HTTPClient *http.Client
+	// HTTPTimeout bounds each call to a provider, from waiting for
+	// another request's fetch of the same document to the last byte of
+	// the answer: its discovery document, the token exchange, its keys
+	// (JWKS). A provider that refuses connections gets the browser a 502
+	// page at once; one that does not answer in full within HTTPTimeout,
+	// a 504 page. The start of a login makes at most one call (the
+	// discovery document, until it is cached), a callback at most three.
+	// Default: DefaultHTTPTimeout (10s).
+	HTTPTimeout time.Duration
 	// RateLimit limits how often one client may start a login or come
 	// back from a provider (LoginPath, ProviderLoginPrefix and
 	// CallbackPrefix, counted together): a start writes to the store, a
@@ -239,7 +249,6 @@ func New(cfg Config) (*Server, error) {
 		if _, dup := s.providers[pp.Name]; dup {
 			return nil, fmt.Errorf("login: provider %q is configured twice", pp.Name)
 		}
-		pp.keys = s.providerKeys(pp)
 		s.providers[pp.Name] = pp
 		s.order = append(s.order, pp)
 	}
@@ -266,8 +275,14 @@ func New(cfg Config) (*Server, error) {
 	if c.Random == nil {
 		c.Random = rand.Reader
 	}
+	switch {
+	case c.HTTPTimeout < 0:
+		return nil, errors.New("login: negative HTTP timeout")
+	case c.HTTPTimeout == 0:
+		c.HTTPTimeout = DefaultHTTPTimeout
+	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: DefaultHTTPTimeout}
+		c.HTTPClient = &http.Client{Timeout: c.HTTPTimeout}
 	}
 	s.log = c.Logger
 	if s.log == nil {
@@ -276,6 +291,10 @@ func New(cfg Config) (*Server, error) {
 	s.events = c.Events
 	if s.events == nil {
 		s.events = audit.Log(s.log)
+	}
+	// The key sets take the clock, timeout and logger filled in above.
+	for _, p := range s.order {
+		p.keys = s.providerKeys(p)
 	}
 	return s, nil
 }

@@ -127,8 +127,11 @@ func (s *Server) discovery(ctx context.Context, p *provider) (*discovery, error)
 	if d != nil {
 		return d, nil
 	}
+	// Waiting for another request's fetch counts towards the bound.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.HTTPTimeout)
+	defer cancel()
 	if err := p.lock(ctx); err != nil {
-		return nil, err
+		return nil, s.callError(ctx, fmt.Errorf("waiting for the discovery document of %s: %w", p.Name, err))
 	}
 	defer p.unlock()
 	p.mu.Lock()
@@ -160,11 +163,12 @@ func (s *Server) discovery(ctx context.Context, p *provider) (*discovery, error)
 	return d, nil
 }
 
-// getJSON fetches a JSON document of at most maxResponseSize bytes.
+// getJSON fetches a JSON document of at most maxResponseSize bytes, in
+// one call bounded by HTTPTimeout.
 func (s *Server) getJSON(ctx context.Context, u string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, DefaultHTTPTimeout)
+	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	return web.GetJSON(ctx, s.cfg.HTTPClient, u, maxResponseSize, v)
+	return s.callError(ctx, web.GetJSON(ctx, s.cfg.HTTPClient, u, maxResponseSize, v))
 }
 
 // oauth2Config returns the upstream client for a redirect URI.
@@ -211,7 +215,7 @@ func (s *Server) providerKeys(p *provider) *jose.RemoteKeySet {
 		},
 		RefreshInterval: jwksMaxAge,
 		MinRefetch:      jwksMinRefetch,
-		FetchTimeout:    DefaultHTTPTimeout,
+		FetchTimeout:    s.cfg.HTTPTimeout,
 		Now:             s.cfg.Now,
 		Logger:          s.log,
 	})
@@ -241,7 +245,14 @@ func (c *idClaims) emailVerified() bool {
 // signature with the provider's key named by kid, in an algorithm that
 // key allows (any asymmetric algorithm of jose.Algorithms, never none or
 // HMAC), iss, aud, azp, exp, iat and nonce.
+//
+// Fetching the keys, or waiting for another request's fetch, is bounded
+// by HTTPTimeout; when they cannot be had, the error says why (see
+// outageOf), not that the token is invalid.
 func (s *Server) verifyIDToken(ctx context.Context, p *provider, _ *discovery, raw, nonce string) (*idClaims, error) {
+	kctx, cancel := context.WithTimeout(ctx, s.cfg.HTTPTimeout)
+	defer cancel()
+	var keysErr error // jose.Verify keeps only the text of the Key error
 	var c idClaims
 	err := jose.Verify(raw, &c, jose.Rules{
 		Issuers:   p.issuers,
@@ -249,18 +260,22 @@ func (s *Server) verifyIDToken(ctx context.Context, p *provider, _ *discovery, r
 		Now:       s.cfg.Now,
 		Leeway:    time.Minute,
 		Key: func(kid, alg string) (crypto.PublicKey, error) {
-			k, err := p.keys.Key(ctx, kid, alg)
+			k, err := p.keys.Key(kctx, kid, alg)
 			switch {
 			case errors.Is(err, jose.ErrUnknownKey):
 				return nil, fmt.Errorf("no key %q among the keys of %s", kid, p.Name)
 			case errors.Is(err, jose.ErrWrongAlgorithm):
 				return nil, fmt.Errorf("key %q is for %s, not %s", kid, strings.Join(k.Algs, " "), alg)
 			case err != nil:
+				keysErr = s.callError(kctx, err)
 				return nil, err
 			}
 			return k.Key, nil
 		},
 	})
+	if keysErr != nil {
+		return nil, fmt.Errorf("the ID token could not be verified: %w", keysErr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("invalid ID token: %w", err)
 	}
