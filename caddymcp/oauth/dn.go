@@ -115,8 +115,8 @@ value:
 			if strings.IndexByte(` "#+,;<=>\`, n) >= 0 {
 				val = append(val, n)
 				p.i += 2
-			} else if p.i+2 < len(p.s) && isHex(n) && isHex(p.s[p.i+2]) {
-				val = append(val, unhex(n)<<4|unhex(p.s[p.i+2]))
+			} else if b, err := hex.DecodeString(p.s[p.i+1 : min(p.i+3, len(p.s))]); err == nil && len(b) == 1 {
+				val = append(val, b[0]) // a \XX escape: one byte of UTF-8
 				p.i += 3
 			} else {
 				return dnAttribute{}, fmt.Errorf("bad escape at position %d", p.i+1)
@@ -146,7 +146,7 @@ value:
 func (p *dnParser) hexValue(oid asn1.ObjectIdentifier) (dnAttribute, error) {
 	p.i++ // '#'
 	start := p.i
-	for p.i < len(p.s) && isHex(p.s[p.i]) {
+	for p.i < len(p.s) && strings.IndexByte("0123456789abcdefABCDEF", p.s[p.i]) >= 0 {
 		p.i++
 	}
 	ber, err := hex.DecodeString(p.s[start:p.i])

@@ -10,30 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testclock"
 	"github.com/caddymcp/caddymcp/caddymcp/ratelimit"
 )
 
-// clock is a clock that moves only when the test advances it.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+func newClock() *testclock.Clock { return testclock.New(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)) }
 
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newLimiter(t testing.TB, c *clock, rate ratelimit.Rate, maxKeys int) *ratelimit.Limiter {
+func newLimiter(t testing.TB, c *testclock.Clock, rate ratelimit.Rate, maxKeys int) *ratelimit.Limiter {
 	t.Helper()
 	l, err := ratelimit.New(ratelimit.Config{Rate: rate, MaxKeys: maxKeys, Now: c.Now})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,27 +16,10 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/caddymcp/caddymcp/caddymcp/bearer"
+	"github.com/caddymcp/caddymcp/caddymcp/internal/testclock"
 	"github.com/caddymcp/caddymcp/caddymcp/internal/testflow"
 	"github.com/caddymcp/caddymcp/caddymcp/tools"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 const testIssuer = "https://auth.example"
 
@@ -48,14 +30,14 @@ const testIssuer = "https://auth.example"
 type sessionSite struct {
 	srv   *tools.Server
 	url   string
-	clock *clock
+	clock *testclock.Clock
 }
 
 const idle = 10 * time.Minute
 
 func newSessionSite(t *testing.T) *sessionSite {
 	t.Helper()
-	c := &clock{now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	srv, err := tools.New(tools.Config{Shop: stores(t)["embedded"](t), Sessions: true, SessionIdleTimeout: idle, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -221,12 +203,12 @@ func TestSessionsIdleOut(t *testing.T) {
 	alice := s.connect(t, "alice")
 	// Each request restarts the idle time.
 	for range 3 {
-		s.clock.add(idle - time.Second)
+		s.clock.Advance(idle - time.Second)
 		if err := testflow.ListProducts(alice); err != nil {
 			t.Fatalf("within the idle timeout: %v", err)
 		}
 	}
-	s.clock.add(idle)
+	s.clock.Advance(idle)
 	if err := testflow.ListProducts(alice); !errors.Is(err, transport.ErrSessionTerminated) {
 		t.Fatalf("after the idle timeout: %v, want 404", err)
 	}
@@ -265,11 +247,11 @@ func TestSessionsPerUserLimit(t *testing.T) {
 		t.Fatalf("initialize over the limit again: %d, want 429", got)
 	}
 	// So does idling: all but the last session idle out.
-	s.clock.add(idle - time.Second)
+	s.clock.Advance(idle - time.Second)
 	if got := s.raw(t, "POST", "alice", ids[len(ids)-1], listBody); got != http.StatusOK {
 		t.Fatalf("using the last session: %d", got)
 	}
-	s.clock.add(time.Second)
+	s.clock.Advance(time.Second)
 	if got := s.raw(t, "POST", "alice", "", initBody); got != http.StatusOK {
 		t.Fatalf("initialize after sessions idled out: %d", got)
 	}
