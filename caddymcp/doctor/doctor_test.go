@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -499,18 +500,17 @@ func TestOriginEndpoint(t *testing.T) {
 	}
 }
 
+// baselineWith is the good host's report changed by the given checks.
+func baselineWith(changes map[string]doctor.Severity) map[string]doctor.Severity {
+	b := maps.Clone(goodBaseline)
+	maps.Copy(b, changes)
+	return b
+}
+
 // registerBaseline is the good host's report with --register.
 func registerBaseline() map[string]doctor.Severity {
-	b := map[string]doctor.Severity{}
-	for k, v := range goodBaseline {
-		b[k] = v
-	}
-	b["register.skipped"] = absent
-	b["register.client"] = doctor.SeverityPass
-	b["register.public"] = doctor.SeverityPass
-	b["register.redirect_uris"] = doctor.SeverityPass
-	b["register.loopback_port"] = doctor.SeverityPass
-	return b
+	return baselineWith(map[string]doctor.Severity{"register.skipped": absent, "register.client": doctor.SeverityPass,
+		"register.public": doctor.SeverityPass, "register.redirect_uris": doctor.SeverityPass, "register.loopback_port": doctor.SeverityPass})
 }
 
 func TestRegistration(t *testing.T) {
@@ -560,17 +560,9 @@ func TestRegistration(t *testing.T) {
 
 // tokenBaseline is the good host's report with a token.
 func tokenBaseline() map[string]doctor.Severity {
-	b := map[string]doctor.Severity{}
-	for k, v := range goodBaseline {
-		b[k] = v
-	}
-	b["token.skipped"] = absent
-	b["token.scopes"] = doctor.SeverityInfo
-	b["token.tools_list"] = doctor.SeverityPass
-	b["token.meta_scope"] = doctor.SeverityPass
-	b["token.callable"] = doctor.SeverityInfo
-	b["token.step_up"] = doctor.SeverityPass
-	return b
+	return baselineWith(map[string]doctor.Severity{"token.skipped": absent, "token.scopes": doctor.SeverityInfo,
+		"token.tools_list": doctor.SeverityPass, "token.meta_scope": doctor.SeverityPass, "token.callable": doctor.SeverityInfo,
+		"token.step_up": doctor.SeverityPass})
 }
 
 func TestToken(t *testing.T) {
