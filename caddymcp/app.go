@@ -325,6 +325,18 @@ func (a *App) enter(r *http.Request) (*http.Request, func(), error) {
 	return r.WithContext(context.WithValue(r.Context(), enteredKey{}, a)), func() { a.inflight.Add(-1) }, nil
 }
 
+// serve runs h for a request once the app has entered it (see enter), or
+// answers 503 when the store cannot be made ready.
+func (a *App) serve(w http.ResponseWriter, r *http.Request, h http.HandlerFunc) {
+	r, done, err := a.enter(r)
+	if err != nil {
+		serveUnavailable(w)
+		return
+	}
+	defer done()
+	h(w, r)
+}
+
 // enteredKey marks, in a request's context, the app that entered it.
 type enteredKey struct{}
 

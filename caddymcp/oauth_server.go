@@ -570,14 +570,10 @@ func (o *OAuthServer) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 	if endpoint == "" {
 		return next.ServeHTTP(w, r)
 	}
-	r, done, err := o.app.enter(r)
-	if err != nil {
-		serveUnavailable(w)
-		return nil
-	}
-	defer done()
-	defer o.app.meters().observe("mcp_oauth", endpoint, time.Now())
-	serve.ServeHTTP(w, r)
+	o.app.serve(w, r, func(w http.ResponseWriter, r *http.Request) {
+		defer o.app.meters().observe("mcp_oauth", endpoint, time.Now())
+		serve.ServeHTTP(w, r)
+	})
 	return nil
 }
 

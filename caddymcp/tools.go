@@ -123,13 +123,7 @@ func (t *Tools) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if !t.server.Handles(r.URL.Path) {
 		return next.ServeHTTP(w, r)
 	}
-	r, done, err := t.app.enter(r)
-	if err != nil {
-		serveUnavailable(w)
-		return nil
-	}
-	defer done()
-	t.server.ServeHTTP(w, r)
+	t.app.serve(w, r, t.server.ServeHTTP)
 	return nil
 }
 
