@@ -108,6 +108,59 @@ func TestCaddyfileExample(t *testing.T) {
 	}
 }
 
+// TestCaddyfileExampleProduction uncomments the production block at the
+// end of Caddyfile.example and checks that it is formatted, adapts with
+// the environment variables it documents, keeps the secrets as
+// placeholders, and validates.
+func TestCaddyfileExampleProduction(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	for k, v := range map[string]string{
+		"MCP_ISSUER":               "https://mcp.example.com",
+		"MCP_GOOGLE_CLIENT_ID":     "1234.apps.googleusercontent.com",
+		"MCP_GOOGLE_CLIENT_SECRET": "google-Secret-Value",
+		"DATABASE_URL":             "postgres://caddymcp:db-Secret-Value@db.example.com:5432/caddymcp",
+		"ALLOWED_ORIGINS":          "https://app.example.com https://inspector.example.com",
+	} {
+		t.Setenv(k, v)
+	}
+	src, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(src), "\n#{\n")
+	if !ok {
+		t.Fatal("Caddyfile.example has no commented production block (a line \"#{\")")
+	}
+	var prod strings.Builder
+	prod.WriteString("{\n")
+	for _, line := range strings.Split(strings.TrimSuffix(block, "\n"), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			t.Fatalf("the production block has a line that is not commented out: %q", line)
+		}
+		prod.WriteString(line[1:] + "\n")
+	}
+	text := []byte(prod.String())
+	if formatted := caddyfile.Format(text); !bytes.Equal(formatted, text) {
+		t.Errorf("the production block is not formatted; caddy fmt gives:\n%s", formatted)
+	}
+	cfgJSON, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(text, map[string]any{"filename": "production"})
+	if err != nil || len(warnings) > 0 {
+		t.Fatalf("adapting the production block: %v %+v\n%s", err, warnings, text)
+	}
+	for _, want := range []string{`"database":"{env.DATABASE_URL}"`, `"issuer":"{env.MCP_ISSUER}"`, `"host":["mcp.example.com"]`,
+		`"client_id":"{env.MCP_GOOGLE_CLIENT_ID}"`, `"client_secret":"{env.MCP_GOOGLE_CLIENT_SECRET}"`,
+		`"allowed_origins":["https://app.example.com","https://inspector.example.com"]`} {
+		if !bytes.Contains(cfgJSON, []byte(want)) {
+			t.Errorf("the adapted production block lacks %s:\n%s", want, cfgJSON)
+		}
+	}
+	if bytes.Contains(cfgJSON, []byte("Secret-Value")) || bytes.Contains(cfgJSON, []byte(`"dev"`)) {
+		t.Errorf("the adapted production block holds a secret or the development sign-in:\n%s", cfgJSON)
+	}
+	validateConfig(t, cfgJSON)
+}
+
 // TestBrokenCaddyfileNamesFileAndLine makes sure an operator's mistake is
 // reported with its location.
 func TestBrokenCaddyfileNamesFileAndLine(t *testing.T) {

@@ -53,6 +53,9 @@ import (
 //			scopes        <scope...>
 //			label         <text>
 //		}
+//		login dev {
+//			label <text>
+//		}
 //		allow * | email <address...> | domain <domain...> | hosted_domain <domain...> {
 //			scopes <scope...>
 //		}
@@ -80,7 +83,9 @@ import (
 // Without a block it uses the caddymcp app's issuer and scopes, with open
 // dynamic registration. client, login and allow may be repeated. Access
 // is denied unless an allow rule matches; a rule's scopes (default: all)
-// bound what its users may grant. Requests are limited per client IP
+// bound what its users may grant. `login dev` is a sign-in form that
+// believes any email address, for development: Caddy refuses it on a
+// site that is not loopback only (see LoginProvider.Dev). Requests are limited per client IP
 // address unless rate_limit says otherwise (defaults: register 10/m 20,
 // token 600/m 100, authorize 60/m 30, login 60/m 30); a window is s, m,
 // h or a duration such as 15m, and the burst defaults to the requests.

@@ -12,12 +12,27 @@ import (
 	"github.com/caddymcp/caddymcp/caddymcp/ratelimit"
 )
 
-// LoginProvider is an upstream identity provider users sign in with.
+// LoginProvider is an upstream identity provider users sign in with,
+// or the development sign-in.
 type LoginProvider struct {
 	// Name identifies the provider in URLs (/auth/login/<name>):
 	// lowercase letters, digits, '-' and '_'. "google" selects Google's
-	// built-in settings.
+	// built-in settings. "dev" with Dev set is the development sign-in.
 	Name string `json:"name,omitempty"`
+
+	// Dev makes this the development sign-in (`login dev`): a form at
+	// /auth/login/dev asks for an email address and a display name, and
+	// signs in whoever fills it in as that address, marked verified, as
+	// a user of provider "dev". Anyone who can reach the site can then
+	// sign in as anyone, so Caddy refuses it unless the site is loopback
+	// only: every listener address of its server is localhost,
+	// 127.0.0.1 or [::1] (an explicit `bind`; not all interfaces), every
+	// route of the server matches only those host names, and the
+	// issuer, if set, is on one of them. It logs a warning at every
+	// start. Name defaults to "dev" and must be "dev"; Issuer, ClientID,
+	// ClientSecret and Scopes must be empty. The access policy applies
+	// as for any provider.
+	Dev bool `json:"dev,omitempty"`
 
 	// Issuer is the OpenID Connect issuer URL; its discovery document is
 	// read at the first login. Default for "google":
@@ -70,6 +85,14 @@ func (o *OAuthServer) loginServer(ctx caddy.Context, app *App, limit *ratelimit.
 	}
 	providers := make([]login.Provider, 0, len(o.Login))
 	for _, p := range o.Login {
+		if p.Dev {
+			dev, err := devProvider(p)
+			if err != nil {
+				return nil, err
+			}
+			providers = append(providers, dev)
+			continue
+		}
 		id, err := resolve("login "+p.Name+" client_id", p.ClientID)
 		if err != nil {
 			return nil, err
@@ -137,7 +160,34 @@ func (o *OAuthServer) loginServer(ctx caddy.Context, app *App, limit *ratelimit.
 	})
 }
 
-// parseLogin reads `login google|oidc <name> { … }`.
+// devProvider checks a development sign-in's settings and returns its
+// provider.
+func devProvider(p LoginProvider) (login.Provider, error) {
+	if p.Name != "" && p.Name != login.DevName {
+		return login.Provider{}, fmt.Errorf("login dev: the development sign-in is named %q, not %q", login.DevName, p.Name)
+	}
+	if p.Issuer != "" || p.ClientID != "" || p.ClientSecret != "" || p.Scopes != nil {
+		return login.Provider{}, errors.New("login dev takes no issuer, client_id, client_secret or scopes")
+	}
+	dev := login.Dev()
+	if p.Label != "" {
+		dev.Label = p.Label
+	}
+	return dev, nil
+}
+
+// hasDevLogin reports whether the development sign-in is configured.
+func (o *OAuthServer) hasDevLogin() bool {
+	for _, p := range o.Login {
+		if p.Dev {
+			return true
+		}
+	}
+	return false
+}
+
+// parseLogin reads `login google|oidc <name> { … }` and `login dev
+// [{ label <text> }]`.
 func (o *OAuthServer) parseLogin(d *caddyfile.Dispenser) error {
 	if !d.NextArg() {
 		return d.ArgErr()
@@ -151,8 +201,10 @@ func (o *OAuthServer) parseLogin(d *caddyfile.Dispenser) error {
 			return d.Errf("login oidc needs a name")
 		}
 		p.Name = d.Val()
+	case "dev":
+		p.Name, p.Dev = login.DevName, true
 	default:
-		return d.Errf("login takes 'google' or 'oidc <name>', not '%s'", kind)
+		return d.Errf("login takes 'google', 'oidc <name>' or 'dev', not '%s'", kind)
 	}
 	if err := noArgs(d); err != nil {
 		return err
@@ -161,6 +213,15 @@ func (o *OAuthServer) parseLogin(d *caddyfile.Dispenser) error {
 		if other.Name == p.Name {
 			return d.Errf("login provider '%s' is declared twice", p.Name)
 		}
+	}
+	if p.Dev {
+		if err := parseBlock(d, map[string]func() error{
+			"label": func() error { return oneArg(d, &p.Label) },
+		}); err != nil {
+			return err
+		}
+		o.Login = append(o.Login, p)
+		return nil
 	}
 	err := parseBlock(d, map[string]func() error{
 		"issuer":        func() error { return oneArg(d, &p.Issuer) },

@@ -105,8 +105,8 @@ type OAuthServer struct {
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
 	// Login lists the identity providers users sign in with (Google or
-	// any OpenID Connect provider). Without one, no user can authorize a
-	// client.
+	// any OpenID Connect provider), or the development sign-in (see
+	// LoginProvider.Dev). Without one, no user can authorize a client.
 	Login []LoginProvider `json:"login,omitempty"`
 
 	// Allow is the access policy: who may sign in and which scopes they
@@ -443,6 +443,9 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 	}
 	if issuer == "" {
 		issuer = app.Issuer
+	}
+	if err := o.checkDevLogin(ctx, issuer, ctx.Slogger()); err != nil {
+		return err
 	}
 	scopes := o.Scopes
 	if scopes == nil {

@@ -210,8 +210,8 @@ func TestDoctorBrokenHosts(t *testing.T) {
 	}{
 		{
 			name:   "issuer on another host than the authorization_servers entry",
-			old:    "\n\tmcp_oauth\n",
-			new:    "\n\tmcp_oauth {\n\t\tissuer https://127.0.0.1:{$CADDYMCP_HTTPS_PORT}\n\t}\n",
+			old:    "\n\tmcp_oauth {\n",
+			new:    "\n\tmcp_oauth {\n\t\tissuer https://127.0.0.1:{$CADDYMCP_HTTPS_PORT}\n",
 			fails:  map[string]string{"as.issuer": "has host 127.0.0.1, not localhost"},
 			others: map[string]string{"prm.resource": "pass", "as.metadata": "pass", "as.pkce": "pass"},
 		},

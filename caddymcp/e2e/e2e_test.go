@@ -561,19 +561,35 @@ func TestMigrateCommand(t *testing.T) {
 	}
 }
 
-// withLogin replaces the example's bare mcp_oauth line with one that signs
-// users in through a local OpenID provider (standing in for Google) and
-// lets one address in with two scopes.
+// replaceOAuth replaces a site's mcp_oauth — a bare line, or a block such
+// as the example's with its development sign-in and policy — with block,
+// which starts with "\tmcp_oauth" and ends with a newline.
+func replaceOAuth(t *testing.T, config, block string) string {
+	t.Helper()
+	const line, open, end = "\n\tmcp_oauth\n", "\n\tmcp_oauth {\n", "\n\t}\n"
+	if i := strings.Index(config, line); i >= 0 {
+		return config[:i+1] + block + config[i+len(line):]
+	}
+	i := strings.Index(config, open)
+	if i < 0 {
+		t.Fatalf("the configuration has no mcp_oauth line or block:\n%s", config)
+	}
+	j := strings.Index(config[i+len(open)-1:], end)
+	if j < 0 {
+		t.Fatalf("the mcp_oauth block does not end:\n%s", config)
+	}
+	return config[:i+1] + block + config[i+len(open)-1+j+len(end):]
+}
+
+// withLogin replaces the example's mcp_oauth (its development sign-in and
+// policy) with one that signs users in through a local OpenID provider
+// (standing in for Google) and lets one address in with two scopes.
 func withLogin(t *testing.T, example, issuer string) string {
 	t.Helper()
-	const line = "\n\tmcp_oauth\n"
-	if !strings.Contains(example, line) {
-		t.Fatalf("Caddyfile.example no longer has a bare mcp_oauth line")
-	}
-	block := "\n\tmcp_oauth {\n\t\tlogin oidc test {\n\t\t\tissuer " + issuer +
+	block := "\tmcp_oauth {\n\t\tlogin oidc test {\n\t\t\tissuer " + issuer +
 		"\n\t\t\tclient_id caddymcp-e2e\n\t\t\tclient_secret {env.CADDYMCP_E2E_OP_SECRET}\n\t\t}\n" +
 		"\t\tallow email ada@example.com {\n\t\t\tscopes booking:read product:read\n\t\t}\n\t}\n"
-	return strings.Replace(example, line, block, 1)
+	return replaceOAuth(t, example, block)
 }
 
 // startOIDC starts the local OpenID provider that stands in for Google,

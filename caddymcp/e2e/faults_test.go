@@ -40,22 +40,18 @@ const (
 
 var resilUser = testoidc.User{Subject: "ada-1", Email: "ada@example.com", EmailVerified: true, Name: "Ada"}
 
-// resilOAuth replaces the example's bare mcp_oauth line with a block that
-// signs users in through the local OpenID provider and lets ada@example.com
+// resilOAuth replaces the example's mcp_oauth with a block that signs
+// users in through the local OpenID provider and lets ada@example.com
 // grant every scope; extra lines go into the block.
 func resilOAuth(t *testing.T, example, opIssuer string, extra ...string) string {
 	t.Helper()
-	const line = "\n\tmcp_oauth\n"
-	if !strings.Contains(example, line) {
-		t.Fatalf("Caddyfile.example no longer has a bare mcp_oauth line")
-	}
-	block := "\n\tmcp_oauth {\n\t\tlogin oidc test {\n\t\t\tissuer " + opIssuer +
+	block := "\tmcp_oauth {\n\t\tlogin oidc test {\n\t\t\tissuer " + opIssuer +
 		"\n\t\t\tclient_id " + resilOPClient + "\n\t\t\tclient_secret {env.CADDYMCP_E2E_OP_SECRET}\n\t\t}\n" +
 		"\t\tallow email ada@example.com\n"
 	for _, e := range extra {
 		block += "\t\t" + e + "\n"
 	}
-	return strings.Replace(example, line, block+"\t}\n", 1)
+	return replaceOAuth(t, example, block+"\t}\n")
 }
 
 // withProbe adds a route under the bearer guard that needs no database:

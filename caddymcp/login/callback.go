@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/caddymcp/caddymcp/caddymcp/internal/page"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
 
@@ -48,9 +49,11 @@ type callbackError struct {
 	// none. audit are further attributes of that event.
 	reason string
 	audit  []any
-	// status, title and message are the page of a refused callback.
+	// status, title and message are the page of a refused callback,
+	// with link as its button, if any.
 	status         int
 	title, message string
+	link           *page.Link
 	// during and err say what failed, for the log of upstream and
 	// internal failures.
 	during string
@@ -182,13 +185,19 @@ func (s *Server) decideLogin(ctx context.Context, p *provider, cb *callbackReque
 	if err != nil {
 		return nil, upstreamFailure("redeeming the code", err, cb.pending.ReturnTo)
 	}
+	return s.admit(ctx, p, profileOf(claims))
+}
+
+// admit records the user a provider vouched for and applies the access
+// policy: the user to open a session for, or a *callbackError.
+func (s *Server) admit(ctx context.Context, p *provider, pr profile) (*store.User, error) {
 	userID, err := s.randomToken(userIDBytes)
 	if err != nil {
 		return nil, internalFailure("recording the user", err)
 	}
 	// Recorded before the policy applies, so that a refusal is audited
 	// with the user's id.
-	user, err := s.cfg.Store.UpsertUser(ctx, newUser(p.Name, profileOf(claims), userID, s.cfg.Now()))
+	user, err := s.cfg.Store.UpsertUser(ctx, newUser(p.Name, pr, userID, s.cfg.Now()))
 	if err != nil {
 		return nil, internalFailure("recording the user", err)
 	}
@@ -297,6 +306,10 @@ func (s *Server) refuseCallback(w http.ResponseWriter, p *provider, err error) {
 	case internal:
 		s.internalError(w, ce.during, ce.err)
 	default:
-		s.page(w, ce.status, ce.title, ce.message)
+		m := page.Message{Text: ce.message}
+		if ce.link != nil {
+			m.Links = []page.Link{*ce.link}
+		}
+		s.render(w, ce.status, ce.title, m)
 	}
 }

@@ -40,6 +40,29 @@ func TestNew(t *testing.T) {
 		{"issuer with query", func(c *Config) { c.Providers[0].Issuer = "https://a.example?x=1" }, "query"},
 		{"no client id", func(c *Config) { c.Providers[0].ClientID = "" }, "client id"},
 		{"bad upstream scope", func(c *Config) { c.Providers[0].Scopes = []string{"a b"} }, "scope"},
+		{"development sign-in alone", func(c *Config) { c.Providers = []Provider{Dev()} }, ""},
+		{"development sign-in and Google", func(c *Config) { c.Providers = append(c.Providers, Dev()) }, ""},
+		{"development sign-in twice", func(c *Config) { c.Providers = []Provider{Dev(), Dev()} }, "twice"},
+		{"development sign-in with an issuer", func(c *Config) {
+			d := Dev()
+			d.Issuer = "https://accounts.example.com"
+			c.Providers = []Provider{d}
+		}, "takes no issuer"},
+		{"development sign-in with a client id", func(c *Config) {
+			d := Dev()
+			d.ClientID = "c"
+			c.Providers = []Provider{d}
+		}, "takes no issuer, client id"},
+		{"development sign-in with scopes", func(c *Config) {
+			d := Dev()
+			d.Scopes = []string{"openid"}
+			c.Providers = []Provider{d}
+		}, "scopes"},
+		{"development sign-in with a bad name", func(c *Config) {
+			d := Dev()
+			d.Name = "Dev"
+			c.Providers = []Provider{d}
+		}, "lowercase"},
 		{"no rules", func(c *Config) { c.Rules = nil }, "no access rule"},
 		{"empty rule", func(c *Config) { c.Rules = []Rule{{Scopes: []string{"a"}}} }, "matches nobody"},
 		{"bad email", func(c *Config) { c.Rules[0].Emails = []string{"alice"} }, "email"},

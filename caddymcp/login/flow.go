@@ -34,13 +34,14 @@ type pendingReturn struct {
 
 // Login answers r by sending the browser to sign in, after which it comes
 // back to r's URL (path and query, kept server-side). With one provider
-// the browser goes straight to it; with several, to the picker page.
+// the browser goes straight to it (to its form, for a development
+// sign-in); with several, to the picker page.
 func (s *Server) Login(w http.ResponseWriter, r *http.Request) {
 	returnTo := r.URL.RequestURI()
 	if !safeReturn(returnTo) {
 		returnTo = MePath
 	}
-	if len(s.order) == 1 && s.onBase(r) {
+	if len(s.order) == 1 && !s.order[0].Dev && s.onBase(r) {
 		s.startUpstream(w, r, s.order[0], returnTo)
 		return
 	}
@@ -53,7 +54,11 @@ func (s *Server) Login(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, "saving a pending login", err)
 		return
 	}
-	http.Redirect(w, r, s.base+LoginPath+"?return_to="+url.QueryEscape(id), http.StatusFound)
+	to := LoginPath
+	if len(s.order) == 1 && s.order[0].Dev {
+		to = ProviderLoginPrefix + s.order[0].Name
+	}
+	http.Redirect(w, r, s.base+to+"?return_to="+url.QueryEscape(id), http.StatusFound)
 }
 
 // savePending keeps params (as JSON) server-side under id for
@@ -107,6 +112,14 @@ func (s *Server) servePicker(w http.ResponseWriter, r *http.Request) {
 	}
 	rt := returnParam(r.URL.Query().Get("return_to"))
 	if len(s.order) == 1 {
+		if u := ProviderLoginPrefix + s.order[0].Name; s.order[0].Dev {
+			// The form posts to its own address: show it there.
+			if rt != "" {
+				u += "?" + url.Values{"return_to": {rt}}.Encode()
+			}
+			http.Redirect(w, r, u, http.StatusFound)
+			return
+		}
 		s.serveStart(w, r, s.order[0])
 		return
 	}
@@ -116,7 +129,11 @@ func (s *Server) servePicker(w http.ResponseWriter, r *http.Request) {
 		if rt != "" {
 			u += "?" + url.Values{"return_to": {rt}}.Encode()
 		}
-		links = append(links, page.Link{Label: "Sign in with " + p.Label, URL: u})
+		label := "Sign in with " + p.Label
+		if p.Dev {
+			label = p.Label + " (any email address)"
+		}
+		links = append(links, page.Link{Label: label, URL: u})
 	}
 	s.render(w, http.StatusOK, "Sign in", page.Message{Text: "Choose how to sign in.", Links: links})
 }

@@ -1,12 +1,14 @@
 // Package login signs people in to caddymcp through upstream OpenID
-// Connect providers such as Google, and keeps them signed in with a
+// Connect providers such as Google, or for development through a form
+// that believes what it is told (Dev), and keeps them signed in with a
 // server-side session behind an HttpOnly cookie.
 //
 // A Server is an oauth.Authenticator: the authorization server asks it
 // who is signed in (CurrentUser) and hands it the browsers of those who
 // are not (Login). It also answers its own endpoints under /auth/: the
-// provider picker, the start of each provider's login, the providers'
-// callbacks, /auth/me and /auth/logout.
+// provider picker, the start of each provider's login (the form, for a
+// development sign-in), the providers' callbacks, /auth/me and
+// /auth/logout.
 //
 // The upstream leg is an authorization-code flow with PKCE, state and
 // nonce. The ID token is verified against the provider's published keys,
@@ -114,6 +116,14 @@ type Provider struct {
 	Scopes []string
 	// Label is shown on the login page. Default: Name.
 	Label string
+	// Dev makes this a development sign-in instead of an OpenID Connect
+	// provider: /auth/login/{name} shows a form asking for an email
+	// address and a display name, and posting it signs in whoever
+	// filled it in as that address, marked verified (see Dev). Anyone
+	// who can reach the server can then sign in as anyone: for a
+	// loopback host in development only. Issuer, ClientID, ClientSecret
+	// and Scopes must be empty.
+	Dev bool
 }
 
 // Google returns the preset for Google accounts. Register
@@ -160,7 +170,8 @@ type Store interface {
 
 // Config configures the login server.
 type Config struct {
-	// Providers are the upstream providers; at least one.
+	// Providers are the upstream providers (and the development
+	// sign-in, if any); at least one.
 	Providers []Provider
 	// Rules are the access policy; at least one. Deny by default.
 	Rules []Rule
@@ -294,7 +305,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	// The key sets take the clock, timeout and logger filled in above.
 	for _, p := range s.order {
-		p.keys = s.providerKeys(p)
+		if !p.Dev { // the development form has no keys to fetch
+			p.keys = s.providerKeys(p)
+		}
 	}
 	return s, nil
 }
@@ -382,9 +395,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if (route == "picker" || route == "start" || route == "callback") && !s.allow(w, r) {
 		return
 	}
+	var p *provider
+	if route == "start" || route == "callback" {
+		// A development sign-in has no callback: its form signs in.
+		if p = s.providers[name]; p == nil || p.Dev && route == "callback" {
+			s.page(w, http.StatusNotFound, "Unknown sign-in provider", "This server has no sign-in provider by that name.")
+			return
+		}
+	}
 	allow, ok := "GET, HEAD", r.Method == http.MethodGet || r.Method == http.MethodHead
-	if route == "logout" {
+	switch {
+	case route == "logout":
 		allow, ok = "POST", r.Method == http.MethodPost
+	case route == "start" && p.Dev:
+		allow, ok = "GET, HEAD, POST", ok || r.Method == http.MethodPost
 	}
 	if route != "" && !ok {
 		w.Header().Set("Allow", allow)
@@ -394,17 +418,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch route {
 	case "picker":
 		s.servePicker(w, r)
-	case "start", "callback":
-		p := s.providers[name]
-		if p == nil {
-			s.page(w, http.StatusNotFound, "Unknown sign-in provider", "This server has no sign-in provider by that name.")
-			return
-		}
-		if route == "start" {
-			s.serveStart(w, r, p)
+	case "start":
+		if p.Dev {
+			s.serveDev(w, r, p)
 		} else {
-			s.serveCallback(w, r, p)
+			s.serveStart(w, r, p)
 		}
+	case "callback":
+		s.serveCallback(w, r, p)
 	case "me":
 		s.serveMe(w, r)
 	case "logout":

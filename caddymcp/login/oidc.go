@@ -57,6 +57,15 @@ func newProvider(p Provider) (*provider, error) {
 	if !validProviderName(p.Name) {
 		return nil, fmt.Errorf("name %q must be lowercase letters, digits, '-' or '_'", p.Name)
 	}
+	if p.Dev {
+		if p.Issuer != "" || p.ClientID != "" || p.ClientSecret != "" || p.Scopes != nil {
+			return nil, fmt.Errorf("%s: a development sign-in takes no issuer, client id, client secret or scopes", p.Name)
+		}
+		if p.Label == "" {
+			p.Label = Dev().Label
+		}
+		return &provider{Provider: p}, nil
+	}
 	if err := checkEndpoint(p.Issuer); err != nil {
 		return nil, fmt.Errorf("%s: issuer: %w", p.Name, err)
 	}

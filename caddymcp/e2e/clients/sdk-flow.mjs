@@ -1,15 +1,22 @@
 // The MCP TypeScript SDK's client against a real caddymcp host, the way an
 // MCP client authorizes: 401 → protected resource metadata → authorization
 // server metadata → dynamic registration → the authorization URL in
-// Chromium (sign-in at the upstream OpenID provider, our consent page) →
+// Chromium (sign-in at the upstream OpenID provider or on the host's
+// development sign-in form, our consent page) →
 // token exchange with PKCE and resource → tools → 403 insufficient_scope →
 // step-up → refresh → revocation. Along the way it screenshots and checks
 // the pages (text, accessibility, keyboard focus, framing).
 //
-// Environment (all required):
+// Environment (all required, but as LOGIN_KIND says):
 //   MCP_URL            the MCP endpoint, https://localhost:<port>/mcp
-//   OP_ISSUER          the upstream OpenID provider's issuer
+//   LOGIN_KIND         oidc (the default): sign in at the upstream
+//                      provider; dev: fill in the host's development
+//                      sign-in form (login dev)
+//   OP_ISSUER          the upstream OpenID provider's issuer (oidc)
 //   LOGIN_EMAIL, LOGIN_PASSWORD  the scripted user at that provider
+//                      (oidc; LOGIN_EMAIL also for dev)
+//   LOGIN_NAME         the display name typed into the form (dev); the
+//                      policy must let LOGIN_EMAIL grant product:write
 //   CHROMIUM           the Chromium executable
 //   ARTIFACTS_DIR      where screenshots and the HTTP trace go
 //   RESULT_FILE        a JSON file for the Go test: a token for the other
@@ -31,15 +38,21 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { InvalidGrantError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 
-import { CallbackServer, FramingServer, formatViolations, launchBrowser, runAxe, signInUpstream, tabTo } from './lib/browser.mjs';
+import { CallbackServer, FramingServer, formatViolations, launchBrowser, runAxe, tabTo } from './lib/browser.mjs';
 import { check, CheckError, env, info, Steps } from './lib/script.mjs';
 import { shorten, Trace } from './lib/trace.mjs';
 
 const MCP_URL = new URL(env('MCP_URL'));
 const BASE = MCP_URL.origin;
-const OP_ISSUER = env('OP_ISSUER');
+const DEV = (process.env.LOGIN_KIND || 'oidc') === 'dev';
+const OP_ISSUER = DEV ? '' : env('OP_ISSUER');
 const EMAIL = env('LOGIN_EMAIL');
-const PASSWORD = env('LOGIN_PASSWORD');
+const PASSWORD = DEV ? '' : env('LOGIN_PASSWORD');
+const NAME = DEV ? env('LOGIN_NAME') : '';
+const DEV_FORM = `${BASE}/auth/login/dev`;
+// atSignIn reports whether a URL is the sign-in page: the upstream
+// provider's, or the host's development form.
+const atSignIn = (u) => (DEV ? u.startsWith(DEV_FORM) : u.startsWith(OP_ISSUER));
 const ARTIFACTS = env('ARTIFACTS_DIR');
 const SDK_VERSION = JSON.parse(fs.readFileSync(new URL('./node_modules/@modelcontextprotocol/sdk/package.json', import.meta.url))).version;
 
@@ -139,6 +152,20 @@ async function bodyText(page) {
   return page.evaluate(() => document.body.textContent.replace(/\s+/g, ' ').trim());
 }
 
+// checkAxe runs axe-core on the page in the light and the dark colour
+// scheme: no WCAG 2.x A/AA violation.
+async function checkAxe(page, what) {
+  const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const axe = await runAxe(page, tags);
+    check(axe.violations.length === 0, `axe-core (${what}, ${scheme}) found violations:\n${formatViolations(axe.violations)}`);
+    const bp = await runAxe(page, ['best-practice']);
+    info(`axe-core ${what} ${scheme}: no WCAG 2.x A/AA violations${bp.violations.length ? `; best practice: ${bp.violations.map((v) => v.id).join(', ')}` : ''}`);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
 // asMetadata is the authorization server metadata the SDK fetched (it
 // holds no secret, so the trace has it verbatim).
 function asMetadata() {
@@ -171,15 +198,18 @@ async function main() {
       const done = callbacks.wait(client.lastState);
       done.catch(() => {});
       await page.goto(url.href);
-      if (page.url().startsWith(OP_ISSUER)) {
-        // Only the first authorization signs in upstream; later ones reuse
-        // the session at the host.
-        check(hooks.login, `the upstream sign-in page came up again (${page.url()}): the host's session was not reused`);
+      if (atSignIn(page.url())) {
+        // Only the first authorization signs in; later ones reuse the
+        // session at the host.
+        check(hooks.login, `the sign-in page came up again (${page.url()}): the host's session was not reused`);
         await page.waitForSelector('#email');
         await hooks.login(page);
-        await signInUpstream(page, EMAIL, PASSWORD, BASE);
+        await page.fill('#email', EMAIL);
+        if (DEV) await page.fill('#name', NAME);
+        else await page.fill('#password', PASSWORD);
+        await Promise.all([page.waitForURL((u) => u.href.startsWith(BASE) && !atSignIn(u.href)), page.click('button[type=submit]')]);
       } else {
-        check(!hooks.login, `expected the upstream sign-in page, got ${page.url()}`);
+        check(!hooks.login, `expected the sign-in page, got ${page.url()}`);
       }
       await page.waitForSelector('button[value=approve]');
       if (hooks.consent) await hooks.consent(page);
@@ -226,8 +256,40 @@ async function main() {
     // scope option of auth() is what it honours over the challenge, so the
     // first authorization asks for read scopes only.
     let consentChecked = false;
+    // The development form: its text, accessibility and keyboard order;
+    // then an empty name, posted past the browser's own validation (as a
+    // script could), comes back as the form with the field's error.
+    const devLogin = async (page) => {
+      step('development sign-in form: content, screenshot, accessibility (axe-core), keyboard; an empty name first');
+      const text = await bodyText(page);
+      for (const want of ['Development sign-in', 'For development only.', 'Email address', 'Display name', 'Sign in']) {
+        check(text.includes(want), `sign-in form lacks "${want}":\n${text}`);
+      }
+      await screenshot(page, '01-login-dev.png');
+      await checkAxe(page, 'sign-in form');
+      const presses = await tabTo(page, '#email');
+      check(presses > 0, 'Tab never reaches the email field');
+      for (const next of ['#name', 'button[type=submit]']) {
+        await page.keyboard.press('Tab');
+        check(await page.evaluate((sel) => document.activeElement === document.querySelector(sel), next), `Tab after the previous field does not reach ${next}`);
+      }
+      info(`email field focused after ${presses} Tab press(es); then the name, then Sign in`);
+      await page.fill('#email', EMAIL);
+      await page.fill('#name', '');
+      await page.evaluate(() => {
+        document.querySelector('form').noValidate = true;
+      });
+      await Promise.all([page.waitForSelector('#name-error'), page.click('button[type=submit]')]);
+      const again = await bodyText(page);
+      check(again.includes('Enter a display name.'), `the form with an empty name:\n${again}`);
+      check((await page.inputValue('#email')) === EMAIL, 'the email address was not kept');
+      check((await page.getAttribute('#name', 'aria-invalid')) === 'true' && (await page.getAttribute('#name', 'aria-describedby')) === 'name-error',
+        'the name field is not marked invalid and tied to its error');
+      await screenshot(page, '01-login-dev-error.png');
+      await checkAxe(page, 'sign-in form with an error');
+    };
     const firstHooks = {
-      login: async (page) => {
+      login: DEV ? devLogin : async (page) => {
         step('upstream sign-in page of oidc-provider (wrong password first, then the right one)');
         const text = await bodyText(page);
         check(text.includes('Sign in to Test Identity Provider') && text.includes('caddymcp (end-to-end test host)'), `login page text:\n${text}`);
@@ -247,15 +309,7 @@ async function main() {
         }
         check(!text.includes('Manage your products'), 'the read-only request offers product:write');
         await screenshot(page, '02-consent.png');
-        const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
-        for (const scheme of ['light', 'dark']) {
-          await page.emulateMedia({ colorScheme: scheme });
-          const axe = await runAxe(page, tags);
-          check(axe.violations.length === 0, `axe-core (${scheme}) found violations:\n${formatViolations(axe.violations)}`);
-          const bp = await runAxe(page, ['best-practice']);
-          info(`axe-core ${scheme}: no WCAG 2.x A/AA violations${bp.violations.length ? `; best practice: ${bp.violations.map((v) => v.id).join(', ')}` : ''}`);
-        }
-        await page.emulateMedia({ colorScheme: 'light' });
+        await checkAxe(page, 'consent page');
         const presses = await tabTo(page, 'button[value=approve]');
         check(presses > 0, 'Tab never reaches the Approve button');
         const ring = await page.evaluate(() => {
@@ -310,7 +364,7 @@ async function main() {
       state: sdkClient.lastState,
     });
     check(authURL.href.startsWith(`${BASE}/oauth/authorize?`), `authorization endpoint ${authURL.origin}${authURL.pathname}`);
-    check(navigations.some((u) => u.startsWith(OP_ISSUER)), 'the browser never went to the upstream provider');
+    check(navigations.some(atSignIn), `the browser never went to the sign-in page (${DEV ? DEV_FORM : OP_ISSUER})`);
 
     // ---------------------------------------------------------------
     step('callback → token exchange with PKCE and resource (SDK auth() with the code)');

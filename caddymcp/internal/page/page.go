@@ -1,5 +1,6 @@
-// Package page renders caddymcp's HTML pages — the sign-in pages, the
-// consent page and the error pages — from one template set with one
+// Package page renders caddymcp's HTML pages — the sign-in pages
+// (among them the development sign-in form), the consent page and the
+// error pages — from one template set with one
 // stylesheet, and writes them with one set of security headers.
 //
 // Every page is a template of the set: the layout ("head" and "foot")
@@ -32,6 +33,9 @@ const (
 	// ConsentName asks the signed-in user to approve or deny an
 	// application's authorization request. Its Data is a Consent.
 	ConsentName = "consent"
+	// DevSignInName is the development sign-in form: an email address
+	// and a display name. Its Data is a DevSignIn.
+	DevSignInName = "dev_sign_in"
 )
 
 // Self is the CSP source expression of the page's own origin, for
@@ -55,7 +59,8 @@ type Page struct {
 	// else is dropped. Empty means nowhere ('none').
 	PostTo []string
 	// Data is what the page's template renders: a Message for
-	// MessageName, a Consent for ConsentName.
+	// MessageName, a Consent for ConsentName, a DevSignIn for
+	// DevSignInName.
 	Data any
 }
 
@@ -117,6 +122,22 @@ type Scope struct {
 	Description string
 	// Tools lists what the scope unlocks; empty hides the line.
 	Tools string
+}
+
+// DevSignIn is the data of the development sign-in form. Every string
+// is shown as text, escaped.
+type DevSignIn struct {
+	// FormAction is where the form is posted; it must also be allowed
+	// by Page.PostTo.
+	FormAction string
+	// CSRFToken is the hidden csrf_token field.
+	CSRFToken string
+	// Email and Name are the values the fields show: empty at first,
+	// what was typed when the form comes back with an error.
+	Email, Name string
+	// EmailError and NameError say what is wrong with a field; empty
+	// when nothing is.
+	EmailError, NameError string
 }
 
 // templateFS holds the template set.
