@@ -170,7 +170,7 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 			return nil, err
 		}
 		out.Grant = &store.Grant{ID: c.GrantID, ClientID: c.ClientID, UserID: c.UserID, Scope: c.Scope,
-			Resource: c.Resource, CreatedAt: t.now, UpdatedAt: t.now, ExpiresAt: t.grantExpiry(out)}
+			Resource: c.Resource, RedirectURI: c.RedirectURI, CreatedAt: t.now, UpdatedAt: t.now, ExpiresAt: t.grantExpiry(out)}
 		resp = res
 		return out, nil
 	})

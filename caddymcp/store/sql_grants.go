@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-const grantCols = `id, client_id, user_id, scope, resource, created_at, updated_at, expires_at, revoked_at`
+const grantCols = `id, client_id, user_id, scope, resource, redirect_uri, created_at, updated_at, expires_at, revoked_at`
 
 func (s *sqlStore) CreateGrant(ctx context.Context, g *Grant) error {
 	if err := insertGrant(ctx, s.db, g); err != nil {
@@ -21,8 +21,8 @@ func (s *sqlStore) CreateGrant(ctx context.Context, g *Grant) error {
 }
 
 func insertGrant(ctx context.Context, q querier, g *Grant) error {
-	_, err := q.exec(ctx, `INSERT INTO grants (`+grantCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		g.ID, g.ClientID, g.UserID, g.Scope, g.Resource, ts(g.CreatedAt), ts(g.UpdatedAt), ts(g.ExpiresAt), ts(g.RevokedAt))
+	_, err := q.exec(ctx, `INSERT INTO grants (`+grantCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		g.ID, g.ClientID, g.UserID, g.Scope, g.Resource, g.RedirectURI, ts(g.CreatedAt), ts(g.UpdatedAt), ts(g.ExpiresAt), ts(g.RevokedAt))
 	return err
 }
 
@@ -31,7 +31,8 @@ func scanGrant(r row, g *Grant) error {
 		createdAt, updatedAt, expiresAt time.Time
 		revoked                         nt
 	)
-	if err := r.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.Resource, &createdAt, &updatedAt, &expiresAt, &revoked.t); err != nil {
+	if err := r.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scope, &g.Resource, &g.RedirectURI,
+		&createdAt, &updatedAt, &expiresAt, &revoked.t); err != nil {
 		return err
 	}
 	g.CreatedAt, g.UpdatedAt, g.ExpiresAt, g.RevokedAt = createdAt.UTC(), updatedAt.UTC(), expiresAt.UTC(), revoked.val()
@@ -76,6 +77,12 @@ func revokeGrant(ctx context.Context, q querier, id string, now time.Time) error
 			return err
 		}
 	}
+	return revokeTokens(ctx, q, id, now)
+}
+
+// revokeTokens revokes the access and refresh tokens of a grant that are
+// not revoked yet.
+func revokeTokens(ctx context.Context, q querier, id string, now time.Time) error {
 	for _, table := range []string{"access_tokens", "refresh_tokens"} {
 		if _, err := q.exec(ctx, `UPDATE `+table+` SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL`, id, ts(now)); err != nil {
 			return err

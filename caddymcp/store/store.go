@@ -138,8 +138,30 @@ type Grant struct {
 	ClientID, UserID string
 	// Scope is space-separated; Resource is the RFC 8707 audience.
 	Scope, Resource string
+	// RedirectURI is where the authorization code of the grant was sent
+	// (the authorization request's redirect_uri). Empty for grants made
+	// before schema version 10.
+	RedirectURI string
 	// CreatedAt, UpdatedAt, ExpiresAt and RevokedAt (zero if active).
+	// UpdatedAt moves when tokens are issued under the grant (a refresh)
+	// and when it is revoked.
 	CreatedAt, UpdatedAt, ExpiresAt, RevokedAt time.Time
+}
+
+// UserGrant is a live grant as its user sees it on their account page.
+// For a grant made before grants kept their redirect URI, Grant's
+// RedirectURI is that of the user's remembered consent to the client, if
+// there is one.
+type UserGrant struct {
+	Grant
+	// ClientName is the registered client's name (client_name); empty
+	// when the client has none or is not stored (a client configured in
+	// the Caddyfile, or one known by its metadata document).
+	ClientName string
+	// LastUsedAt is when tokens were last issued under the grant: the
+	// redemption of its code or its latest refresh. (Access tokens are
+	// verified without the database, so their every use is not seen.)
+	LastUsedAt time.Time
 }
 
 // AccessToken is the record of an issued JWT access token, kept by its
@@ -398,6 +420,29 @@ type Sessions interface {
 	DeleteSessionsByUser(ctx context.Context, userID string) (int64, error)
 }
 
+// Accounts is what a signed-in user may see and undo of their own: the
+// applications they authorized and their sign-in sessions. Every method
+// takes the user, and acts only on what belongs to that user.
+type Accounts interface {
+	// ListUserGrants returns the user's live grants (neither revoked nor
+	// expired at now), newest first, with the names of their clients.
+	ListUserGrants(ctx context.Context, userID string, now time.Time) ([]UserGrant, error)
+	// RevokeUserGrant revokes the user's grant with this id, with all
+	// its access and refresh tokens, and deletes the user's remembered
+	// consent to the grant's client, so that the client's next
+	// authorization asks the user again — all in one transaction. It
+	// returns the grant as it was. A grant that is already revoked is
+	// returned unchanged and its client's consent is kept (the user may
+	// have approved the client again since): a second revocation changes
+	// nothing. ErrNotFound if the user has no grant with this id, also
+	// when another user has one.
+	RevokeUserGrant(ctx context.Context, userID, grantID string, now time.Time) (*Grant, error)
+	// EndUserSession deletes the user's session whose id hashes to
+	// idHash (Session.IDHash). ErrNotFound if the user has no such
+	// session, also when another user has one.
+	EndUserSession(ctx context.Context, userID string, idHash []byte) error
+}
+
 // Consents stores consent decisions.
 type Consents interface {
 	// SaveConsent creates or replaces the consent of (UserID, ClientID).
@@ -489,6 +534,7 @@ type Store interface {
 	Users
 	Sessions
 	Consents
+	Accounts
 	Keys
 	LegacyTokens
 	Secrets
