@@ -91,7 +91,9 @@ find the user id the other commands take.
 Lists a user's live grants (one per client authorization, with its
 refresh tokens and access tokens), and revokes one grant or all of a
 user's grants. Revoked access tokens are refused by every instance within
-seconds; revoking all of a user's grants also ends their sign-in
+seconds. Revoking a grant also forgets the user's consent to its client,
+so that the client's next authorization asks the user again; revoking
+all of a user's grants forgets all their consents and ends their sign-in
 sessions.
 
   caddy mcp-grants list --user <id|email>
@@ -227,13 +229,22 @@ func revokeGrants(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.
 	case id != "" && user != "":
 		return errors.New("give a grant id or --user, not both")
 	case id != "":
-		if err := s.RevokeGrant(ctx, id, now); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("no grant %q", id)
-			}
-			return err
+		g, err := s.GetGrant(ctx, id)
+		if err == nil {
+			// Through the user's own revocation: the consent to the client
+			// goes with the grant, so its next authorization asks again.
+			g, err = s.RevokeUserGrant(ctx, g.UserID, id, now)
 		}
-		fmt.Fprintf(out, "revoked grant %s\n", id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return fmt.Errorf("no grant %q", id)
+		case err != nil:
+			return err
+		case !g.RevokedAt.IsZero():
+			fmt.Fprintf(out, "grant %s was already revoked\n", id)
+		default:
+			fmt.Fprintf(out, "revoked grant %s and forgot the consent of %s to %s\n", id, g.UserID, g.ClientID)
+		}
 		return nil
 	case user == "":
 		return errors.New("give a grant id or --user")
@@ -247,15 +258,25 @@ func revokeGrants(ctx context.Context, s store.Store, fl caddycmd.Flags, out io.
 		return err
 	}
 	for _, g := range grants {
-		if err := s.RevokeGrant(ctx, g.ID, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RevokeUserGrant(ctx, u.ID, g.ID, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("revoking grant %s: %w", g.ID, err)
+		}
+	}
+	// Consents whose grants have expired, or were never redeemed, go too.
+	consents, err := s.ListConsentsByUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, c := range consents {
+		if err := s.DeleteConsent(ctx, u.ID, c.ClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("forgetting the consent to %s: %w", c.ClientID, err)
 		}
 	}
 	n, err := s.DeleteSessionsByUser(ctx, u.ID)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "revoked %d grants and ended %d sessions of %s\n", len(grants), n, u.ID)
+	fmt.Fprintf(out, "revoked %d grants and ended %d sessions of %s; every application must be approved again\n", len(grants), n, u.ID)
 	return nil
 }
 

@@ -192,6 +192,59 @@ func TestRevokeGrantsCommand(t *testing.T) {
 	}
 }
 
+// TestRevokeGrantsForgetsConsent checks that mcp-grants revoke forgets
+// the user's consent to the revoked grant's client, so that the client's
+// next authorization asks the user again, and that revoking all of a
+// user's grants forgets all of the user's consents. Other users'
+// consents stay.
+func TestRevokeGrantsForgetsConsent(t *testing.T) {
+	s, ctx := migratedStore(t), context.Background()
+	now := time.Now()
+	for _, u := range []string{"u1", "u2"} {
+		if _, err := s.UpsertUser(ctx, &store.User{ID: u, Provider: "p", Subject: u, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range []struct{ id, client, user string }{{"g1", "c1", "u1"}, {"g2", "c2", "u1"}, {"g3", "c1", "u2"}} {
+		if err := s.CreateGrant(ctx, &store.Grant{ID: g.id, ClientID: g.client, UserID: g.user, CreatedAt: now, UpdatedAt: now,
+			ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ user, client string }{{"u1", "c1"}, {"u1", "c2"}, {"u1", "c3"}, {"u2", "c1"}} {
+		if err := s.SaveConsent(ctx, &store.Consent{UserID: c.user, ClientID: c.client, Scope: "read", CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	consents := func(user string) int {
+		t.Helper()
+		list, err := s.ListConsentsByUser(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	var out bytes.Buffer
+	if err := revokeGrants(ctx, s, adminFlags(t, "g1"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetConsent(ctx, "u1", "c1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after revoking g1, u1's consent to c1: %v; want it forgotten", err)
+	}
+	if consents("u1") != 2 || consents("u2") != 1 {
+		t.Errorf("after revoking g1: %d consents of u1 (want 2), %d of u2 (want 1)", consents("u1"), consents("u2"))
+	}
+	if err := revokeGrants(ctx, s, adminFlags(t, "g1"), &out); err != nil {
+		t.Errorf("revoking g1 again: %v", err)
+	}
+	if err := revokeGrants(ctx, s, adminFlags(t, "--user", "u1"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if consents("u1") != 0 || consents("u2") != 1 {
+		t.Errorf("after revoking all of u1's: %d consents of u1 (want 0), %d of u2 (want 1)", consents("u1"), consents("u2"))
+	}
+}
+
 func TestRotateKeysCommand(t *testing.T) {
 	ctx := context.Background()
 	seed := func(t *testing.T, kek string) store.Store {
