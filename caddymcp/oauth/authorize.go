@@ -351,7 +351,7 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, issuer strin
 		UserName: user.Name, UserEmail: user.Email, Resource: req.Resource,
 		Scopes: strings.Fields(req.Scope), FormAction: issuer + ConsentPath,
 		RequestID: id, CSRFToken: csrf, FormActionSources: []string{redirectOrigin(req.RedirectURI)},
-		ScopeTools: s.cfg.ScopeTools,
+		ScopeTools: s.cfg.ScopeTools, AccountURL: s.cfg.AccountURL,
 	}
 	if s.documentClient(client.ID) {
 		// CIMD §6.4: the host vouching for the name; and a warning when

@@ -106,7 +106,27 @@ type consentPage struct {
 	LocalRedirect bool
 	// ScopeTools are the tools each scope unlocks (Config.ScopeTools).
 	ScopeTools map[string][]ScopeTool
+	// AccountURL links to the user's applications (Config.AccountURL).
+	AccountURL string
 }
+
+// DescribeScopes describes scopes as the consent page does: what each
+// allows, and the tools it unlocks — those of tools (Config.ScopeTools)
+// for the scope, else the built-in list. The account page describes the
+// scopes of a grant with it, so that both pages say the same.
+func DescribeScopes(scopes []string, tools map[string][]ScopeTool) []page.Scope {
+	out := make([]page.Scope, 0, len(scopes))
+	for _, s := range scopes {
+		d := describeScope(s)
+		out = append(out, page.Scope{Title: d.Title, Description: d.Description, Tools: unlocks(tools[s], d.Tools)})
+	}
+	return out
+}
+
+// RedirectHost is what a person is shown as the place an application is
+// sent back to: the host of an http(s) redirect URI, else its scheme
+// and host.
+func RedirectHost(uri string) string { return redirectHost(uri) }
 
 // unlocks is the list of tools a scope unlocks as the consent page shows
 // it: "Title (name)" for each tool the registry gates behind the scope,
@@ -157,11 +177,10 @@ func writeConsentPage(w http.ResponseWriter, p consentPage) {
 		FormAction:    p.FormAction,
 		RequestID:     p.RequestID,
 		CSRFToken:     p.CSRFToken,
+		AccountURL:    p.AccountURL,
 	}
-	for _, s := range p.Scopes {
-		d := describeScope(s)
-		c.Scopes = append(c.Scopes, page.Scope{Title: d.Title, Description: d.Description,
-			Tools: unlocks(p.ScopeTools[s], d.Tools)})
+	if len(p.Scopes) > 0 {
+		c.Scopes = DescribeScopes(p.Scopes, p.ScopeTools)
 	}
 	_ = page.Write(w, http.StatusOK, page.Page{
 		Name:   page.ConsentName,

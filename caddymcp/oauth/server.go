@@ -139,6 +139,10 @@ type Config struct {
 	// here is described by the built-in text of the default scopes.
 	// Default: none.
 	ScopeTools map[string][]ScopeTool
+	// AccountURL is the page where signed-in users see and revoke the
+	// applications they authorized (the login server's /auth/account).
+	// The consent page links to it. Default: none, and no link.
+	AccountURL string
 	// ClientMetadataDocuments configures clients whose client_id is the
 	// https URL of their metadata document (CIMD). Default: on, for hosts
 	// with public addresses; off without a Store.

@@ -1,6 +1,6 @@
 // Package page renders caddymcp's HTML pages — the sign-in pages
-// (among them the development sign-in form), the consent page and the
-// error pages — from one template set with one
+// (among them the development sign-in form), the consent page, the
+// account page and the error pages — from one template set with one
 // stylesheet, and writes them with one set of security headers.
 //
 // Every page is a template of the set: the layout ("head" and "foot")
@@ -36,6 +36,10 @@ const (
 	// DevSignInName is the development sign-in form: an email address
 	// and a display name. Its Data is a DevSignIn.
 	DevSignInName = "dev_sign_in"
+	// AccountName shows the signed-in user the applications they
+	// authorized and the browsers they are signed in on, each with a
+	// form that revokes it, and a sign-out form. Its Data is an Account.
+	AccountName = "account"
 )
 
 // Self is the CSP source expression of the page's own origin, for
@@ -44,7 +48,8 @@ const Self = "'self'"
 
 // Page is one page to write.
 type Page struct {
-	// Name is the template of the page: MessageName or ConsentName.
+	// Name is the template of the page: MessageName, ConsentName,
+	// DevSignInName or AccountName.
 	Name string
 	// Title is the document title; pages also show it as their heading.
 	Title string
@@ -60,7 +65,7 @@ type Page struct {
 	PostTo []string
 	// Data is what the page's template renders: a Message for
 	// MessageName, a Consent for ConsentName, a DevSignIn for
-	// DevSignInName.
+	// DevSignInName, an Account for AccountName.
 	Data any
 }
 
@@ -112,9 +117,75 @@ type Consent struct {
 	RequestID string
 	// CSRFToken is the hidden csrf_token field.
 	CSRFToken string
+	// AccountURL is the page where the user manages the applications
+	// they authorized; empty hides the link.
+	AccountURL string
 }
 
-// Scope is one requested scope as the consent page describes it.
+// Account is the data of the account page. Every string is shown as
+// text, escaped. Every form posts to FormAction with the hidden fields
+// csrf_token (CSRFToken) and action: "revoke_application" with grant
+// (Application.Grant), "end_session" with session (Session.ID), or
+// "sign_out".
+type Account struct {
+	// SignedInAs names the signed-in user; empty hides the line.
+	SignedInAs string
+	// Notice confirms what the last form did; empty hides it.
+	Notice string
+	// FormAction is where the forms post; it must also be allowed by
+	// Page.PostTo.
+	FormAction string
+	// CSRFToken is the hidden csrf_token field of every form.
+	CSRFToken string
+	// Applications are the applications the user authorized.
+	Applications []Application
+	// Sessions are the browsers the user is signed in on.
+	Sessions []Session
+}
+
+// Application is one authorization the user gave an application.
+type Application struct {
+	// Grant is the hidden grant field of its revoke form.
+	Grant string
+	// Name is the application's name.
+	Name string
+	// ClientID is its client_id.
+	ClientID string
+	// RedirectHost is where it is sent back to, as shown prominently;
+	// empty when not known.
+	RedirectHost string
+	// RedirectURI is the full redirect URI.
+	RedirectURI string
+	// Resource is what it may access; empty hides the line.
+	Resource string
+	// Scopes are what it may do, described.
+	Scopes []Scope
+	// Authorized is when the user authorized it; LastUsed when it last
+	// obtained tokens.
+	Authorized, LastUsed Time
+}
+
+// Session is one browser session of the user.
+type Session struct {
+	// ID is the hidden session field of its end form.
+	ID string
+	// Browser describes the browser, e.g. "Firefox on Linux".
+	Browser string
+	// Address is the network address it signed in from; empty hides it.
+	Address string
+	// Started is when it signed in; LastSeen when it was last used.
+	Started, LastSeen Time
+	// Current marks the session the page is shown in.
+	Current bool
+}
+
+// Time is a moment as a page shows it: Text for people, and ISO (RFC
+// 3339) for the datetime attribute of its time element.
+type Time struct {
+	Text, ISO string
+}
+
+// Scope is one scope as the consent and account pages describe it.
 type Scope struct {
 	// Title names what the scope allows, e.g. "View your bookings".
 	Title string
