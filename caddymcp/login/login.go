@@ -7,8 +7,10 @@
 // who is signed in (CurrentUser) and hands it the browsers of those who
 // are not (Login). It also answers its own endpoints under /auth/: the
 // provider picker, the start of each provider's login (the form, for a
-// development sign-in), the providers' callbacks, /auth/me and
-// /auth/logout.
+// development sign-in), the providers' callbacks, /auth/me,
+// /auth/logout, and /auth/account, where a signed-in user sees and
+// revokes the applications they authorized and the sessions they are
+// signed in with.
 //
 // The upstream leg is an authorization-code flow with PKCE, state and
 // nonce. The ID token is verified against the provider's published keys,
@@ -22,6 +24,7 @@
 package login
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -55,6 +58,10 @@ const (
 	MePath = "/auth/me"
 	// LogoutPath ends the session (POST).
 	LogoutPath = "/auth/logout"
+	// AccountPath shows the signed-in user the applications they
+	// authorized and their sessions (GET), and revokes one of them or
+	// signs out (POST).
+	AccountPath = "/auth/account"
 )
 
 // Defaults of Config.
@@ -89,6 +96,7 @@ const (
 	jwksMaxAge      = 24 * time.Hour
 	maxResponseSize = 1 << 20
 	maxFormSize     = 64 << 10
+	maxAccountForm  = 4 << 10
 	tokenBytes      = 32
 	userIDBytes     = 16
 	maxUserAgentLen = 512
@@ -166,6 +174,7 @@ type Store interface {
 	store.Users
 	store.Sessions
 	store.AuthRequests
+	store.Accounts
 }
 
 // Config configures the login server.
@@ -210,6 +219,20 @@ type Config struct {
 	// callback calls the provider. Over the limit a request gets a 429
 	// page with Retry-After. Default: no limit.
 	RateLimit *ratelimit.RequestLimiter
+	// ScopeTools lists, per scope, the tools it unlocks, so that the
+	// account page describes what each application may do as the consent
+	// page did: give it the same map as oauth.Config.ScopeTools. Default:
+	// none (the built-in descriptions of the default scopes).
+	ScopeTools map[string][]oauth.ScopeTool
+	// ClientNames names, by client_id, the clients the store does not
+	// hold (those configured statically), for the account page. Default:
+	// none; such a client is shown by its client_id.
+	ClientNames map[string]string
+	// OnRevoke is called after the account page revoked an application's
+	// tokens, so that deny-lists catch up at once; give it the hook of
+	// oauth.Config.OnRevoke. Optional: without it they catch up at their
+	// next poll.
+	OnRevoke func(ctx context.Context)
 	// Events receives the login server's audit events (the Event*
 	// kinds). Default: written to Logger as Info records with
 	// audit=true.
@@ -357,6 +380,8 @@ func (s *Server) route(path string) (route, name string) {
 		return "me", ""
 	case LogoutPath:
 		return "logout", ""
+	case AccountPath:
+		return "account", ""
 	}
 	if rest, ok := strings.CutPrefix(path, ProviderLoginPrefix); ok {
 		return "start", rest
@@ -378,12 +403,12 @@ func (s *Server) Handles(path string) bool {
 // reports them (provider names left out).
 var routePaths = map[string]string{
 	"picker": LoginPath, "start": LoginPath, "callback": strings.TrimSuffix(CallbackPrefix, "/"),
-	"me": MePath, "logout": LogoutPath,
+	"me": MePath, "logout": LogoutPath, "account": AccountPath,
 }
 
 // Endpoint names the endpoint a path belongs to (`/auth/login`,
-// `/auth/callback`, `/auth/me`, `/auth/logout`), or "" if the server does
-// not answer it.
+// `/auth/callback`, `/auth/me`, `/auth/logout`, `/auth/account`), or ""
+// if the server does not answer it.
 func (s *Server) Endpoint(path string) string {
 	route, _ := s.route(path)
 	return routePaths[route]
@@ -407,7 +432,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case route == "logout":
 		allow, ok = "POST", r.Method == http.MethodPost
-	case route == "start" && p.Dev:
+	case route == "start" && p.Dev, route == "account":
 		allow, ok = "GET, HEAD, POST", ok || r.Method == http.MethodPost
 	}
 	if route != "" && !ok {
@@ -430,6 +455,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveMe(w, r)
 	case "logout":
 		s.serveLogout(w, r)
+	case "account":
+		s.serveAccount(w, r)
 	default:
 		s.page(w, http.StatusNotFound, "Not found", "There is nothing at this address.")
 	}

@@ -60,29 +60,49 @@ func (s *Server) UserScopes(ctx context.Context, userID string) ([]string, bool,
 // session returns the user of r's session and the scopes the policy
 // grants them, or nil.
 func (s *Server) session(r *http.Request) (*store.User, []string, error) {
+	live, err := s.liveSession(r)
+	if err != nil || live == nil {
+		return nil, nil, err
+	}
+	return live.user, live.scopes, nil
+}
+
+// signedIn is a live session and its user.
+type signedIn struct {
+	// id is the session id, the cookie's value.
+	id     string
+	user   *store.User
+	scopes []string
+}
+
+// liveSession returns r's session with its user and the scopes the
+// policy grants them, or nil when there is no live session or the policy
+// no longer lets the user in. It extends the session's idle timeout (at
+// most once a minute).
+func (s *Server) liveSession(r *http.Request) (*signedIn, error) {
 	c, err := r.Cookie(s.sessionCookieName(r))
 	if err != nil || !validToken(c.Value) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	ctx := r.Context()
 	now := s.cfg.Now()
 	se, err := s.cfg.Store.GetSession(ctx, c.Value, now)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the session: %w", err)
+		return nil, fmt.Errorf("reading the session: %w", err)
 	}
 	u, err := s.cfg.Store.GetUser(ctx, se.UserID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading the session's user: %w", err)
+		return nil, fmt.Errorf("reading the session's user: %w", err)
 	}
 	ok, scopes := s.policy.scopes(u)
 	if !ok {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if now.Sub(se.LastSeenAt) >= touchInterval {
 		err := s.cfg.Store.TouchSession(ctx, c.Value, now, now.Add(s.cfg.SessionIdle))
@@ -90,7 +110,7 @@ func (s *Server) session(r *http.Request) (*store.User, []string, error) {
 			s.log.Warn("extending a session failed", "user_id", u.ID, "error", err.Error())
 		}
 	}
-	return u, scopes, nil
+	return &signedIn{id: c.Value, user: u, scopes: scopes}, nil
 }
 
 // openSession creates a new session for userID, with a new id, and sets
