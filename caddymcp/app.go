@@ -343,6 +343,11 @@ type enteredKey struct{}
 // Store returns the app's store.
 func (a *App) Store() store.Store { return a.store.Store }
 
+// refreshDenyList brings this instance's deny-list up to date at once,
+// after it revoked tokens (the OnRevoke hook of the authorization and
+// login servers); other instances catch up at their next poll.
+func (a *App) refreshDenyList(ctx context.Context) { _ = a.store.deny.Refresh(ctx) }
+
 // KeySet returns the signing keys, preparing the store first if Start has
 // not run yet (the HTTP app may start first).
 func (a *App) KeySet(ctx context.Context) (*signing.KeySet, error) {

@@ -148,6 +148,12 @@ func (o *OAuthServer) loginServer(ctx caddy.Context, app *App, limit *ratelimit.
 	if issuer != "" {
 		base = originOf(issuer)
 	}
+	names := map[string]string{}
+	for _, c := range o.Clients {
+		if c.Name != "" {
+			names[c.ID] = c.Name
+		}
+	}
 	return login.New(login.Config{
 		Providers:       providers,
 		Rules:           rules,
@@ -156,6 +162,9 @@ func (o *OAuthServer) loginServer(ctx caddy.Context, app *App, limit *ratelimit.
 		SessionIdle:     durationOf(o.SessionIdle),
 		SessionLifetime: durationOf(o.SessionLifetime),
 		RateLimit:       limit,
+		ScopeTools:      consentScopeTools(),
+		ClientNames:     names,
+		OnRevoke:        app.refreshDenyList,
 		Logger:          ctx.Slogger(),
 	})
 }

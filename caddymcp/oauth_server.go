@@ -477,8 +477,9 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 		return err
 	}
 	var users oauth.Authenticator
+	account := ""
 	if o.login != nil {
-		users = o.login
+		users, account = o.login, login.AccountPath
 	}
 	extra := o.Resources
 	o.server, err = oauth.New(oauth.Config{
@@ -492,6 +493,7 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 		Registration:            reg,
 		ClientMetadataDocuments: docs,
 		ScopeTools:              consentScopeTools(),
+		AccountURL:              account,
 		CodeLifetime:            time.Duration(o.CodeLifetime),
 		AccessTokenLifetime:     time.Duration(o.AccessTokenLifetime),
 		RefreshLifetime:         time.Duration(o.RefreshTokenLifetime),
@@ -501,7 +503,7 @@ func (o *OAuthServer) Provision(ctx caddy.Context) error {
 		RateLimits:              limits.oauth,
 		DPoP:                    o.dpopConfig(app),
 		MTLS:                    o.mtlsConfig(),
-		OnRevoke:                func(ctx context.Context) { _ = app.store.deny.Refresh(ctx) },
+		OnRevoke:                app.refreshDenyList,
 		Logger:                  ctx.Slogger(),
 		Events:                  app.oauthEvents(ctx.Slogger()),
 	})
