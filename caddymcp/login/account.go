@@ -217,7 +217,8 @@ func (s *Server) revokeApplication(w http.ResponseWriter, r *http.Request, live 
 	}
 	if g.RevokedAt.IsZero() {
 		s.revoked(ctx)
-		s.audit(EventGrantRevoked, "user_id", live.user.ID, "client_id", g.ClientID, "grant_id", g.ID)
+		s.audit(EventGrantRevoked, "reason", "revoked by the user", "user_id", live.user.ID,
+			"client_id", g.ClientID, "grant_id", g.ID)
 	}
 	s.accountDone(w, r, "application")
 }
