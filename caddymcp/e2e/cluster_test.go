@@ -414,6 +414,57 @@ localhost {
 		}
 	})
 
+	t.Run("revocation on the account page reaches the other instance", func(t *testing.T) {
+		q, code := f.code("product:read")
+		tokens := br.Redeem(q, code)
+		probe := func() httpReply {
+			return httpCall(c, "GET", issuer+"/mcp/probe", via("b", map[string]string{"Authorization": "Bearer " + tokens.AccessToken}), "")
+		}
+		if r := probe(); r.status != 200 {
+			t.Fatalf("token on B before revocation: %v", r)
+		}
+		// The account page on A lists the newest grant first: this one.
+		route.set("a")
+		defer route.set("alternate")
+		res, page := br.Follow(issuer+"/auth/account", "")
+		if res.StatusCode != 200 || !strings.Contains(page, "Cluster client") || !strings.Contains(page, "This session") {
+			t.Fatalf("account page on A: %d\n%s", res.StatusCode, page)
+		}
+		field := func(name string) string {
+			_, rest, ok := strings.Cut(page, `name="`+name+`" value="`)
+			value, _, _ := strings.Cut(rest, `"`)
+			if !ok || value == "" {
+				t.Fatalf("no %s in the account page:\n%s", name, page)
+			}
+			return value
+		}
+		res, body := br.PostForm(issuer+"/auth/account", url.Values{"csrf_token": {field("csrf_token")},
+			"action": {"revoke_application"}, "grant": {field("grant")}})
+		revokedAt := time.Now()
+		if res.StatusCode != 303 || res.Header.Get("X-Served-By") != "A" {
+			t.Fatalf("revoking on A: %d (served by %q)\n%s", res.StatusCode, res.Header.Get("X-Served-By"), body)
+		}
+		for {
+			r := probe()
+			if r.status == 401 {
+				t.Logf("revoked on the account page of A, refused on B after %v", time.Since(revokedAt).Round(time.Millisecond))
+				break
+			}
+			if time.Since(revokedAt) > propagationBound {
+				t.Errorf("token revoked on the account page of A still accepted on B after %v: %v", propagationBound, r)
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		// The consent is forgotten on every instance: B asks again.
+		route.set("b")
+		q = testflow.NewRequest(issuer, clientID, resilRedirect, "product:read", issuer+"/mcp")
+		res, body = br.Follow(q.URL(), q.Redirect)
+		if res.StatusCode != 200 || !strings.Contains(body, `name="csrf_token"`) {
+			t.Errorf("the next authorization after revoking: %d %q; want the consent page", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
+
 	for name, in := range map[string]*instance{"A": a, "B": b, "load balancer": lb} {
 		for line := range strings.Lines(in.out.String()) {
 			if strings.Contains(line, `"level":"error"`) {
