@@ -121,6 +121,23 @@ func New(cfg Config) (*Server, error) {
 	opts := []server.StreamableHTTPOption{
 		server.WithEndpointPath(cfg.Path),
 		server.WithStreamableHTTPLogger(cfg.Logger),
+		// mcp-go refuses (403) a request that arrives on a loopback
+		// socket with a Host other than localhost or a loopback address,
+		// to keep DNS rebinding off unauthenticated local servers. Here
+		// that refuses every MCP call behind a tunnel, TLS terminator,
+		// sidecar or load balancer on the same machine (cloudflared
+		// sends the public Host to 127.0.0.1), while the OAuth endpoints
+		// on the same site work. mcp-go can only turn the check off (it
+		// takes no list of allowed hosts), and it adds nothing here:
+		//   - Caddy's site matching already decides which Host values
+		//     reach this handler (a site named mcp.example.com or
+		//     localhost never serves a rebound evil.example);
+		//   - every request needs a verified bearer token (401
+		//     otherwise), which a browser never attaches on its own, so
+		//     a rebound page has no credential to ride on;
+		//   - originAllowed still refuses browser requests from foreign
+		//     Origins before anything else runs.
+		server.WithDisableLocalhostProtection(true),
 	}
 	if cfg.Sessions {
 		// mcp-go asks the table to create, check and end sessions; its

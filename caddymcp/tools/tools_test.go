@@ -2,6 +2,7 @@ package tools_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -219,6 +220,71 @@ func TestGuards(t *testing.T) {
 			if w.Code != want {
 				t.Errorf("Origin %s: %d, want %d", origin, w.Code, want)
 			}
+		}
+	})
+}
+
+// TestHostBehindLocalProxy: a request that reaches the endpoint on a
+// loopback socket with a public Host — as from cloudflared, a local TLS
+// terminator or a sidecar on the same machine — gets its tool call
+// answered (Caddy's site matching decides which hosts are served), and
+// the Origin check still refuses a foreign browser origin.
+func TestHostBehindLocalProxy(t *testing.T) {
+	forEach(t, func(t *testing.T, e *env) {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r = r.WithContext(bearer.WithPrincipal(r.Context(), &bearer.Principal{Subject: "user-1", ClientID: "c1", Scopes: allScopes}))
+			e.srv.ServeHTTP(w, r)
+		}))
+		defer ts.Close()
+		const call = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"products_list","arguments":{}}}`
+		for _, tc := range []struct {
+			name, host, origin string
+			status             int
+		}{
+			{"loopback Host", "", "", 200},
+			{"public Host", "mcp.example.com", "", 200},
+			{"public Host with a port", "mcp.example.com:8443", "", 200},
+			{"public Host, own Origin", "mcp.example.com", "http://mcp.example.com", 200},
+			{"public Host, foreign Origin", "mcp.example.com", "https://evil.example", 403},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				req, err := http.NewRequest("POST", ts.URL+"/mcp", strings.NewReader(call))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.host != "" {
+					req.Host = tc.host
+				}
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				if tc.origin != "" {
+					req.Header.Set("Origin", tc.origin)
+				}
+				res, err := ts.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer res.Body.Close()
+				body, _ := io.ReadAll(res.Body)
+				if res.StatusCode != tc.status {
+					t.Fatalf("status %d, want %d: %s", res.StatusCode, tc.status, body)
+				}
+				if tc.status == 403 {
+					if !strings.Contains(string(body), `"forbidden"`) {
+						t.Errorf("refused by something other than the Origin check: %s", body)
+					}
+					return
+				}
+				var msg struct {
+					Result struct {
+						IsError           bool           `json:"isError"`
+						StructuredContent map[string]any `json:"structuredContent"`
+					} `json:"result"`
+				}
+				if err := json.Unmarshal(body, &msg); err != nil || msg.Result.IsError || msg.Result.StructuredContent["products"] == nil {
+					t.Errorf("tool call: %v %s", err, body)
+				}
+			})
 		}
 	})
 }
