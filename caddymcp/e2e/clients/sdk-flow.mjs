@@ -38,7 +38,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { InvalidGrantError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 
-import { CallbackServer, FramingServer, formatViolations, launchBrowser, runAxe, tabTo } from './lib/browser.mjs';
+import { CallbackServer, checkAxe, checkKeyboard, FramingServer, formatViolations, launchBrowser, runAxe, tabTo } from './lib/browser.mjs';
 import { check, CheckError, env, info, Steps } from './lib/script.mjs';
 import { shorten, Trace } from './lib/trace.mjs';
 
@@ -152,20 +152,6 @@ async function bodyText(page) {
   return page.evaluate(() => document.body.textContent.replace(/\s+/g, ' ').trim());
 }
 
-// checkAxe runs axe-core on the page in the light and the dark colour
-// scheme: no WCAG 2.x A/AA violation.
-async function checkAxe(page, what) {
-  const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
-  for (const scheme of ['light', 'dark']) {
-    await page.emulateMedia({ colorScheme: scheme });
-    const axe = await runAxe(page, tags);
-    check(axe.violations.length === 0, `axe-core (${what}, ${scheme}) found violations:\n${formatViolations(axe.violations)}`);
-    const bp = await runAxe(page, ['best-practice']);
-    info(`axe-core ${what} ${scheme}: no WCAG 2.x A/AA violations${bp.violations.length ? `; best practice: ${bp.violations.map((v) => v.id).join(', ')}` : ''}`);
-  }
-  await page.emulateMedia({ colorScheme: 'light' });
-}
-
 // asMetadata is the authorization server metadata the SDK fetched (it
 // holds no secret, so the trace has it verbatim).
 function asMetadata() {
@@ -260,7 +246,7 @@ async function main() {
     // then an empty name, posted past the browser's own validation (as a
     // script could), comes back as the form with the field's error.
     const devLogin = async (page) => {
-      step('development sign-in form: content, screenshot, accessibility (axe-core), keyboard; an empty name first');
+      step('development sign-in form: content, screenshot, accessibility (axe-core), keyboard and visible focus; an empty name first');
       const text = await bodyText(page);
       for (const want of ['Development sign-in', 'For development only.', 'Email address', 'Display name', 'Sign in']) {
         check(text.includes(want), `sign-in form lacks "${want}":\n${text}`);
@@ -274,6 +260,7 @@ async function main() {
         check(await page.evaluate((sel) => document.activeElement === document.querySelector(sel), next), `Tab after the previous field does not reach ${next}`);
       }
       info(`email field focused after ${presses} Tab press(es); then the name, then Sign in`);
+      await checkKeyboard(page, 'sign-in form');
       await page.fill('#email', EMAIL);
       await page.fill('#name', '');
       await page.evaluate(() => {
@@ -287,6 +274,7 @@ async function main() {
         'the name field is not marked invalid and tied to its error');
       await screenshot(page, '01-login-dev-error.png');
       await checkAxe(page, 'sign-in form with an error');
+      await checkKeyboard(page, 'sign-in form with an error');
     };
     const firstHooks = {
       login: DEV ? devLogin : async (page) => {

@@ -10,6 +10,8 @@ import path from 'node:path';
 
 import { chromium } from 'playwright-core';
 
+import { check, info } from './script.mjs';
+
 const require = createRequire(import.meta.url);
 
 // Flags for Chromium on a machine without a network beyond loopback, run
@@ -27,10 +29,17 @@ const CHROMIUM_ARGS = [
 
 export async function launchBrowser(executablePath) {
   const browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+  return { browser, context: await newContext(browser) };
+}
+
+// newContext opens another browser context — another person, or the same
+// person on another browser: its own cookies — with options (such as
+// userAgent) on top of the defaults.
+export async function newContext(browser, options = {}) {
   // Caddy's local CA is not in Chromium's trust store.
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 900, height: 1000 }, colorScheme: 'light' });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 900, height: 1000 }, colorScheme: 'light', ...options });
   context.setDefaultTimeout(20_000);
-  return { browser, context };
+  return context;
 }
 
 function listen(server) {
@@ -146,6 +155,24 @@ export function formatViolations(violations) {
     .join('\n');
 }
 
+// WCAG_TAGS are the axe-core tags checkAxe runs: WCAG 2.0, 2.1 and 2.2,
+// levels A and AA.
+export const WCAG_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
+
+// checkAxe runs axe-core on the page in the light and the dark colour
+// scheme, and fails on any WCAG 2.x A/AA violation; best-practice
+// findings are only reported.
+export async function checkAxe(page, what) {
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const axe = await runAxe(page, WCAG_TAGS);
+    check(axe.violations.length === 0, `axe-core (${what}, ${scheme}) found violations:\n${formatViolations(axe.violations)}`);
+    const bp = await runAxe(page, ['best-practice']);
+    info(`axe-core ${what} ${scheme}: no WCAG 2.x A/AA violations${bp.violations.length ? `; best practice: ${bp.violations.map((v) => v.id).join(', ')}` : ''}`);
+  }
+  await page.emulateMedia({ colorScheme: 'light' });
+}
+
 // tabTo presses Tab until the element matching selector has the focus and
 // returns how many presses it took, or -1.
 export async function tabTo(page, selector, max = 15) {
@@ -155,6 +182,43 @@ export async function tabTo(page, selector, max = 15) {
     if (await page.evaluate((sel) => document.activeElement === document.querySelector(sel), selector)) return i;
   }
   return -1;
+}
+
+// focusRing describes how the focused element shows its focus: whether
+// it matches :focus-visible, and its outline and box shadow.
+async function focusRing(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    const s = getComputedStyle(el);
+    return { visible: el.matches(':focus-visible'), style: s.outlineStyle, width: s.outlineWidth, shadow: s.boxShadow };
+  });
+}
+
+// checkKeyboard checks that Tab reaches every control of the page — each
+// link, button and form field but hidden ones — and that each shows its
+// focus (a :focus-visible outline of 2px or more, or a box shadow). It
+// returns the controls' labels in document order.
+export async function checkKeyboard(page, what) {
+  const controls = await page.evaluate(() => {
+    const all = [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')].filter(
+      (e) => !(e.tagName === 'INPUT' && e.type === 'hidden') && !e.disabled,
+    );
+    return all.map((e, i) => {
+      e.setAttribute('data-keyboard-check', String(i));
+      const label = (e.labels?.[0]?.textContent || e.textContent || e.getAttribute('aria-label') || e.name || e.tagName).replace(/\s+/g, ' ').trim();
+      return `${e.tagName.toLowerCase()} "${label}"`;
+    });
+  });
+  for (const [i, control] of controls.entries()) {
+    const presses = await tabTo(page, `[data-keyboard-check="${i}"]`, controls.length + 5);
+    check(presses > 0, `${what}: Tab never reaches ${control}`);
+    const ring = await focusRing(page);
+    check(ring.visible && ((ring.style !== 'none' && parseFloat(ring.width) >= 2) || (ring.shadow && ring.shadow !== 'none')),
+      `${what}: the focus on ${control} is not visible: ${JSON.stringify(ring)}`);
+  }
+  await page.evaluate(() => document.activeElement?.blur());
+  info(controls.length ? `keyboard ${what}: Tab reaches ${controls.join(', ')}, each with a visible focus` : `keyboard ${what}: the page has no control`);
+  return controls;
 }
 
 // signInUpstream signs in on the upstream provider's page (op.mjs) as
