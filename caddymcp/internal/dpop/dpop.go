@@ -63,8 +63,8 @@ const NonceSlot = 5 * time.Minute
 const (
 	maxProofLen = 8 << 10
 	maxJTILen   = 256
-	// replayCapacity bounds the remembered proofs per window and
-	// instance; beyond it proofs are refused rather than forgotten.
+	// replayCapacity bounds the proofs remembered per instance; beyond
+	// it the oldest are forgotten.
 	replayCapacity = 1 << 17
 )
 
@@ -303,53 +303,95 @@ func removeDotSegments(p string) string {
 }
 
 // ReplayCache remembers the DPoP proofs accepted within the acceptance
-// window, so that each is accepted once (RFC 9449 §11.1). It keeps two
-// generations of one window each: a proof is remembered for at least a
-// window, which outlasts its acceptance, and forgetting costs no sweep.
-// It holds hashes only, and refuses new proofs rather than forget ones
-// still acceptable when a generation is full.
+// window, so that each is accepted once (RFC 9449 §11.1). A proof is
+// remembered for a window after it is recorded, which outlasts its
+// acceptance. It holds hashes only, at most capacity of them: when it is
+// full the oldest is forgotten, so that a flood of proofs can delay no
+// request (callers record only the proofs of requests that are otherwise
+// valid, so filling it takes that many valid requests within a window).
 type ReplayCache struct {
-	mu        sync.Mutex
-	window    time.Duration
-	capacity  int
-	gen       int64
-	cur, prev map[[32]byte]struct{}
+	mu       sync.Mutex
+	window   time.Duration
+	capacity int
+	seen     map[[32]byte]struct{}
+	// order holds what seen holds, oldest first from head: the queue of
+	// expiry and eviction.
+	order []replayEntry
+	head  int
 }
 
+// replayEntry is a recorded proof: its hash and when it was recorded
+// (Unix nanoseconds).
+type replayEntry struct {
+	key [32]byte
+	at  int64
+}
+
+// NewReplayCache returns an empty replay cache.
 func NewReplayCache() *ReplayCache {
 	return &ReplayCache{window: ProofMaxAge + 2*ProofLeeway, capacity: replayCapacity}
 }
 
-// ErrReplayFull means the replay cache has no room for another proof.
-var ErrReplayFull = errors.New("too many DPoP proofs to remember; retry shortly")
+// replayKey identifies a proof by its target URI, key and jti.
+func replayKey(p *Proof) [32]byte {
+	return sha256.Sum256([]byte(p.HTU + "\x00" + p.JKT + "\x00" + p.JTI))
+}
 
-// FirstUse records a proof and reports whether it is new. A proof is
-// identified by its target URI, key and jti.
-func (c *ReplayCache) FirstUse(p *Proof, now time.Time) (bool, error) {
-	key := sha256.Sum256([]byte(p.HTU + "\x00" + p.JKT + "\x00" + p.JTI))
+// Seen reports whether a proof was recorded, without recording it: a
+// request checks it first, and records the proof with FirstUse only
+// once it is otherwise valid.
+func (c *ReplayCache) Seen(p *Proof, now time.Time) bool {
+	key := replayKey(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	gen := now.UnixNano() / int64(c.window)
+	c.expire(now)
+	_, seen := c.seen[key]
+	return seen
+}
+
+// FirstUse records a proof and reports whether it is new. A proof is
+// identified by its target URI, key and jti. When the cache is full the
+// oldest proof is forgotten.
+func (c *ReplayCache) FirstUse(p *Proof, now time.Time) bool {
+	key := replayKey(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expire(now)
+	if _, seen := c.seen[key]; seen {
+		return false
+	}
+	for len(c.seen) >= c.capacity && c.head < len(c.order) {
+		c.pop()
+	}
+	if c.seen == nil {
+		c.seen = map[[32]byte]struct{}{}
+	}
+	c.seen[key] = struct{}{}
+	c.order = append(c.order, replayEntry{key: key, at: now.UnixNano()})
+	return true
+}
+
+// expire forgets the proofs recorded more than a window before now.
+func (c *ReplayCache) expire(now time.Time) {
+	for c.head < len(c.order) && now.UnixNano()-c.order[c.head].at > int64(c.window) {
+		c.pop()
+	}
+}
+
+// pop forgets the oldest proof. An empty cache gives its memory back; the
+// queue is compacted once half of it is spent, so it holds at most about
+// twice what seen holds.
+func (c *ReplayCache) pop() {
+	delete(c.seen, c.order[c.head].key)
+	c.head++
 	switch {
-	case c.cur == nil || gen > c.gen+1:
-		c.prev, c.cur = map[[32]byte]struct{}{}, map[[32]byte]struct{}{}
-	case gen == c.gen+1:
-		c.prev, c.cur = c.cur, map[[32]byte]struct{}{}
+	case c.head == len(c.order):
+		c.seen, c.order, c.head = nil, nil, 0
+	case c.head >= 1024 && 2*c.head >= len(c.order):
+		n := copy(c.order, c.order[c.head:])
+		clear(c.order[n:])
+		c.order, c.head = c.order[:n], 0
 	}
-	if gen > c.gen {
-		c.gen = gen
-	}
-	if _, seen := c.cur[key]; seen {
-		return false, nil
-	}
-	if _, seen := c.prev[key]; seen {
-		return false, nil
-	}
-	if len(c.cur) >= c.capacity {
-		return false, ErrReplayFull
-	}
-	c.cur[key] = struct{}{}
-	return true, nil
 }
 
 // Nonce is the server nonce of a time slot (RFC 9449 §8): an HMAC of
