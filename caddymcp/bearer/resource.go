@@ -352,12 +352,7 @@ func (rs *Resource) admit(r *http.Request, in *presented, entry *cachedToken) (*
 	if in.proof != nil {
 		// RFC 9449 §11.1: each proof once. Recorded only now, so that
 		// proofs sent with invalid tokens take no room.
-		fresh, err := rs.replay.FirstUse(in.proof, in.now)
-		switch {
-		case err != nil:
-			rs.cfg.Logger.Warn("DPoP replay cache full")
-			return nil, in.refuse(http.StatusServiceUnavailable, "temporarily_unavailable", err.Error(), "")
-		case !fresh:
+		if !rs.replay.FirstUse(in.proof, in.now) {
 			return nil, in.refuse(http.StatusUnauthorized, "invalid_dpop_proof", "the DPoP proof was already used: make a new proof for each request", "")
 		}
 	}

@@ -28,9 +28,23 @@ import (
 	"slices"
 )
 
-// MinRSABits is the smallest RSA modulus accepted anywhere (RFC 7518
-// §3.3 and §3.5 require 2048 bits or more).
-const MinRSABits = 2048
+// Limits on RSA keys, wherever a JWK is accepted.
+const (
+	// MinRSABits is the smallest RSA modulus accepted anywhere (RFC 7518
+	// §3.3 and §3.5 require 2048 bits or more).
+	MinRSABits = 2048
+	// MaxRSABits is the largest RSA modulus accepted anywhere. The cost
+	// of verifying a signature grows with the modulus, and keys are
+	// often the sender's choice (a DPoP proof's jwk, a client's JWK
+	// Set): a 16,000-bit key would cost the server tens of times the
+	// work of a 2048-bit one. 4096 bits is the largest size in common
+	// use.
+	MaxRSABits = 4096
+	// MaxRSAExponent is the largest public exponent accepted anywhere:
+	// 65537 (F4), the exponent of practically every RSA key. A larger
+	// one makes each verification as costly as the sender wants.
+	MaxRSAExponent = 65537
+)
 
 // JWK is a public JSON Web Key (RFC 7517 §4): EC (P-256, P-384, P-521),
 // RSA or OKP Ed25519.
@@ -110,15 +124,20 @@ var (
 	// ErrMalformed: the JSON is not a JWK.
 	ErrMalformed = errors.New("the key is malformed")
 	// ErrUnusable: not a signing key this package accepts (another use,
-	// a symmetric or unknown key type, a short RSA key, a point off its
-	// curve, an alg its type cannot have).
+	// a symmetric or unknown key type, an RSA key of fewer than
+	// MinRSABits or more than MaxRSABits bits or with an exponent other
+	// than an odd one from 3 to MaxRSAExponent, a point off its curve,
+	// an alg its type cannot have).
 	ErrUnusable = errors.New("not a usable EC, RSA or Ed25519 public signing key")
 )
 
 // ParseJWK turns a published signing key into a public key and the
 // algorithms it may verify. Keys for encryption, symmetric keys, RSA keys
-// under MinRSABits or with a bad exponent, EC points off their curve and
-// an alg the key type cannot have are refused with ErrUnusable.
+// under MinRSABits or over MaxRSABits or with an exponent that is even,
+// under 3 or over MaxRSAExponent, EC points off their curve and an alg
+// the key type cannot have are refused with ErrUnusable. The limits are
+// checked on the lengths first, so that an oversized key costs no more
+// than its decoding.
 func ParseJWK(j JWK) (PublicKey, error) {
 	if j.Use != "" && j.Use != "sig" {
 		return PublicKey{}, fmt.Errorf("%w: use %q", ErrUnusable, j.Use)
@@ -127,14 +146,27 @@ func ParseJWK(j JWK) (PublicKey, error) {
 	var pk PublicKey
 	switch j.Kty {
 	case "RSA":
+		// Each base64url character is 6 bits: a modulus written in
+		// more characters than MaxRSABits needs (leading zero bytes
+		// included) is refused before it is decoded.
+		if len(j.N) > (MaxRSABits/8+1)*4/3+1 {
+			return PublicKey{}, fmt.Errorf("%w: RSA key of more than %d bits", ErrUnusable, MaxRSABits)
+		}
 		n, err1 := dec(j.N)
 		e, err2 := dec(j.E)
 		if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
 			return PublicKey{}, fmt.Errorf("%w: malformed RSA key", ErrUnusable)
 		}
 		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-		if pub.N.BitLen() < MinRSABits || pub.E < 3 || pub.E%2 == 0 {
-			return PublicKey{}, fmt.Errorf("%w: weak RSA key", ErrUnusable)
+		switch bits := pub.N.BitLen(); {
+		case bits < MinRSABits:
+			return PublicKey{}, fmt.Errorf("%w: RSA key of fewer than %d bits", ErrUnusable, MinRSABits)
+		case bits > MaxRSABits:
+			return PublicKey{}, fmt.Errorf("%w: RSA key of more than %d bits", ErrUnusable, MaxRSABits)
+		case pub.E < 3 || pub.E%2 == 0:
+			return PublicKey{}, fmt.Errorf("%w: weak RSA exponent", ErrUnusable)
+		case pub.E > MaxRSAExponent:
+			return PublicKey{}, fmt.Errorf("%w: RSA exponent over %d", ErrUnusable, MaxRSAExponent)
 		}
 		pk = PublicKey{Key: pub, Algs: rsaAlgorithms}
 	case "EC":
@@ -222,8 +254,8 @@ func NewJWK(pub crypto.PublicKey, alg, kid string) (JWK, error) {
 		size := (len(raw) - 1) / 2
 		j = JWK{Kty: "EC", Crv: crv, X: b64(raw[1 : 1+size]), Y: b64(raw[1+size:])}
 	case *rsa.PublicKey:
-		if key.N.BitLen() < MinRSABits {
-			return JWK{}, fmt.Errorf("RSA key of fewer than %d bits", MinRSABits)
+		if bits := key.N.BitLen(); bits < MinRSABits || bits > MaxRSABits || key.E > MaxRSAExponent {
+			return JWK{}, fmt.Errorf("RSA key outside %d to %d bits or with an exponent over %d", MinRSABits, MaxRSABits, MaxRSAExponent)
 		}
 		j = JWK{Kty: "RSA", N: b64(key.N.Bytes()), E: b64(big.NewInt(int64(key.E)).Bytes())}
 	case ed25519.PublicKey:

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -140,6 +141,72 @@ func TestParseJWKRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// modulus is an odd number of exactly bits bits: ParseJWK judges an RSA
+// key by its size and exponent, so no real key (slow to make at these
+// sizes) is needed.
+func modulus(bits int) string {
+	n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+	n.SetBit(n, 0, 1)
+	return base64.RawURLEncoding.EncodeToString(n.Bytes())
+}
+
+// TestParseJWKRSALimits: RSA keys over MaxRSABits bits or with an
+// exponent over MaxRSAExponent are refused wherever a JWK is accepted, so
+// that no sender can make a signature as costly to verify as it likes.
+func TestParseJWKRSALimits(t *testing.T) {
+	b64 := base64.RawURLEncoding.EncodeToString
+	exp := func(e int64) string { return b64(big.NewInt(e).Bytes()) }
+	tests := []struct {
+		name string
+		n, e string
+		ok   bool
+		why  string
+	}{
+		{"2048 bits, e 65537", modulus(2048), exp(65537), true, ""},
+		{"4096 bits, e 65537", modulus(4096), exp(65537), true, ""},
+		{"4096 bits, e 3", modulus(4096), exp(3), true, ""},
+		{"4096 bits with a leading zero byte", b64(append([]byte{0}, base64Decode(t, modulus(4096))...)), exp(65537), true, ""},
+		{"4097 bits", modulus(4097), exp(65537), false, "more than 4096 bits"},
+		{"8192 bits", modulus(8192), exp(65537), false, "more than 4096 bits"},
+		{"19456 bits, e 2^31-1", modulus(19456), exp(1<<31 - 1), false, "more than 4096 bits"},
+		{"e 65539", modulus(2048), exp(65539), false, "exponent over 65537"},
+		{"e 2^31-1", modulus(2048), exp(1<<31 - 1), false, "exponent over 65537"},
+		{"e 2^32-1", modulus(4096), exp(1<<32 - 1), false, "exponent over 65537"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pk, err := ParseJWK(JWK{Kty: "RSA", N: tt.n, E: tt.e})
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case !tt.ok && !errors.Is(err, ErrUnusable):
+				t.Fatalf("ParseJWK = %v, %v; want ErrUnusable", pk.Algs, err)
+			case !tt.ok && !strings.Contains(err.Error(), tt.why):
+				t.Fatalf("error %q, want it to say %q", err, tt.why)
+			}
+		})
+	}
+	// A client's JWK Set and a DPoP proof's jwk go through the same check.
+	raw, _ := json.Marshal(JWK{Kty: "RSA", N: modulus(8192), E: exp(65537)})
+	if _, _, err := ParsePublicJWK(raw); !errors.Is(err, ErrUnusable) {
+		t.Errorf("ParsePublicJWK of an 8192-bit key: %v, want ErrUnusable", err)
+	}
+	// And no key outside the limits is ever published.
+	large := &rsa.PublicKey{N: new(big.Int).SetBytes(base64Decode(t, modulus(4097))), E: 65537}
+	if _, err := NewJWK(large, "", ""); err == nil {
+		t.Error("NewJWK encoded a 4097-bit key")
+	}
+}
+
+func base64Decode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // TestParsePublicJWK: what a client sends must be a public key.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/caddymcp/caddymcp/caddymcp/internal/dpop"
-	"github.com/caddymcp/caddymcp/caddymcp/internal/web"
 	"github.com/caddymcp/caddymcp/caddymcp/signing"
 	"github.com/caddymcp/caddymcp/caddymcp/store"
 )
@@ -69,18 +68,31 @@ func (s *Server) tokenProof(w http.ResponseWriter, r *http.Request, issuer strin
 		badRequest("use_dpop_nonce", desc).write(w)
 		return nil, false
 	}
-	fresh, err := s.replay.FirstUse(proof, now)
-	switch {
-	case err != nil:
-		s.log.Warn("DPoP replay cache full", "endpoint", "token")
-		w.Header().Set("Retry-After", "5")
-		web.WriteError(w, http.StatusServiceUnavailable, "temporarily_unavailable", err.Error())
-		return nil, false
-	case !fresh:
-		badRequest("invalid_dpop_proof", "the DPoP proof was already used: make a new proof for each request").write(w)
+	// RFC 9449 §11.1: each proof once. Only looked up here; the proof is
+	// recorded (useProof) once the grant is found valid, so that junk
+	// requests with fresh proofs take no room in the replay cache.
+	if s.replay.Seen(proof, now) {
+		proofReplayed().write(w)
 		return nil, false
 	}
 	return proof, true
+}
+
+// proofReplayed refuses a DPoP proof already used (RFC 9449 §11.1).
+func proofReplayed() *oauthError {
+	return badRequest("invalid_dpop_proof", "the DPoP proof was already used: make a new proof for each request")
+}
+
+// useProof records the request's DPoP proof as used, once the request is
+// otherwise valid, and refuses it if another request recorded it first
+// (two requests with one proof at once both pass tokenProof's look-up).
+// It runs inside the store's transaction where the grant is decided, so
+// that a refusal here uses up no code or refresh token.
+func (t *tokenIssuer) useProof() *oauthError {
+	if t.proof == nil || t.s.replay.FirstUse(t.proof, t.now) {
+		return nil
+	}
+	return proofReplayed()
 }
 
 // checkDPoPConfig checks the DPoP configuration.

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -348,9 +349,11 @@ func TestDPoPProofRejections(t *testing.T) {
 			[]byte("0123456789abcdef0123456789abcdef"))
 	}
 	replayed := f.tokenProof(key)
-	// A proof used once (here by a request that fails for another reason)
-	// is never accepted again.
-	wantOAuthError(t, f.tokenCall(c, codeForm(c, "no-such-code", verifier), replayed), 400, "invalid_grant")
+	// A proof used once (here by another code's exchange) is never
+	// accepted again.
+	c0 := f.register("none", nil)
+	code0, verifier0 := f.authorizeCode(c0, nil)
+	wantDPoPToken(t, f, f.tokenCall(c0, codeForm(c0, code0, verifier0), replayed), key.jkt)
 
 	tests := []struct {
 		name   string
@@ -421,6 +424,102 @@ func TestDPoPProofRejections(t *testing.T) {
 	})
 	// After all of that, the code is still good.
 	wantDPoPToken(t, f, f.tokenCall(c, form, f.tokenProof(key)), key.jkt)
+}
+
+// TestDPoPReplayRecordsValidRequestsOnly: the token endpoint records a
+// proof's jti only once the request is otherwise valid, so junk token
+// requests with fresh proofs take no room in the replay cache (which
+// could otherwise be filled to refuse everyone); a proof of a request
+// that succeeded is still refused when replayed, for a code or a refresh.
+func TestDPoPReplayRecordsValidRequestsOnly(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *flow, st store.Store) {
+		key := newDPoPKey(t, "ES256")
+		c := f.register("none", nil)
+		code, verifier := f.authorizeCode(c, nil)
+
+		// Junk: unknown codes, a wrong verifier, an unknown refresh token.
+		var junk []string
+		for i := range 100 {
+			p := f.tokenProof(key)
+			junk = append(junk, p)
+			form := codeForm(c, "no-such-code", verifier)
+			switch i % 3 {
+			case 1:
+				form = codeForm(c, code, strings.Repeat("v", 43))
+			case 2:
+				form = refreshForm("no-such-refresh-token")
+			}
+			wantOAuthError(t, f.tokenCall(c, form, p), 400, "invalid_grant")
+		}
+		// None of their proofs was recorded: each still serves a valid
+		// request once (the same proof for two requests is the client's
+		// choice here, to show that nothing was remembered).
+		tb := wantDPoPToken(t, f, f.tokenCall(c, codeForm(c, code, verifier), junk[0]), key.jkt)
+		next := wantDPoPToken(t, f, f.tokenCall(c, refreshForm(tb.RefreshToken), junk[len(junk)-1]), key.jkt)
+
+		// The proofs of the successful requests are now used: replayed,
+		// they are refused, and the refresh token they would carry stays
+		// usable.
+		w := f.tokenCall(c, refreshForm(next.RefreshToken), junk[0])
+		wantOAuthError(t, w, 400, "invalid_dpop_proof")
+		wantDescription(t, w, "already used")
+		w = f.tokenCall(c, refreshForm(next.RefreshToken), junk[len(junk)-1])
+		wantOAuthError(t, w, 400, "invalid_dpop_proof")
+		wantDescription(t, w, "already used")
+		// Even with the refresh token it was used with, within the grace
+		// window: no second answer for a replayed proof.
+		w = f.tokenCall(c, refreshForm(tb.RefreshToken), junk[len(junk)-1])
+		wantOAuthError(t, w, 400, "invalid_dpop_proof")
+		if _, err := st.GetRefreshToken(context.Background(), next.RefreshToken, f.clock.Now()); err != nil {
+			t.Fatalf("a refused replay used up the refresh token: %v", err)
+		}
+		wantDPoPToken(t, f, f.tokenCall(c, refreshForm(next.RefreshToken), f.tokenProof(key)), key.jkt)
+	})
+}
+
+// TestDPoPOneProofAtOnce: the same request with the same proof sent
+// several times at once (all pass the replay look-up before any records
+// the proof) gets tokens once; the others are refused without revoking
+// what the first one got, for a code and for a refresh.
+func TestDPoPOneProofAtOnce(t *testing.T) {
+	eachStore(t, func(t *testing.T, f *flow, st store.Store) {
+		key := newDPoPKey(t, "ES256")
+		c := f.register("none", nil)
+		code, verifier := f.authorizeCode(c, nil)
+		const n = 6
+		race := func(form func() url.Values, proof string) (ok []tokenBody) {
+			t.Helper()
+			codes := make([]*httptest.ResponseRecorder, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() { codes[i] = f.tokenCall(c, form(), proof) })
+			}
+			wg.Wait()
+			for _, w := range codes {
+				switch w.Code {
+				case http.StatusOK:
+					var tb tokenBody
+					if err := json.Unmarshal(w.Body.Bytes(), &tb); err != nil {
+						t.Fatal(err)
+					}
+					ok = append(ok, tb)
+				case http.StatusBadRequest:
+				default:
+					t.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+			if len(ok) != 1 {
+				t.Fatalf("%d requests with one proof got tokens, want 1", len(ok))
+			}
+			return ok
+		}
+		tb := race(func() url.Values { return codeForm(c, code, verifier) }, f.tokenProof(key))[0]
+		next := race(func() url.Values { return refreshForm(tb.RefreshToken) }, f.tokenProof(key))[0]
+		if _, err := st.GetRefreshToken(context.Background(), next.RefreshToken, f.clock.Now()); err != nil {
+			t.Fatalf("the refused duplicates ended the grant: %v", err)
+		}
+		wantDPoPToken(t, f, f.tokenCall(c, refreshForm(next.RefreshToken), f.tokenProof(key)), key.jkt)
+	})
 }
 
 // tamperProof changes a signed proof's jti without re-signing it.

@@ -203,6 +203,9 @@ func TestDecideReplay(t *testing.T) {
 			old: rotated(func(rt *store.RefreshToken) { rt.DPoPJKT, rt.CertThumbprint = "key-1", "cert-1" }), replay: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			// Each request with a proof of its own: decideReplay records
+			// the proof it answers.
+			ti.proof = &dpop.Proof{JKT: "key-1", JTI: tt.name}
 			got, oe := ti.decideReplay(tt.token, tt.old)
 			switch {
 			case tt.code != "":
@@ -217,5 +220,14 @@ func TestDecideReplay(t *testing.T) {
 				t.Fatalf("replayed %+v, want reuse", got)
 			}
 		})
+	}
+	// A proof already used gets neither the first response again nor a
+	// revocation (two identical requests at once, RFC 9449 §11.1).
+	ti.proof = &dpop.Proof{JKT: "key-1", JTI: "used"}
+	if _, oe := ti.decideReplay("rt-1", rotated(nil)); oe != nil {
+		t.Fatalf("first use refused: %v", oe)
+	}
+	if got, oe := ti.decideReplay("rt-1", rotated(nil)); oe == nil || oe.Code != "invalid_dpop_proof" || got != nil {
+		t.Fatalf("a used proof: %+v, %v; want invalid_dpop_proof", got, oe)
 	}
 }

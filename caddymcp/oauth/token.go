@@ -65,7 +65,8 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, issuer strin
 	}
 	// RFC 9449 §5: a valid proof makes the tokens DPoP-bound. It is
 	// checked (nonce included) before the code or refresh token is
-	// looked at, so that a retry can still use them. At the mutual-TLS
+	// looked at, so that a retry can still use them, and recorded as
+	// used only once the grant is found valid (useProof). At the mutual-TLS
 	// alias (RFC 8705 §5) the proof's htu is the alias, and nonces are
 	// made for it.
 	proof, ok := s.tokenProof(w, r, s.endpointBase(r, issuer))
@@ -165,6 +166,9 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 		if oe := t.checkCode(c, form); oe != nil {
 			return nil, oe
 		}
+		if oe := t.useProof(); oe != nil {
+			return nil, oe
+		}
 		out, res, err := t.issue(c.GrantID, c.UserID, c.Scope, c.Resource, time.Time{})
 		if err != nil {
 			return nil, err
@@ -188,7 +192,13 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 		// OAuth 2.1 §4.1.3: a second valid redemption revokes what the
 		// first one issued; a replay that would fail anyway revokes
 		// nothing, so an attacker cannot revoke the real client's tokens.
+		// Nor does a replay of the first redemption's own proof (sent
+		// twice at once, both passed tokenProof's look-up).
 		if t.checkCode(c, form) == nil {
+			if oe := t.useProof(); oe != nil {
+				oe.write(w)
+				return
+			}
 			if err := t.s.cfg.Store.RevokeGrant(r.Context(), c.GrantID, t.now); err != nil && !errors.Is(err, store.ErrNotFound) {
 				t.s.internalError(w, r, "revoking a replayed code's grant", err)
 				return
@@ -254,6 +264,9 @@ func (t *tokenIssuer) refresh(w http.ResponseWriter, r *http.Request, form map[s
 		scopes, err := t.decideRefresh(p, policy, old)
 		if err != nil {
 			return nil, err
+		}
+		if oe := t.useProof(); oe != nil {
+			return nil, oe
 		}
 		out, res, err := t.rotateRefresh(p.token, old, g, scopes)
 		if err != nil {
@@ -462,6 +475,11 @@ func (t *tokenIssuer) decideReplay(token string, old *store.RefreshToken) (*toke
 	// Nor with another certificate than the one it is bound to (RFC 8705 §4).
 	if oe := t.checkCertificate(old.CertThumbprint, "refresh token"); oe != nil {
 		t.s.audit(EventRefreshReplayWithoutCertificate, "client_id", old.ClientID, "grant_id", old.GrantID, "revoked", false)
+		return nil, oe
+	}
+	// A proof already used (the rotation's own, sent twice at once) gets
+	// neither the first response again nor a revocation.
+	if oe := t.useProof(); oe != nil {
 		return nil, oe
 	}
 	if t.now.Sub(old.RotatedAt) <= t.s.cfg.RefreshGrace && old.Successor != nil {

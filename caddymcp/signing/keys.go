@@ -77,8 +77,8 @@ func GenerateKey(alg string, random io.Reader, now time.Time) (*store.SigningKey
 }
 
 // publicJWK encodes a signing key's public half, refusing a key its
-// algorithm cannot use (ES256 needs P-256, RS256 an RSA key of 2048 bits
-// or more, EdDSA Ed25519).
+// algorithm cannot use (ES256 needs P-256, RS256 an RSA key of 2048 to
+// 4096 bits, EdDSA Ed25519).
 func publicJWK(pub crypto.PublicKey, alg, kid string) (jose.JWK, error) {
 	if ec, ok := pub.(*ecdsa.PublicKey); ok && alg == AlgES256 && ec.Curve != elliptic.P256() {
 		return jose.JWK{}, errors.New("signing key is not a P-256 key for ES256")

@@ -63,8 +63,8 @@ const NonceSlot = 5 * time.Minute
 const (
 	maxProofLen = 8 << 10
 	maxJTILen   = 256
-	// replayCapacity bounds the remembered proofs per window and
-	// instance; beyond it proofs are refused rather than forgotten.
+	// replayCapacity bounds the proofs remembered per instance; beyond
+	// it the oldest are forgotten.
 	replayCapacity = 1 << 17
 )
 
@@ -94,9 +94,10 @@ type proofClaims struct {
 // typ dpop+jwt, an accepted asymmetric alg, a public jwk that verifies
 // its signature, the jti, htm, htu and iat claims, htm and htu matching
 // the request, iat within the window, and, when accessToken is not
-// empty, ath equal to its hash. The nonce, the binding to a key and
-// replay are the caller's to check. The error is a description for the
-// client.
+// empty, ath equal to its hash. The claims are checked before the key
+// and the signature, which is the costly step. The nonce, the binding to
+// a key and replay are the caller's to check. The error is a description
+// for the client.
 func CheckProof(values []string, method, htu, accessToken string, now time.Time) (*Proof, error) {
 	switch {
 	case len(values) == 0:
@@ -114,8 +115,7 @@ func CheckProof(values []string, method, htu, accessToken string, now time.Time)
 	case err != nil:
 		return nil, errors.New("the DPoP proof is not a well-formed JWT")
 	}
-	// §4.3 steps 4 to 7: the type, an asymmetric algorithm, a public key
-	// that fits it, and the signature made with it.
+	// §4.3 steps 4 and 5: the type and an asymmetric algorithm.
 	alg := tok.Method.Alg()
 	if typ, _ := tok.Header["typ"].(string); !strings.EqualFold(typ, ProofType) {
 		return nil, errors.New("the DPoP proof's typ must be " + ProofType)
@@ -126,6 +126,16 @@ func CheckProof(values []string, method, htu, accessToken string, now time.Time)
 	if _, crit := tok.Header["crit"]; crit {
 		return nil, errors.New("the DPoP proof names critical header parameters this server does not know")
 	}
+	// §4.3 steps 3, 8, 9, 11 and 12 come before the signature: they
+	// cost next to nothing, while verifying a signature is the dearest
+	// step, so a proof that would be refused anyway costs none.
+	htuNorm, err := checkClaims(&claims, method, htu, accessToken, now)
+	if err != nil {
+		return nil, err
+	}
+	// §4.3 steps 6 and 7: a public key that fits the algorithm (within
+	// jose's size limits, checked before any arithmetic), and the
+	// signature made with it.
 	key, jkt, err := proofKey(tok.Header["jwk"], alg)
 	if err != nil {
 		return nil, err
@@ -133,39 +143,48 @@ func CheckProof(values []string, method, htu, accessToken string, now time.Time)
 	if err := tok.Method.Verify(parts[0]+"."+parts[1], tok.Signature, key); err != nil {
 		return nil, errors.New("the DPoP proof's signature does not verify with its jwk")
 	}
+	return &Proof{JKT: jkt, JTI: claims.ID, HTU: htuNorm, Nonce: claims.Nonce}, nil
+}
+
+// checkClaims checks the claims of a proof against the request (RFC 9449
+// §4.3 steps 3, 8, 9, 11 and 12): jti, htm, htu and iat present, a jti of bounded
+// length, htm the method, htu the URL, iat within the window, and ath
+// the hash of accessToken when there is one. It returns the normalised
+// htu.
+func checkClaims(claims *proofClaims, method, htu, accessToken string, now time.Time) (string, error) {
 	switch {
 	case claims.ID == "" || claims.HTM == "" || claims.HTU == "" || claims.IssuedAt == nil:
-		return nil, errors.New("the DPoP proof lacks one of the claims jti, htm, htu and iat")
+		return "", errors.New("the DPoP proof lacks one of the claims jti, htm, htu and iat")
 	case len(claims.ID) > maxJTILen:
-		return nil, errors.New("the DPoP proof's jti is too long")
+		return "", errors.New("the DPoP proof's jti is too long")
 	case claims.HTM != method:
-		return nil, errors.New("the DPoP proof's htm does not match the request method")
+		return "", errors.New("the DPoP proof's htm does not match the request method")
 	}
 	want, ok := NormalizeHTU(htu)
 	got, ok2 := NormalizeHTU(claims.HTU)
 	if !ok || !ok2 || got != want {
-		return nil, errors.New("the DPoP proof's htu does not match the request URL")
+		return "", errors.New("the DPoP proof's htu does not match the request URL")
 	}
 	switch iat := claims.IssuedAt.Time; {
 	case iat.Before(now.Add(-ProofMaxAge - ProofLeeway)):
-		return nil, errors.New("the DPoP proof is too old (iat): make a new proof for each request")
+		return "", errors.New("the DPoP proof is too old (iat): make a new proof for each request")
 	case iat.After(now.Add(ProofLeeway)):
-		return nil, errors.New("the DPoP proof's iat is in the future: check the client's clock")
+		return "", errors.New("the DPoP proof's iat is in the future: check the client's clock")
 	}
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
 		if subtle.ConstantTimeCompare([]byte(claims.ATH), []byte(base64.RawURLEncoding.EncodeToString(sum[:]))) != 1 {
-			return nil, errors.New("the DPoP proof's ath does not match the access token")
+			return "", errors.New("the DPoP proof's ath does not match the access token")
 		}
 	}
-	return &Proof{JKT: jkt, JTI: claims.ID, HTU: got, Nonce: claims.Nonce}, nil
+	return got, nil
 }
 
 // proofKey turns the jwk header of a proof into the public key that
 // verifies it in alg, and its RFC 7638 thumbprint. It refuses keys with
 // private or symmetric members (RFC 9449 §4.3 step 7), keys of types
-// other than EC, RSA (2048 bits or more) and OKP Ed25519, and an alg the
-// key cannot have.
+// other than EC, RSA (2048 to 4096 bits, exponent at most 65537) and OKP
+// Ed25519, and an alg the key cannot have.
 func proofKey(header any, alg string) (any, string, error) {
 	m, ok := header.(map[string]any)
 	if !ok {
@@ -182,7 +201,7 @@ func proofKey(header any, alg string) (any, string, error) {
 	case errors.Is(err, jose.ErrMalformed):
 		return nil, "", errors.New("the DPoP proof's jwk is malformed")
 	case err != nil:
-		return nil, "", errors.New("the DPoP proof's jwk is not a usable EC, RSA or Ed25519 public key")
+		return nil, "", errors.New("the DPoP proof's jwk is not a usable EC, RSA (2048 to 4096 bits, e at most 65537) or Ed25519 public key")
 	case !pk.Allows(alg):
 		return nil, "", errors.New("the DPoP proof's alg " + alg + " does not fit its jwk")
 	}
@@ -284,53 +303,95 @@ func removeDotSegments(p string) string {
 }
 
 // ReplayCache remembers the DPoP proofs accepted within the acceptance
-// window, so that each is accepted once (RFC 9449 §11.1). It keeps two
-// generations of one window each: a proof is remembered for at least a
-// window, which outlasts its acceptance, and forgetting costs no sweep.
-// It holds hashes only, and refuses new proofs rather than forget ones
-// still acceptable when a generation is full.
+// window, so that each is accepted once (RFC 9449 §11.1). A proof is
+// remembered for a window after it is recorded, which outlasts its
+// acceptance. It holds hashes only, at most capacity of them: when it is
+// full the oldest is forgotten, so that a flood of proofs can delay no
+// request (callers record only the proofs of requests that are otherwise
+// valid, so filling it takes that many valid requests within a window).
 type ReplayCache struct {
-	mu        sync.Mutex
-	window    time.Duration
-	capacity  int
-	gen       int64
-	cur, prev map[[32]byte]struct{}
+	mu       sync.Mutex
+	window   time.Duration
+	capacity int
+	seen     map[[32]byte]struct{}
+	// order holds what seen holds, oldest first from head: the queue of
+	// expiry and eviction.
+	order []replayEntry
+	head  int
 }
 
+// replayEntry is a recorded proof: its hash and when it was recorded
+// (Unix nanoseconds).
+type replayEntry struct {
+	key [32]byte
+	at  int64
+}
+
+// NewReplayCache returns an empty replay cache.
 func NewReplayCache() *ReplayCache {
 	return &ReplayCache{window: ProofMaxAge + 2*ProofLeeway, capacity: replayCapacity}
 }
 
-// ErrReplayFull means the replay cache has no room for another proof.
-var ErrReplayFull = errors.New("too many DPoP proofs to remember; retry shortly")
+// replayKey identifies a proof by its target URI, key and jti.
+func replayKey(p *Proof) [32]byte {
+	return sha256.Sum256([]byte(p.HTU + "\x00" + p.JKT + "\x00" + p.JTI))
+}
 
-// FirstUse records a proof and reports whether it is new. A proof is
-// identified by its target URI, key and jti.
-func (c *ReplayCache) FirstUse(p *Proof, now time.Time) (bool, error) {
-	key := sha256.Sum256([]byte(p.HTU + "\x00" + p.JKT + "\x00" + p.JTI))
+// Seen reports whether a proof was recorded, without recording it: a
+// request checks it first, and records the proof with FirstUse only
+// once it is otherwise valid.
+func (c *ReplayCache) Seen(p *Proof, now time.Time) bool {
+	key := replayKey(p)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	gen := now.UnixNano() / int64(c.window)
+	c.expire(now)
+	_, seen := c.seen[key]
+	return seen
+}
+
+// FirstUse records a proof and reports whether it is new. A proof is
+// identified by its target URI, key and jti. When the cache is full the
+// oldest proof is forgotten.
+func (c *ReplayCache) FirstUse(p *Proof, now time.Time) bool {
+	key := replayKey(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.expire(now)
+	if _, seen := c.seen[key]; seen {
+		return false
+	}
+	for len(c.seen) >= c.capacity && c.head < len(c.order) {
+		c.pop()
+	}
+	if c.seen == nil {
+		c.seen = map[[32]byte]struct{}{}
+	}
+	c.seen[key] = struct{}{}
+	c.order = append(c.order, replayEntry{key: key, at: now.UnixNano()})
+	return true
+}
+
+// expire forgets the proofs recorded more than a window before now.
+func (c *ReplayCache) expire(now time.Time) {
+	for c.head < len(c.order) && now.UnixNano()-c.order[c.head].at > int64(c.window) {
+		c.pop()
+	}
+}
+
+// pop forgets the oldest proof. An empty cache gives its memory back; the
+// queue is compacted once half of it is spent, so it holds at most about
+// twice what seen holds.
+func (c *ReplayCache) pop() {
+	delete(c.seen, c.order[c.head].key)
+	c.head++
 	switch {
-	case c.cur == nil || gen > c.gen+1:
-		c.prev, c.cur = map[[32]byte]struct{}{}, map[[32]byte]struct{}{}
-	case gen == c.gen+1:
-		c.prev, c.cur = c.cur, map[[32]byte]struct{}{}
+	case c.head == len(c.order):
+		c.seen, c.order, c.head = nil, nil, 0
+	case c.head >= 1024 && 2*c.head >= len(c.order):
+		n := copy(c.order, c.order[c.head:])
+		clear(c.order[n:])
+		c.order, c.head = c.order[:n], 0
 	}
-	if gen > c.gen {
-		c.gen = gen
-	}
-	if _, seen := c.cur[key]; seen {
-		return false, nil
-	}
-	if _, seen := c.prev[key]; seen {
-		return false, nil
-	}
-	if len(c.cur) >= c.capacity {
-		return false, ErrReplayFull
-	}
-	c.cur[key] = struct{}{}
-	return true, nil
 }
 
 // Nonce is the server nonce of a time slot (RFC 9449 §8): an HMAC of

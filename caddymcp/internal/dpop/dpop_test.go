@@ -2,7 +2,6 @@ package dpop
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -56,15 +55,24 @@ func TestReplayCache(t *testing.T) {
 	c := NewReplayCache()
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	p := &Proof{HTU: "https://mcp.example.com/mcp", JKT: "k1", JTI: "j1"}
-	if fresh, err := c.FirstUse(p, now); !fresh || err != nil {
-		t.Fatalf("first use = %v, %v", fresh, err)
+	// Seen looks and records nothing.
+	for range 2 {
+		if c.Seen(p, now) {
+			t.Fatal("an unrecorded proof is seen")
+		}
+	}
+	if fresh := c.FirstUse(p, now); !fresh {
+		t.Fatal("first use refused")
 	}
 	// The same proof is refused for as long as it could be accepted:
 	// its iat may be up to ProofLeeway ahead of the first use, and it
 	// is accepted until ProofMaxAge + ProofLeeway after iat.
 	longest := ProofMaxAge + 2*ProofLeeway
 	for _, after := range []time.Duration{0, time.Second, ProofMaxAge, longest} {
-		if fresh, _ := c.FirstUse(p, now.Add(after)); fresh {
+		if !c.Seen(p, now.Add(after)) {
+			t.Fatalf("the proof is not seen %v later", after)
+		}
+		if fresh := c.FirstUse(p, now.Add(after)); fresh {
 			t.Fatalf("the proof is accepted again %v later", after)
 		}
 	}
@@ -74,37 +82,59 @@ func TestReplayCache(t *testing.T) {
 		{HTU: p.HTU, JKT: "k2", JTI: "j1"},
 		{HTU: p.HTU, JKT: "k1", JTI: "j2"},
 	} {
-		if fresh, _ := c.FirstUse(q, now.Add(longest)); !fresh {
+		if fresh := c.FirstUse(q, now.Add(longest)); !fresh {
 			t.Errorf("%+v is taken for a replay of %+v", q, p)
 		}
 	}
 	// Two windows later everything is forgotten, and memory with it.
-	if fresh, _ := c.FirstUse(p, now.Add(3*c.window)); !fresh {
+	if fresh := c.FirstUse(p, now.Add(3*c.window)); !fresh {
 		t.Error("a proof is remembered after its window")
 	}
-	if n := len(c.cur) + len(c.prev); n != 1 {
-		t.Errorf("%d proofs remembered, want 1", n)
+	if n := len(c.seen); n != 1 || len(c.order)-c.head != 1 {
+		t.Errorf("%d proofs remembered (%d queued), want 1", n, len(c.order)-c.head)
 	}
+}
 
-	// Full: new proofs are refused, never old ones forgotten.
-	small := &ReplayCache{window: c.window, capacity: 3}
-	for i := range 3 {
-		if fresh, err := small.FirstUse(&Proof{JTI: fmt.Sprint(i)}, now); !fresh || err != nil {
-			t.Fatalf("proof %d: %v, %v", i, fresh, err)
+// TestReplayCacheFullEvictsOldest: a full cache forgets its oldest proofs
+// rather than refuse new ones, so a flood delays no request, and the
+// newest proofs are still caught as replays.
+func TestReplayCacheFullEvictsOldest(t *testing.T) {
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	const capacity = 3
+	c := &ReplayCache{window: ProofMaxAge + 2*ProofLeeway, capacity: capacity}
+	proof := func(i int) *Proof {
+		return &Proof{HTU: "https://mcp.example.com/oauth/token", JKT: "k", JTI: fmt.Sprint(i)}
+	}
+	const n = 10
+	for i := range n {
+		if fresh := c.FirstUse(proof(i), now.Add(time.Duration(i)*time.Millisecond)); !fresh {
+			t.Fatalf("proof %d refused: the full cache did not make room", i)
+		}
+		if len(c.seen) > capacity || len(c.order)-c.head > capacity {
+			t.Fatalf("after proof %d the cache holds %d (%d queued), over its capacity %d", i, len(c.seen), len(c.order)-c.head, capacity)
 		}
 	}
-	if _, err := small.FirstUse(&Proof{JTI: "x"}, now); !errors.Is(err, ErrReplayFull) {
-		t.Fatalf("over capacity: %v, want ErrReplayFull", err)
+	for i := n - capacity; i < n; i++ {
+		if !c.Seen(proof(i), now) || c.FirstUse(proof(i), now) {
+			t.Errorf("the recent proof %d is not caught as a replay", i)
+		}
 	}
-	if fresh, _ := small.FirstUse(&Proof{JTI: "0"}, now); fresh {
-		t.Fatal("a full cache forgot a proof")
+	if c.Seen(proof(0), now) {
+		t.Error("the oldest proof was not the one forgotten")
 	}
-	// The next generation has room again, and still knows the last one.
-	if fresh, err := small.FirstUse(&Proof{JTI: "x"}, now.Add(small.window)); !fresh || err != nil {
-		t.Fatalf("next window: %v, %v", fresh, err)
+
+	// The queue stays within a few times the capacity however many pass.
+	big := &ReplayCache{window: ProofMaxAge + 2*ProofLeeway, capacity: 2000}
+	for i := range 50000 {
+		big.FirstUse(proof(i), now)
 	}
-	if fresh, _ := small.FirstUse(&Proof{JTI: "1"}, now.Add(small.window)); fresh {
-		t.Fatal("the previous window was forgotten")
+	if len(big.seen) != 2000 || len(big.order)-big.head != 2000 || cap(big.order) > 3*2000+1024 {
+		t.Errorf("holds %d, queue %d of capacity %d", len(big.seen), len(big.order)-big.head, cap(big.order))
+	}
+	for i := 50000 - 2000; i < 50000; i++ {
+		if !big.Seen(proof(i), now) {
+			t.Fatalf("the recent proof %d was forgotten", i)
+		}
 	}
 }
 
