@@ -61,7 +61,10 @@ import (
 // refreshed from the database every 2 seconds (and at once after a
 // revocation in this instance), so no request waits on the database and a
 // revocation anywhere reaches every instance within seconds; while the
-// database is unreachable the last list stays in force. An invalid token
+// database is unreachable the last list stays in force. A verified token
+// is remembered for at most 5 minutes, never past its expiry, and only
+// while the key that signed it is still published; local tokens without
+// `iat` or living longer than 24 hours (`exp − iat`) are refused. An invalid token
 // gets `401 invalid_token`; a token without the scope the route needs gets
 // `403 insufficient_scope` with the scopes to ask for (MCP step-up).
 //
