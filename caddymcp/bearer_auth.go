@@ -55,7 +55,9 @@ import (
 // Tokens are JWT access tokens (RFC 9068) of the caddymcp authorization
 // server of this Caddy, or of the external issuers configured in Issuers:
 // the signature with the issuer's keys (in the algorithm the key fixes,
-// never none or HMAC), `typ` at+jwt, the exact `iss`, `exp` and `nbf`, an
+// never none or HMAC), `typ` at+jwt, the exact `iss`, `exp` and `nbf`
+// (with 5 seconds of leeway for local tokens, an issuer's Leeway for
+// external ones, cached or not), an
 // `aud` that names this resource (RFC 8707), and, for local tokens, a
 // `jti` that is not on the revocation deny-list. The deny-list lives in memory and is
 // refreshed from the database every 2 seconds (and at once after a
@@ -169,6 +171,13 @@ type ExternalIssuer struct {
 	// instead of RFC 9068's "at+jwt", as Keycloak and Entra ID issue.
 	// Only enable it with an audience no ID token of that server carries.
 	AcceptJWTType bool `json:"accept_jwt_type,omitempty"`
+
+	// Leeway tolerates clock skew between this server and Caddy on the
+	// exp, nbf and iat of its tokens: a token is accepted at most this
+	// long after its exp, cached or not. Default: 30s; at most 5m.
+	// (Tokens of the local mcp_oauth, signed with Caddy's own clock, get
+	// 5 seconds.)
+	Leeway caddy.Duration `json:"leeway,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -197,6 +206,7 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 			JWKSURL:       ext.JWKSURL,
 			Audiences:     ext.Audiences,
 			AcceptJWTType: ext.AcceptJWTType,
+			Leeway:        time.Duration(ext.Leeway),
 			Logger:        ctx.Slogger(),
 		})
 		if err != nil {

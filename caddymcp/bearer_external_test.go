@@ -98,6 +98,7 @@ func TestBearerExternalIssuerValidation(t *testing.T) {
 	for block, want := range map[string]string{
 		"issuer http://idp.example.com":                                        `issuer "http://idp.example.com"`,
 		"issuer https://idp.example.com {\n\t\t\tjwks_url ftp://x/keys\n\t\t}": "jwks_url",
+		"issuer https://idp.example.com {\n\t\t\tleeway 10m\n\t\t}":            "leeway",
 	} {
 		cfg := adaptCaddyfile(t, "{\n\tadmin off\n}\nhttp://localhost:9 {\n\tmcp_bearer /mcp* {\n\t\t"+block+"\n\t}\n\trespond ok\n}\n")
 		if err := validateErr(cfg); err == nil || !strings.Contains(err.Error(), want) {

@@ -86,7 +86,12 @@ type ResourceConfig struct {
 	// a DPoP-bound token is refused only when sent as a bearer token
 	// (§7.2).
 	RequireDPoP bool
-	// Leeway tolerates clock skew on exp and iat. Default: 30s.
+	// Leeway tolerates clock skew on the exp, nbf and iat of the local
+	// issuer's tokens, which are signed by the same clock that verifies
+	// them: a token is accepted at most this long after its exp, and the
+	// verified-token cache honours the same bound. Default and maximum:
+	// 5s (MaxLocalLeeway); a larger value is refused. External issuers
+	// have their own (RemoteIssuerConfig.Leeway).
 	Leeway time.Duration
 	// MaxTokenLifetime is the longest life (exp − iat) of an accepted
 	// token of the local issuer: a longer-lived one, or one without iat,
@@ -101,6 +106,9 @@ type ResourceConfig struct {
 	// Logger receives warnings. Default: discard.
 	Logger *slog.Logger
 }
+
+// MaxLocalLeeway is the default and largest ResourceConfig.Leeway.
+const MaxLocalLeeway = 5 * time.Second
 
 // DefaultMaxTokenLifetime is the default ResourceConfig.MaxTokenLifetime.
 const DefaultMaxTokenLifetime = 24 * time.Hour
@@ -179,8 +187,11 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 			return nil, fmt.Errorf("invalid required scope %q", sc)
 		}
 	}
-	if r.cfg.Leeway == 0 {
-		r.cfg.Leeway = 30 * time.Second
+	switch {
+	case r.cfg.Leeway < 0 || r.cfg.Leeway > MaxLocalLeeway:
+		return nil, fmt.Errorf("the leeway on the local issuer's tokens must be between 0 and %v, not %v", MaxLocalLeeway, r.cfg.Leeway)
+	case r.cfg.Leeway == 0:
+		r.cfg.Leeway = MaxLocalLeeway
 	}
 	if r.cfg.MaxTokenLifetime <= 0 {
 		r.cfg.MaxTokenLifetime = DefaultMaxTokenLifetime
@@ -346,7 +357,13 @@ func (rs *Resource) claims(ctx context.Context, in *presented) (*cachedToken, *F
 	e := newCachedToken(in.origin, in.resource, claims, time.Time{})
 	e.kid, e.alg = signingKey(in.token)
 	e.remote = ri
-	return rs.cache.put(in.token, e, in.now, rs.cfg.Leeway), nil
+	// Cached no longer than the issuer's leeway lets the token be used
+	// after its exp.
+	leeway := rs.cfg.Leeway
+	if ri != nil {
+		leeway = ri.cfg.Leeway
+	}
+	return rs.cache.put(in.token, e, in.now, leeway), nil
 }
 
 // keyPublished reports whether the key that signed a cached token is
@@ -481,7 +498,7 @@ func (rs *Resource) verify(ctx context.Context, token, origin, resource string) 
 		return nil, nil, err
 	}
 	if ri := rs.remote[iss]; ri != nil {
-		claims, err := ri.Verify(ctx, token, resource, rs.cfg.Leeway)
+		claims, err := ri.Verify(ctx, token, resource)
 		return claims, ri, err
 	}
 	local := iss == origin

@@ -272,3 +272,108 @@ func BenchmarkCheck(b *testing.B) {
 		})
 	}
 }
+
+// An expired token is accepted only within its issuer's leeway (security
+// finding 2): 5 seconds for the local issuer, which shares the
+// verifier's clock; the configured leeway (default 30 s) for an external
+// one. The verified-token cache honours the same bound.
+func TestExpiryLeeway(t *testing.T) {
+	status := func(f *bearer.Failure) int {
+		if f != nil {
+			return f.Status
+		}
+		return 200
+	}
+	t.Run("local", func(t *testing.T) {
+		ks := testkeys.NewKeySet(t)
+		c := testkeys.ValidClaims()
+		c.ExpiresAt = jwt.NewNumericDate(t0.Add(time.Minute)) // a 60 s token
+		tok, err := ks.Sign(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check := func(rs *bearer.Resource) int {
+			r := httptest.NewRequest("POST", "https://mcp.example.com/mcp", nil)
+			r.TLS = tlsState()
+			r.Header.Set("Authorization", "Bearer "+tok)
+			_, f := rs.Check(r)
+			return status(f)
+		}
+		for _, tt := range []struct {
+			after time.Duration // since exp
+			want  int
+		}{{4 * time.Second, 200}, {6 * time.Second, 401}, {3 * time.Second, 200}} {
+			now := t0.Add(time.Minute + tt.after)
+			rs, err := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp", Keys: testkeys.Static{KS: ks}, Now: func() time.Time { return now }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := check(rs); got != tt.want {
+				t.Errorf("exp + %v, uncached: %d, want %d", tt.after, got, tt.want)
+			}
+		}
+		// Cached before its expiry, refused past exp + 5 s all the same.
+		now := t0.Add(30 * time.Second)
+		rs, err := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp", Keys: testkeys.Static{KS: ks}, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := check(rs); got != 200 {
+			t.Fatalf("before exp: %d", got)
+		}
+		now = t0.Add(time.Minute + 3*time.Second) // 63 s after issue
+		if got := check(rs); got != 200 {
+			t.Fatalf("exp + 3 s, cached: %d", got)
+		}
+		now = t0.Add(time.Minute + 6*time.Second)
+		if got := check(rs); got != 401 {
+			t.Fatalf("exp + 6 s, cached: %d, want 401", got)
+		}
+		for _, bad := range []time.Duration{6 * time.Second, 30 * time.Second, -time.Second} {
+			if _, err := bearer.NewResource(bearer.ResourceConfig{Resource: "/mcp", Leeway: bad}); err == nil {
+				t.Errorf("local leeway %v accepted", bad)
+			}
+		}
+	})
+	t.Run("external", func(t *testing.T) {
+		for _, tt := range []struct {
+			name   string
+			leeway time.Duration
+			after  time.Duration
+			want   int
+		}{
+			{"default, within", 0, 29 * time.Second, 200},
+			{"default, past", 0, 31 * time.Second, 401},
+			{"10 s, within", 10 * time.Second, 9 * time.Second, 200},
+			{"10 s, past", 10 * time.Second, 11 * time.Second, 401},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				env := testkeys.NewRemoteEnv(t, "/realms/x", func(c *bearer.RemoteIssuerConfig) { c.Leeway = tt.leeway })
+				env.IdP.AddKey(t, "k1", testkeys.SignerFor(t, "ES256"), "ES256")
+				exp := t0.Add(2 * time.Minute)
+				tok := env.IdP.Sign(t, "k1", "ES256", "at+jwt", env.Claims(func(c jwt.MapClaims) { c["exp"] = exp.Unix() }))
+				env.Now = exp.Add(tt.after)
+				if _, f := env.Check(t, tok); status(f) != tt.want {
+					t.Errorf("uncached: %d, want %d", status(f), tt.want)
+				}
+				// The same, cached before the expiry.
+				env2 := testkeys.NewRemoteEnv(t, "/realms/x", func(c *bearer.RemoteIssuerConfig) { c.Leeway = tt.leeway })
+				env2.IdP.AddKey(t, "k1", testkeys.SignerFor(t, "ES256"), "ES256")
+				tok = env2.IdP.Sign(t, "k1", "ES256", "at+jwt", env2.Claims(func(c jwt.MapClaims) { c["exp"] = exp.Unix() }))
+				env2.Now = exp.Add(-time.Second)
+				if _, f := env2.Check(t, tok); f != nil {
+					t.Fatalf("before exp: %v", f)
+				}
+				env2.Now = exp.Add(tt.after)
+				if _, f := env2.Check(t, tok); status(f) != tt.want {
+					t.Errorf("cached: %d, want %d", status(f), tt.want)
+				}
+			})
+		}
+		for _, bad := range []time.Duration{-time.Second, 6 * time.Minute} {
+			if _, err := bearer.NewRemoteIssuer(bearer.RemoteIssuerConfig{Issuer: "https://idp.example.com", Leeway: bad}); err == nil {
+				t.Errorf("external leeway %v accepted", bad)
+			}
+		}
+	})
+}
