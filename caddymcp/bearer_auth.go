@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,8 +74,12 @@ import (
 // On success it sets `{http.auth.user.id}` (the token's sub) and
 // `{http.auth.user.client_id}`, `{http.auth.user.scope}`,
 // `{http.auth.user.aud}`, `{http.auth.user.iss}`,
-// `{http.auth.user.email}` (from the token of an external issuer that
-// puts one there, else the local user's record, remembered for a minute)
+// `{http.auth.user.email}` (only a verified address: from the token of
+// an external issuer that carries one with `email_verified: true`, or
+// with any email claim of an issuer set to TrustEmail; for a local token,
+// from the local user's record if the provider verified it, remembered
+// for a minute; else empty), `{http.auth.user.email_verified}` (`true`
+// when `{http.auth.user.email}` holds an address, else `false`)
 // and `{http.auth.user.dpop_jkt}` (the thumbprint of a DPoP-bound token's
 // key, else empty), like Caddy's authentication handler, puts the
 // principal on the request for mcp_tools, and removes the Authorization
@@ -172,6 +177,13 @@ type ExternalIssuer struct {
 	// Only enable it with an audience no ID token of that server carries.
 	AcceptJWTType bool `json:"accept_jwt_type,omitempty"`
 
+	// TrustEmail takes the email claim of its tokens for a verified
+	// address even without `email_verified: true`, and passes it on in
+	// `{http.auth.user.email}`. Enable it only for a server that puts
+	// nothing but addresses it verified in its tokens. Default: only an
+	// email claim with `email_verified: true` is passed on.
+	TrustEmail bool `json:"trust_email,omitempty"`
+
 	// Leeway tolerates clock skew between this server and Caddy on the
 	// exp, nbf and iat of its tokens: a token is accepted at most this
 	// long after its exp, cached or not. Default: 30s; at most 5m.
@@ -207,6 +219,7 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 			Audiences:     ext.Audiences,
 			AcceptJWTType: ext.AcceptJWTType,
 			Leeway:        time.Duration(ext.Leeway),
+			TrustEmail:    ext.TrustEmail,
 			Logger:        ctx.Slogger(),
 		})
 		if err != nil {
@@ -285,11 +298,7 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		repl.Set("http.auth.user.scope", p.Scope)
 		repl.Set("http.auth.user.aud", strings.Join(p.Audience, " "))
 		repl.Set("http.auth.user.iss", p.Issuer)
-		if p.Email != "" {
-			repl.Set("http.auth.user.email", p.Email)
-		} else {
-			repl.Map(b.lazyEmail(r.Context(), p.Subject))
-		}
+		repl.Map(b.lazyEmail(r.Context(), p))
 		repl.Set("http.auth.user.dpop_jkt", p.DPoPKey)
 	}
 	// No token passthrough: upstreams get identity, never the token.
@@ -298,16 +307,23 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	return next.ServeHTTP(w, r.WithContext(bearer.WithPrincipal(r.Context(), p)))
 }
 
-// lazyEmail answers {http.auth.user.email} with the local user's address,
-// looked up only when a placeholder asks for it, and once per request.
-func (b *BearerAuth) lazyEmail(ctx context.Context, userID string) caddy.ReplacerFunc {
+// lazyEmail answers {http.auth.user.email} with the principal's verified
+// address (see bearer.Emails.Of: an external token's verified email
+// claim, else a local user's verified address, looked up only when a
+// placeholder asks for it, and once per request) and
+// {http.auth.user.email_verified} with "true" when there is one, else
+// "false".
+func (b *BearerAuth) lazyEmail(ctx context.Context, p *bearer.Principal) caddy.ReplacerFunc {
 	var once sync.Once
 	var email string
 	return func(key string) (any, bool) {
-		if key != "http.auth.user.email" {
+		if key != "http.auth.user.email" && key != "http.auth.user.email_verified" {
 			return nil, false
 		}
-		once.Do(func() { email = b.emails.Lookup(ctx, userID) })
+		once.Do(func() { email = b.emails.Of(ctx, p) })
+		if key == "http.auth.user.email_verified" {
+			return strconv.FormatBool(email != ""), true
+		}
 		return email, true
 	}
 }

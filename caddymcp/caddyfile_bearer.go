@@ -21,6 +21,7 @@ import (
 //			audience        <aud...>
 //			accept_jwt_type
 //			leeway          <duration>
+//			trust_email
 //		}
 //		scope                  <scope...>
 //		scope_match            any|all
@@ -34,7 +35,8 @@ import (
 // authorization_server names issuers of this Caddy's own mcp_oauth;
 // issuer (repeatable) adds an external authorization server whose tokens
 // are verified with the keys it publishes, with leeway on its exp (default
-// 30s, at most 5m). scope lists the scopes a
+// 30s, at most 5m); its email claim reaches {http.auth.user.email} only
+// with email_verified true, or always with trust_email. scope lists the scopes a
 // request needs (any one of them, or all with scope_match all); scopes
 // lists those published as scopes_supported. `dpop required` accepts
 // only DPoP-bound tokens (RFC 9449), refusing bearer tokens.
@@ -120,6 +122,7 @@ func (b *BearerAuth) parseIssuer(d *caddyfile.Dispenser) error {
 		"audience":        func() error { return listArg(d, &ext.Audiences) },
 		"accept_jwt_type": func() error { ext.AcceptJWTType = true; return noArgs(d) },
 		"leeway":          func() error { return durationArg(d, &ext.Leeway) },
+		"trust_email":     func() error { ext.TrustEmail = true; return noArgs(d) },
 	})
 	if err != nil {
 		return err

@@ -48,6 +48,12 @@ type RemoteIssuerConfig struct {
 	// MinRefetch is the least time between two fetches, which bounds the
 	// fetches that tokens with unknown kids can cause. Default: 30s.
 	MinRefetch time.Duration
+	// TrustEmail takes the email claim of its tokens as verified even
+	// without email_verified: true. Only for a server that puts nothing
+	// but addresses it verified in its access tokens (most enterprise
+	// directories do). Default: an address counts only with
+	// email_verified true (the boolean or the string "true").
+	TrustEmail bool
 	// Leeway tolerates clock skew between this server and the resource on
 	// the exp, nbf and iat of its tokens: a token is accepted at most this
 	// long after its exp, and the verified-token cache honours the same
@@ -176,7 +182,12 @@ func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string) (*jose
 	if err != nil {
 		return nil, err
 	}
-	claims := &jose.AccessClaims{RegisteredClaims: rc.RegisteredClaims, ClientID: rc.ClientID, Email: rc.Email, Cnf: rc.Cnf}
+	claims := &jose.AccessClaims{RegisteredClaims: rc.RegisteredClaims, ClientID: rc.ClientID, Cnf: rc.Cnf}
+	// Only a verified address identifies the user: an unverified one is
+	// whatever someone typed at a provider that does not check.
+	if ri.cfg.TrustEmail || rc.emailVerified() {
+		claims.Email = rc.Email
+	}
 	if claims.ClientID == "" {
 		claims.ClientID = rc.AZP
 	}
@@ -203,10 +214,20 @@ type remoteClaims struct {
 	Scope    scopeList `json:"scope"`
 	SCP      scopeList `json:"scp"` // Entra (a string), Okta (an array)
 	Email    string    `json:"email"`
+	// EmailVerified is true (or "true", as some servers send it) when
+	// the server verified Email (OpenID Connect Core §5.1).
+	EmailVerified json.RawMessage `json:"email_verified"`
 	// Cnf binds a token to a DPoP key (jkt, RFC 9449 §6.1) or a TLS
 	// client certificate (x5t#S256, RFC 8705 §3.1); the resource checks
 	// every request's proof and certificate against it.
 	Cnf *jose.Confirmation `json:"cnf"`
+}
+
+// emailVerified reads email_verified, which some servers send as the
+// string "true".
+func (rc *remoteClaims) emailVerified() bool {
+	v := strings.TrimSpace(string(rc.EmailVerified))
+	return v == "true" || v == `"true"`
 }
 
 // scopeList reads a scope claim given as a space-separated string or as

@@ -445,7 +445,7 @@ func (rs *Resource) admit(r *http.Request, in *presented, entry *cachedToken) (*
 		}
 	}
 	p := &Principal{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: entry.scopes, Scope: claims.Scope, Email: claims.Email,
-		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID, ResourceMetadata: in.metadataURL}
+		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID, ResourceMetadata: in.metadataURL, Local: entry.remote == nil}
 	if in.proof != nil {
 		p.DPoPKey = in.proof.JKT
 	}
