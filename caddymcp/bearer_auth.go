@@ -29,8 +29,10 @@ import (
 // `WWW-Authenticate: Bearer resource_metadata="…", scope="…"` and
 // `WWW-Authenticate: DPoP resource_metadata="…", scope="…", algs="ES256 …"`,
 // and a JSON body; a malformed Authorization header gets
-// `400 invalid_request`. CORS preflight requests pass through
-// unauthenticated.
+// `400 invalid_request`. CORS preflight requests (`OPTIONS` with `Origin`
+// and `Access-Control-Request-Method`) are answered here, `204` with the
+// CORS headers (any origin, the MCP methods and request headers), and
+// never passed on to the next handler.
 //
 // DPoP-bound tokens (RFC 9449) are accepted as `Authorization: DPoP
 // <token>` with a `DPoP` proof of the key in the token's `cnf.jkt`: a
@@ -271,6 +273,11 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		b.resource.ServeMetadata(w, r)
 		return nil
 	}
+	if bearer.IsPreflight(r) {
+		// Answered here, never passed on: it carries no token.
+		b.resource.ServePreflight(w, r)
+		return nil
+	}
 	r, done, err := b.app.enter(r)
 	if err != nil {
 		serveUnavailable(w)
@@ -288,9 +295,6 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		}
 		f.Write(w)
 		return nil
-	}
-	if p == nil { // a CORS preflight
-		return next.ServeHTTP(w, r)
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", p.Subject)

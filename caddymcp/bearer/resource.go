@@ -209,15 +209,14 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 }
 
 // Check inspects a request's credentials. It returns the verified
-// principal, or the failure to send. A CORS preflight passes with neither.
+// principal, or the failure to send. A CORS preflight is not special
+// here: it carries no token and is refused, so the caller answers it
+// with ServePreflight first and never passes it on.
 //
 // It reads the request (parse), finds the token's claims (claims: the
 // verified-token cache, a legacy lookup or the signature) and decides
 // whether they admit this request (admit).
 func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
-	if IsPreflight(r) {
-		return nil, nil
-	}
 	in, f := rs.parse(r)
 	if f != nil {
 		return nil, f
@@ -227,6 +226,22 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 		return nil, f
 	}
 	return rs.admit(r, in, entry)
+}
+
+// PreflightMethods are the methods a CORS preflight to a resource may
+// ask for: those of MCP's Streamable HTTP transport.
+const PreflightMethods = "GET, POST, DELETE, OPTIONS"
+
+// ServePreflight answers a CORS preflight (IsPreflight) itself: 204 with
+// the CORS headers of a credential-free answer (web.SetCORS). A
+// preflight carries no token, so it must never reach what the resource
+// guards (behind a reverse proxy, the upstream would receive an
+// unauthenticated request); browsers send the real request next, with
+// its token, and that one is checked.
+func (rs *Resource) ServePreflight(w http.ResponseWriter, _ *http.Request) {
+	web.SetCORS(w, PreflightMethods)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // presented is what a request presents to the resource, read and checked
