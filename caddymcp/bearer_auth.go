@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,8 +29,10 @@ import (
 // `WWW-Authenticate: Bearer resource_metadata="…", scope="…"` and
 // `WWW-Authenticate: DPoP resource_metadata="…", scope="…", algs="ES256 …"`,
 // and a JSON body; a malformed Authorization header gets
-// `400 invalid_request`. CORS preflight requests pass through
-// unauthenticated.
+// `400 invalid_request`. CORS preflight requests (`OPTIONS` with `Origin`
+// and `Access-Control-Request-Method`) are answered here, `204` with the
+// CORS headers (any origin, the MCP methods and request headers), and
+// never passed on to the next handler.
 //
 // DPoP-bound tokens (RFC 9449) are accepted as `Authorization: DPoP
 // <token>` with a `DPoP` proof of the key in the token's `cnf.jkt`: a
@@ -55,21 +58,30 @@ import (
 // Tokens are JWT access tokens (RFC 9068) of the caddymcp authorization
 // server of this Caddy, or of the external issuers configured in Issuers:
 // the signature with the issuer's keys (in the algorithm the key fixes,
-// never none or HMAC), `typ` at+jwt, the exact `iss`, `exp` and `nbf`, an
+// never none or HMAC), `typ` at+jwt, the exact `iss`, `exp` and `nbf`
+// (with 5 seconds of leeway for local tokens, an issuer's Leeway for
+// external ones, cached or not), an
 // `aud` that names this resource (RFC 8707), and, for local tokens, a
 // `jti` that is not on the revocation deny-list. The deny-list lives in memory and is
 // refreshed from the database every 2 seconds (and at once after a
 // revocation in this instance), so no request waits on the database and a
 // revocation anywhere reaches every instance within seconds; while the
-// database is unreachable the last list stays in force. An invalid token
+// database is unreachable the last list stays in force. A verified token
+// is remembered for at most 5 minutes, never past its expiry, and only
+// while the key that signed it is still published; local tokens without
+// `iat` or living longer than 24 hours (`exp − iat`) are refused. An invalid token
 // gets `401 invalid_token`; a token without the scope the route needs gets
 // `403 insufficient_scope` with the scopes to ask for (MCP step-up).
 //
 // On success it sets `{http.auth.user.id}` (the token's sub) and
 // `{http.auth.user.client_id}`, `{http.auth.user.scope}`,
 // `{http.auth.user.aud}`, `{http.auth.user.iss}`,
-// `{http.auth.user.email}` (from the token of an external issuer that
-// puts one there, else the local user's record, remembered for a minute)
+// `{http.auth.user.email}` (only a verified address: from the token of
+// an external issuer that carries one with `email_verified: true`, or
+// with any email claim of an issuer set to TrustEmail; for a local token,
+// from the local user's record if the provider verified it, remembered
+// for a minute; else empty), `{http.auth.user.email_verified}` (`true`
+// when `{http.auth.user.email}` holds an address, else `false`)
 // and `{http.auth.user.dpop_jkt}` (the thumbprint of a DPoP-bound token's
 // key, else empty), like Caddy's authentication handler, puts the
 // principal on the request for mcp_tools, and removes the Authorization
@@ -166,6 +178,20 @@ type ExternalIssuer struct {
 	// instead of RFC 9068's "at+jwt", as Keycloak and Entra ID issue.
 	// Only enable it with an audience no ID token of that server carries.
 	AcceptJWTType bool `json:"accept_jwt_type,omitempty"`
+
+	// TrustEmail takes the email claim of its tokens for a verified
+	// address even without `email_verified: true`, and passes it on in
+	// `{http.auth.user.email}`. Enable it only for a server that puts
+	// nothing but addresses it verified in its tokens. Default: only an
+	// email claim with `email_verified: true` is passed on.
+	TrustEmail bool `json:"trust_email,omitempty"`
+
+	// Leeway tolerates clock skew between this server and Caddy on the
+	// exp, nbf and iat of its tokens: a token is accepted at most this
+	// long after its exp, cached or not. Default: 30s; at most 5m.
+	// (Tokens of the local mcp_oauth, signed with Caddy's own clock, get
+	// 5 seconds.)
+	Leeway caddy.Duration `json:"leeway,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -194,6 +220,8 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 			JWKSURL:       ext.JWKSURL,
 			Audiences:     ext.Audiences,
 			AcceptJWTType: ext.AcceptJWTType,
+			Leeway:        time.Duration(ext.Leeway),
+			TrustEmail:    ext.TrustEmail,
 			Logger:        ctx.Slogger(),
 		})
 		if err != nil {
@@ -245,6 +273,11 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		b.resource.ServeMetadata(w, r)
 		return nil
 	}
+	if bearer.IsPreflight(r) {
+		// Answered here, never passed on: it carries no token.
+		b.resource.ServePreflight(w, r)
+		return nil
+	}
 	r, done, err := b.app.enter(r)
 	if err != nil {
 		serveUnavailable(w)
@@ -263,20 +296,13 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		f.Write(w)
 		return nil
 	}
-	if p == nil { // a CORS preflight
-		return next.ServeHTTP(w, r)
-	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", p.Subject)
 		repl.Set("http.auth.user.client_id", p.ClientID)
 		repl.Set("http.auth.user.scope", p.Scope)
 		repl.Set("http.auth.user.aud", strings.Join(p.Audience, " "))
 		repl.Set("http.auth.user.iss", p.Issuer)
-		if p.Email != "" {
-			repl.Set("http.auth.user.email", p.Email)
-		} else {
-			repl.Map(b.lazyEmail(r.Context(), p.Subject))
-		}
+		repl.Map(b.lazyEmail(r.Context(), p))
 		repl.Set("http.auth.user.dpop_jkt", p.DPoPKey)
 	}
 	// No token passthrough: upstreams get identity, never the token.
@@ -285,16 +311,23 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 	return next.ServeHTTP(w, r.WithContext(bearer.WithPrincipal(r.Context(), p)))
 }
 
-// lazyEmail answers {http.auth.user.email} with the local user's address,
-// looked up only when a placeholder asks for it, and once per request.
-func (b *BearerAuth) lazyEmail(ctx context.Context, userID string) caddy.ReplacerFunc {
+// lazyEmail answers {http.auth.user.email} with the principal's verified
+// address (see bearer.Emails.Of: an external token's verified email
+// claim, else a local user's verified address, looked up only when a
+// placeholder asks for it, and once per request) and
+// {http.auth.user.email_verified} with "true" when there is one, else
+// "false".
+func (b *BearerAuth) lazyEmail(ctx context.Context, p *bearer.Principal) caddy.ReplacerFunc {
 	var once sync.Once
 	var email string
 	return func(key string) (any, bool) {
-		if key != "http.auth.user.email" {
+		if key != "http.auth.user.email" && key != "http.auth.user.email_verified" {
 			return nil, false
 		}
-		once.Do(func() { email = b.emails.Lookup(ctx, userID) })
+		once.Do(func() { email = b.emails.Of(ctx, p) })
+		if key == "http.auth.user.email_verified" {
+			return strconv.FormatBool(email != ""), true
+		}
 		return email, true
 	}
 }

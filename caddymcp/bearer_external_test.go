@@ -47,11 +47,11 @@ func TestBearerExternalIssuer(t *testing.T) {
 		}
 		scope product:read
 	}
-	respond /mcp* "user={http.auth.user.id} client={http.auth.user.client_id} iss={http.auth.user.iss} email={http.auth.user.email} auth={header.Authorization}"
+	respond /mcp* "user={http.auth.user.id} client={http.auth.user.client_id} iss={http.auth.user.iss} email={http.auth.user.email} verified={http.auth.user.email_verified} auth={header.Authorization}"
 `, idp.URL))
 
 	sign := func(mod func(jwt.MapClaims)) string {
-		c := jwt.MapClaims{"iss": idp.URL, "sub": "kc-user", "aud": "account", "azp": "claude", "email": "kc@example.com",
+		c := jwt.MapClaims{"iss": idp.URL, "sub": "kc-user", "aud": "account", "azp": "claude", "email": "kc@example.com", "email_verified": true,
 			"scope": "openid product:read", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
 		if mod != nil {
 			mod(c)
@@ -67,8 +67,13 @@ func TestBearerExternalIssuer(t *testing.T) {
 	call := func(token string) (int, string, string) { return postBearer(t, site+"/mcp", token) }
 
 	code, body, _ := call(sign(nil))
-	if want := "user=kc-user client=claude iss=" + idp.URL + " email=kc@example.com auth="; code != 200 || body != want {
+	if want := "user=kc-user client=claude iss=" + idp.URL + " email=kc@example.com verified=true auth="; code != 200 || body != want {
 		t.Fatalf("valid token: %d %q, want %q", code, body, want)
+	}
+	// An address the issuer did not verify is not passed on.
+	code, body, _ = call(sign(func(c jwt.MapClaims) { delete(c, "email_verified") }))
+	if want := "user=kc-user client=claude iss=" + idp.URL + " email= verified=false auth="; code != 200 || body != want {
+		t.Fatalf("unverified email: %d %q, want %q", code, body, want)
 	}
 	code, _, chal := call(sign(func(c jwt.MapClaims) { c["scope"] = "openid" }))
 	if code != 403 || !strings.Contains(chal, `error="insufficient_scope"`) || !strings.Contains(chal, `scope="openid product:read"`) {
@@ -98,6 +103,7 @@ func TestBearerExternalIssuerValidation(t *testing.T) {
 	for block, want := range map[string]string{
 		"issuer http://idp.example.com":                                        `issuer "http://idp.example.com"`,
 		"issuer https://idp.example.com {\n\t\t\tjwks_url ftp://x/keys\n\t\t}": "jwks_url",
+		"issuer https://idp.example.com {\n\t\t\tleeway 10m\n\t\t}":            "leeway",
 	} {
 		cfg := adaptCaddyfile(t, "{\n\tadmin off\n}\nhttp://localhost:9 {\n\tmcp_bearer /mcp* {\n\t\t"+block+"\n\t}\n\trespond ok\n}\n")
 		if err := validateErr(cfg); err == nil || !strings.Contains(err.Error(), want) {

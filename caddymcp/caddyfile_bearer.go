@@ -20,6 +20,8 @@ import (
 //			jwks_url        <url>
 //			audience        <aud...>
 //			accept_jwt_type
+//			leeway          <duration>
+//			trust_email
 //		}
 //		scope                  <scope...>
 //		scope_match            any|all
@@ -32,7 +34,9 @@ import (
 //
 // authorization_server names issuers of this Caddy's own mcp_oauth;
 // issuer (repeatable) adds an external authorization server whose tokens
-// are verified with the keys it publishes. scope lists the scopes a
+// are verified with the keys it publishes, with leeway on its exp (default
+// 30s, at most 5m); its email claim reaches {http.auth.user.email} only
+// with email_verified true, or always with trust_email. scope lists the scopes a
 // request needs (any one of them, or all with scope_match all); scopes
 // lists those published as scopes_supported. `dpop required` accepts
 // only DPoP-bound tokens (RFC 9449), refusing bearer tokens.
@@ -117,6 +121,8 @@ func (b *BearerAuth) parseIssuer(d *caddyfile.Dispenser) error {
 		"jwks_url":        func() error { return oneArg(d, &ext.JWKSURL) },
 		"audience":        func() error { return listArg(d, &ext.Audiences) },
 		"accept_jwt_type": func() error { ext.AcceptJWTType = true; return noArgs(d) },
+		"leeway":          func() error { return durationArg(d, &ext.Leeway) },
+		"trust_email":     func() error { ext.TrustEmail = true; return noArgs(d) },
 	})
 	if err != nil {
 		return err

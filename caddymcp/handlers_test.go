@@ -88,13 +88,24 @@ func TestBearerAuthServeHTTP(t *testing.T) {
 			t.Errorf("headers %v, body %q", w.Header(), w.Body)
 		}
 	})
-	t.Run("preflight passes", func(t *testing.T) {
+	// Security finding 8: a preflight carries no token, so it is
+	// answered here and never reaches the next handler (behind
+	// reverse_proxy, the upstream would get an unauthenticated request).
+	t.Run("preflight is answered, never passed on", func(t *testing.T) {
 		next := &nextRecorder{}
 		r := httpsRequest("OPTIONS", "https://h.example/mcp", nil)
 		r.Header.Set("Origin", "http://localhost:6274")
 		r.Header.Set("Access-Control-Request-Method", "POST")
-		if err := b.ServeHTTP(httptest.NewRecorder(), r, next); err != nil || !next.called {
-			t.Fatalf("preflight: err %v, next %v", err, next.called)
+		r.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		w := httptest.NewRecorder()
+		if err := b.ServeHTTP(w, r, next); err != nil || next.called {
+			t.Fatalf("preflight: err %v, next called %v", err, next.called)
+		}
+		h := w.Header()
+		if w.Code != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
+			!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+			!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") {
+			t.Fatalf("preflight answer: %d %v", w.Code, h)
 		}
 	})
 }

@@ -22,15 +22,17 @@ const EmailTTL = time.Minute
 // maxEmails bounds the remembered addresses.
 const maxEmails = 10000
 
-// Emails remembers the email addresses of the local users whose tokens
-// the resource verified (caddymcp's access tokens do not carry one, so
-// that clients cannot read it from them).
+// Emails remembers the verified email addresses of the local users whose
+// tokens the resource verified (caddymcp's access tokens do not carry
+// one, so that clients cannot read it from them), by issuer and subject.
 type Emails struct {
 	users store.Users
 	mu    sync.Mutex
-	m     map[string]cachedEmail
+	m     map[emailKey]cachedEmail
 	now   func() time.Time
 }
+
+type emailKey struct{ issuer, subject string }
 
 type cachedEmail struct {
 	email string
@@ -43,29 +45,47 @@ func NewEmails(users store.Users, now func() time.Time) *Emails {
 	if now == nil {
 		now = time.Now
 	}
-	return &Emails{users: users, m: map[string]cachedEmail{}, now: now}
+	return &Emails{users: users, m: map[emailKey]cachedEmail{}, now: now}
 }
 
-// Lookup returns the email address of the user with this id, or "" for
-// an unknown user (a token of another issuer) or when the database cannot
-// say: the address is a convenience for the next handler, never a reason
-// to refuse a request.
-func (c *Emails) Lookup(ctx context.Context, userID string) string {
+// Of returns the verified email address of a principal, or "": the
+// address a token of an external issuer carries (Principal.Email, set
+// only when verified), else, for a token of the local issuer only, the
+// address of the local user, if the provider that user signed in with
+// verified it. The subject of an external token is never looked up
+// among local users: it names someone else.
+func (c *Emails) Of(ctx context.Context, p *Principal) string {
+	switch {
+	case p.Email != "":
+		return p.Email
+	case !p.Local:
+		return ""
+	}
+	return c.Lookup(ctx, p.Issuer, p.Subject)
+}
+
+// Lookup returns the verified email address of the local user with this
+// id, whose token the issuer signed, or "" for an unknown user, an
+// address the provider did not verify, or when the database cannot say:
+// the address is a convenience for the next handler, never a reason to
+// refuse a request.
+func (c *Emails) Lookup(ctx context.Context, issuer, userID string) string {
 	if c == nil || userID == "" {
 		return ""
 	}
+	key := emailKey{issuer, userID}
 	now := c.now()
 	c.mu.Lock()
-	e, ok := c.m[userID]
+	e, ok := c.m[key]
 	c.mu.Unlock()
 	if ok && now.Before(e.until) {
 		return e.email
 	}
 	u, err := c.users.GetUser(ctx, userID)
 	switch {
-	case err == nil:
+	case err == nil && u.EmailVerified:
 		e = cachedEmail{email: u.Email, until: now.Add(EmailTTL)}
-	case errors.Is(err, store.ErrNotFound):
+	case err == nil, errors.Is(err, store.ErrNotFound):
 		e = cachedEmail{until: now.Add(EmailTTL)}
 	default:
 		return "" // not remembered: the next request asks again
@@ -74,7 +94,7 @@ func (c *Emails) Lookup(ctx context.Context, userID string) string {
 	if len(c.m) >= maxEmails {
 		clear(c.m)
 	}
-	c.m[userID] = e
+	c.m[key] = e
 	c.mu.Unlock()
 	return e.email
 }

@@ -20,9 +20,14 @@ type Principal struct {
 	Scopes []string
 	// Scope is the granted scope as the token has it, space-separated.
 	Scope string
-	// Email is the user's email address if the token carries one (tokens
-	// of external issuers may); empty otherwise.
+	// Email is the user's email address if the token of an external
+	// issuer carries a verified one (email_verified true, or an issuer
+	// trusted with TrustEmail); empty otherwise. Local users' addresses
+	// are looked up with Emails.
 	Email string
+	// Local is true for a token of the local authorization server (or a
+	// legacy token): Subject is the id of a user in the local store.
+	Local bool
 	// Audience lists the resources the token is for.
 	Audience []string
 	// Issuer is the token's issuer.

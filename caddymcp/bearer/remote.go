@@ -48,11 +48,31 @@ type RemoteIssuerConfig struct {
 	// MinRefetch is the least time between two fetches, which bounds the
 	// fetches that tokens with unknown kids can cause. Default: 30s.
 	MinRefetch time.Duration
+	// TrustEmail takes the email claim of its tokens as verified even
+	// without email_verified: true. Only for a server that puts nothing
+	// but addresses it verified in its access tokens (most enterprise
+	// directories do). Default: an address counts only with
+	// email_verified true (the boolean or the string "true").
+	TrustEmail bool
+	// Leeway tolerates clock skew between this server and the resource on
+	// the exp, nbf and iat of its tokens: a token is accepted at most this
+	// long after its exp, and the verified-token cache honours the same
+	// bound. Default: 30s (DefaultRemoteLeeway); at most 5 minutes
+	// (MaxRemoteLeeway).
+	Leeway time.Duration
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 	// Logger receives warnings about failed fetches. Default: discard.
 	Logger *slog.Logger
 }
+
+// The leeway on external issuers' tokens (RemoteIssuerConfig.Leeway).
+const (
+	// DefaultRemoteLeeway is the default leeway.
+	DefaultRemoteLeeway = 30 * time.Second
+	// MaxRemoteLeeway is the largest leeway accepted.
+	MaxRemoteLeeway = 5 * time.Minute
+)
 
 // maxRemoteDocument caps the size of a fetched metadata or JWKS document.
 const maxRemoteDocument = 1 << 20
@@ -85,6 +105,12 @@ func NewRemoteIssuer(cfg RemoteIssuerConfig) (*RemoteIssuer, error) {
 		if aud == "" || strings.ContainsAny(aud, " \t\r\n") {
 			return nil, fmt.Errorf("audience %q must be a non-empty value without spaces", aud)
 		}
+	}
+	switch {
+	case cfg.Leeway < 0 || cfg.Leeway > MaxRemoteLeeway:
+		return nil, fmt.Errorf("leeway must be between 0 and %v, not %v", MaxRemoteLeeway, cfg.Leeway)
+	case cfg.Leeway == 0:
+		cfg.Leeway = DefaultRemoteLeeway
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -128,9 +154,10 @@ func (ri *RemoteIssuer) Issuer() string { return ri.cfg.Issuer }
 // HMAC), typ, iss, exp, nbf, iat, and an aud naming resource or one of
 // the configured audiences. The client id is read from client_id (RFC
 // 9068), azp or appid, and the scopes from scope or scp, whichever the
-// server uses. The error wraps ErrKeysUnavailable when no keys could be
-// fetched, else ErrInvalidToken.
-func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string, leeway time.Duration) (*jose.AccessClaims, error) {
+// server uses. exp, nbf and iat are checked with the issuer's Leeway. The
+// error wraps ErrKeysUnavailable when no keys could be fetched, else
+// ErrInvalidToken.
+func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string) (*jose.AccessClaims, error) {
 	// Without any keys, no token of this issuer can be judged: the
 	// resource answers 503 rather than calling a valid token invalid.
 	if _, err := ri.keys.Current(ctx); err != nil {
@@ -146,7 +173,7 @@ func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string, leeway
 		Audiences: append([]string{resource}, ri.cfg.Audiences...),
 		Types:     types,
 		Now:       ri.cfg.Now,
-		Leeway:    leeway,
+		Leeway:    ri.cfg.Leeway,
 		Key: func(kid, alg string) (crypto.PublicKey, error) {
 			k, err := ri.keys.Key(ctx, kid, alg)
 			return k.Key, err
@@ -155,7 +182,12 @@ func (ri *RemoteIssuer) Verify(ctx context.Context, raw, resource string, leeway
 	if err != nil {
 		return nil, err
 	}
-	claims := &jose.AccessClaims{RegisteredClaims: rc.RegisteredClaims, ClientID: rc.ClientID, Email: rc.Email, Cnf: rc.Cnf}
+	claims := &jose.AccessClaims{RegisteredClaims: rc.RegisteredClaims, ClientID: rc.ClientID, Cnf: rc.Cnf}
+	// Only a verified address identifies the user: an unverified one is
+	// whatever someone typed at a provider that does not check.
+	if ri.cfg.TrustEmail || rc.emailVerified() {
+		claims.Email = rc.Email
+	}
 	if claims.ClientID == "" {
 		claims.ClientID = rc.AZP
 	}
@@ -182,10 +214,20 @@ type remoteClaims struct {
 	Scope    scopeList `json:"scope"`
 	SCP      scopeList `json:"scp"` // Entra (a string), Okta (an array)
 	Email    string    `json:"email"`
+	// EmailVerified is true (or "true", as some servers send it) when
+	// the server verified Email (OpenID Connect Core §5.1).
+	EmailVerified json.RawMessage `json:"email_verified"`
 	// Cnf binds a token to a DPoP key (jkt, RFC 9449 §6.1) or a TLS
 	// client certificate (x5t#S256, RFC 8705 §3.1); the resource checks
 	// every request's proof and certificate against it.
 	Cnf *jose.Confirmation `json:"cnf"`
+}
+
+// emailVerified reads email_verified, which some servers send as the
+// string "true".
+func (rc *remoteClaims) emailVerified() bool {
+	v := strings.TrimSpace(string(rc.EmailVerified))
+	return v == "true" || v == `"true"`
 }
 
 // scopeList reads a scope claim given as a space-separated string or as

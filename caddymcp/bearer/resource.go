@@ -86,13 +86,32 @@ type ResourceConfig struct {
 	// a DPoP-bound token is refused only when sent as a bearer token
 	// (§7.2).
 	RequireDPoP bool
-	// Leeway tolerates clock skew on exp and iat. Default: 30s.
+	// Leeway tolerates clock skew on the exp, nbf and iat of the local
+	// issuer's tokens, which are signed by the same clock that verifies
+	// them: a token is accepted at most this long after its exp, and the
+	// verified-token cache honours the same bound. Default and maximum:
+	// 5s (MaxLocalLeeway); a larger value is refused. External issuers
+	// have their own (RemoteIssuerConfig.Leeway).
 	Leeway time.Duration
+	// MaxTokenLifetime is the longest life (exp − iat) of an accepted
+	// token of the local issuer: a longer-lived one, or one without iat,
+	// is refused, so that a token signed with a leaked key stops working
+	// at the latest this long after it claims to have been issued, even
+	// if it names an exp years ahead. It matches the longest access
+	// token lifetime mcp_oauth allows. Default: 24h
+	// (DefaultMaxTokenLifetime).
+	MaxTokenLifetime time.Duration
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 	// Logger receives warnings. Default: discard.
 	Logger *slog.Logger
 }
+
+// MaxLocalLeeway is the default and largest ResourceConfig.Leeway.
+const MaxLocalLeeway = 5 * time.Second
+
+// DefaultMaxTokenLifetime is the default ResourceConfig.MaxTokenLifetime.
+const DefaultMaxTokenLifetime = 24 * time.Hour
 
 // LegacyCacheTTL is how long a legacy token found in the database is
 // accepted without looking it up again, and so the longest a revocation
@@ -168,8 +187,14 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 			return nil, fmt.Errorf("invalid required scope %q", sc)
 		}
 	}
-	if r.cfg.Leeway == 0 {
-		r.cfg.Leeway = 30 * time.Second
+	switch {
+	case r.cfg.Leeway < 0 || r.cfg.Leeway > MaxLocalLeeway:
+		return nil, fmt.Errorf("the leeway on the local issuer's tokens must be between 0 and %v, not %v", MaxLocalLeeway, r.cfg.Leeway)
+	case r.cfg.Leeway == 0:
+		r.cfg.Leeway = MaxLocalLeeway
+	}
+	if r.cfg.MaxTokenLifetime <= 0 {
+		r.cfg.MaxTokenLifetime = DefaultMaxTokenLifetime
 	}
 	if r.cfg.Now == nil {
 		r.cfg.Now = time.Now
@@ -184,15 +209,14 @@ func NewResource(cfg ResourceConfig) (*Resource, error) {
 }
 
 // Check inspects a request's credentials. It returns the verified
-// principal, or the failure to send. A CORS preflight passes with neither.
+// principal, or the failure to send. A CORS preflight is not special
+// here: it carries no token and is refused, so the caller answers it
+// with ServePreflight first and never passes it on.
 //
 // It reads the request (parse), finds the token's claims (claims: the
 // verified-token cache, a legacy lookup or the signature) and decides
 // whether they admit this request (admit).
 func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
-	if IsPreflight(r) {
-		return nil, nil
-	}
 	in, f := rs.parse(r)
 	if f != nil {
 		return nil, f
@@ -202,6 +226,22 @@ func (rs *Resource) Check(r *http.Request) (*Principal, *Failure) {
 		return nil, f
 	}
 	return rs.admit(r, in, entry)
+}
+
+// PreflightMethods are the methods a CORS preflight to a resource may
+// ask for: those of MCP's Streamable HTTP transport.
+const PreflightMethods = "GET, POST, DELETE, OPTIONS"
+
+// ServePreflight answers a CORS preflight (IsPreflight) itself: 204 with
+// the CORS headers of a credential-free answer (web.SetCORS). A
+// preflight carries no token, so it must never reach what the resource
+// guards (behind a reverse proxy, the upstream would receive an
+// unauthenticated request); browsers send the real request next, with
+// its token, and that one is checked.
+func (rs *Resource) ServePreflight(w http.ResponseWriter, _ *http.Request) {
+	web.SetCORS(w, PreflightMethods)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // presented is what a request presents to the resource, read and checked
@@ -284,12 +324,19 @@ func (rs *Resource) missingToken(metadataURL string) *Failure {
 
 // claims finds the claims of the presented token: a token verified before
 // for the same origin and resource skips the signature check until it
-// expires (revocation and scope are checked on every request by admit);
+// expires, for at most VerifiedCacheTTL, and only while the key that
+// signed it is still published (revocation and scope are checked on
+// every request by admit);
 // an opaque token is looked up as a legacy token when those are
 // accepted; any other is verified with its issuer's keys.
 func (rs *Resource) claims(ctx context.Context, in *presented) (*cachedToken, *Failure) {
 	if entry, ok := rs.cache.get(in.token, in.origin, in.resource, in.now); ok {
-		return entry, nil
+		if rs.keyPublished(ctx, entry) {
+			return entry, nil
+		}
+		// Its key was withdrawn (or cannot be read): verified again,
+		// which refuses it if the key is gone.
+		rs.cache.drop(in.token)
 	}
 	if err := web.TokenSyntax(in.scheme, in.token); err != nil {
 		return nil, in.refuse(http.StatusBadRequest, "invalid_request", err.Error(), "")
@@ -312,9 +359,9 @@ func (rs *Resource) claims(ctx context.Context, in *presented) (*cachedToken, *F
 		if claims.ExpiresAt != nil && claims.ExpiresAt.Before(until) {
 			until = claims.ExpiresAt.Time
 		}
-		return rs.cache.putUntil(in.token, in.origin, in.resource, claims, until), nil
+		return rs.cache.putLegacy(in.token, in.origin, in.resource, claims, until), nil
 	}
-	claims, err := rs.verify(ctx, in.token, in.origin, in.resource)
+	claims, ri, err := rs.verify(ctx, in.token, in.origin, in.resource)
 	switch {
 	case errors.Is(err, jose.ErrKeysUnavailable):
 		rs.cfg.Logger.Warn("signing keys unavailable", "error", err.Error())
@@ -322,7 +369,58 @@ func (rs *Resource) claims(ctx context.Context, in *presented) (*cachedToken, *F
 	case err != nil:
 		return nil, in.refuse(http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired, or not meant for this resource", "")
 	}
-	return rs.cache.put(in.token, in.origin, in.resource, claims, rs.cfg.Leeway), nil
+	e := newCachedToken(in.origin, in.resource, claims, time.Time{})
+	e.kid, e.alg = signingKey(in.token)
+	e.remote = ri
+	// Cached no longer than the issuer's leeway lets the token be used
+	// after its exp.
+	leeway := rs.cfg.Leeway
+	if ri != nil {
+		leeway = ri.cfg.Leeway
+	}
+	return rs.cache.put(in.token, e, in.now, leeway), nil
+}
+
+// keyPublished reports whether the key that signed a cached token is
+// still a published key of its issuer: the local issuer's current key
+// set (reloaded every signing.ReloadInterval), or the keys an external
+// issuer publishes now. Keys that cannot be read count as withdrawn.
+func (rs *Resource) keyPublished(ctx context.Context, e *cachedToken) bool {
+	switch {
+	case e.legacy:
+		return true // no key: a legacy token is looked up again soon
+	case e.remote != nil:
+		set, err := e.remote.keys.Current(ctx)
+		if err != nil {
+			return false
+		}
+		_, err = set.Lookup(e.kid, e.alg)
+		return err == nil
+	case rs.cfg.Keys == nil:
+		return false
+	}
+	ks, err := rs.cfg.Keys.KeySet(ctx)
+	if err != nil {
+		return false
+	}
+	_, ok := ks.PublicKey(e.kid)
+	return ok
+}
+
+// signingKey reads the kid and alg of a JWT's header, which named the
+// key that verified it.
+func signingKey(token string) (kid, alg string) {
+	head, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return "", ""
+	}
+	var h struct {
+		Kid string `json:"kid"`
+		Alg string `json:"alg"`
+	}
+	_ = json.Unmarshal(raw, &h) // it was parsed when the token verified
+	return h.Kid, h.Alg
 }
 
 // admit decides whether a token's claims admit the request: bound to the
@@ -357,7 +455,7 @@ func (rs *Resource) admit(r *http.Request, in *presented, entry *cachedToken) (*
 		}
 	}
 	p := &Principal{Subject: claims.Subject, ClientID: claims.ClientID, Scopes: entry.scopes, Scope: claims.Scope, Email: claims.Email,
-		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID, ResourceMetadata: in.metadataURL}
+		Audience: claims.Audience, Issuer: claims.Issuer, JTI: claims.ID, ResourceMetadata: in.metadataURL, Local: entry.remote == nil}
 	if in.proof != nil {
 		p.DPoPKey = in.proof.JKT
 	}
@@ -400,31 +498,42 @@ func (rs *Resource) checkBinding(claims *jose.AccessClaims, scheme string, proof
 }
 
 // verify checks a token with the keys of the issuer it names, if this
-// resource accepts that issuer: a remote issuer's keys, or the local keys
-// for the issuers of the co-located authorization server (origin, when
-// none is configured).
-func (rs *Resource) verify(ctx context.Context, token, origin, resource string) (*jose.AccessClaims, error) {
+// resource accepts that issuer: a remote issuer's keys (returned with the
+// claims), or the local keys for the issuers of the co-located
+// authorization server (origin, when none is configured), whose tokens
+// may live at most MaxTokenLifetime.
+func (rs *Resource) verify(ctx context.Context, token, origin, resource string) (*jose.AccessClaims, *RemoteIssuer, error) {
 	iss, err := unverifiedIssuer(token)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if ri := rs.remote[iss]; ri != nil {
-		return ri.Verify(ctx, token, resource, rs.cfg.Leeway)
+		claims, err := ri.Verify(ctx, token, resource)
+		return claims, ri, err
 	}
 	local := iss == origin
 	if origin == "" {
 		local = slices.Contains(rs.cfg.AuthorizationServers, iss)
 	}
 	if !local || rs.cfg.Keys == nil {
-		return nil, fmt.Errorf("%w: issuer %q is not accepted here", jose.ErrInvalidToken, iss)
+		return nil, nil, fmt.Errorf("%w: issuer %q is not accepted here", jose.ErrInvalidToken, iss)
 	}
 	ks, err := rs.cfg.Keys.KeySet(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", jose.ErrKeysUnavailable, err)
+		return nil, nil, fmt.Errorf("%w: %v", jose.ErrKeysUnavailable, err)
 	}
 	// RFC 9068 §4 and RFC 8707: signature, typ, iss, exp, and an aud that
 	// names this resource.
-	return ks.Verify(token, signing.VerifyOptions{Issuer: iss, Audience: resource, Now: rs.cfg.Now, Leeway: rs.cfg.Leeway})
+	claims, err := ks.Verify(token, signing.VerifyOptions{Issuer: iss, Audience: resource, Now: rs.cfg.Now, Leeway: rs.cfg.Leeway})
+	if err != nil {
+		return nil, nil, err
+	}
+	// Our own tokens always carry iat, and live at most as long as
+	// mcp_oauth allows: a longer life is a forgery.
+	if claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > rs.cfg.MaxTokenLifetime {
+		return nil, nil, fmt.Errorf("%w: lifetime (exp - iat) missing or longer than %v", jose.ErrInvalidToken, rs.cfg.MaxTokenLifetime)
+	}
+	return claims, nil, nil
 }
 
 // unverifiedIssuer reads the iss claim of a JWT without verifying it, to

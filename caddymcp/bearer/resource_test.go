@@ -161,12 +161,25 @@ func TestCheckChallenges(t *testing.T) {
 			t.Errorf("body = %s", w.Body)
 		}
 	})
-	t.Run("preflight passes", func(t *testing.T) {
+	// Security finding 8: Check never lets a preflight through (it has
+	// no token); ServePreflight answers it.
+	t.Run("preflight is answered, not passed", func(t *testing.T) {
 		r := httptest.NewRequest("OPTIONS", "https://mcp.example.com/mcp", nil)
+		r.TLS = tlsState()
 		r.Header.Set("Origin", "http://localhost:6274")
 		r.Header.Set("Access-Control-Request-Method", "POST")
-		if p, f := rs.Check(r); f != nil || p != nil {
-			t.Fatalf("preflight: %v %v", p, f)
+		if !bearer.IsPreflight(r) {
+			t.Fatal("not seen as a preflight")
+		}
+		if p, f := rs.Check(r); f == nil || f.Status != 401 || p != nil {
+			t.Fatalf("Check(preflight) = %v, %v; want a 401 refusal", p, f)
+		}
+		w := httptest.NewRecorder()
+		rs.ServePreflight(w, r)
+		h := w.Header()
+		if w.Code != 204 || h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Access-Control-Allow-Methods") != bearer.PreflightMethods ||
+			h.Get("Access-Control-Allow-Headers") != web.CORSAllowHeaders || !strings.Contains(h.Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+			t.Fatalf("preflight answer: %d %v", w.Code, h)
 		}
 	})
 }

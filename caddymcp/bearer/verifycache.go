@@ -11,8 +11,17 @@ import (
 // verifiedCacheSize bounds the verified-token cache.
 const verifiedCacheSize = 10000
 
+// VerifiedCacheTTL is the longest a verified token is remembered without
+// checking its signature again, whatever its expiry: no more than the
+// interval at which the local issuer's keys are reloaded
+// (signing.ReloadInterval), so that nothing outlives a key rotation by
+// more than that. A cached token is also accepted only while the key
+// that signed it is still published (Resource.claims).
+const VerifiedCacheTTL = 5 * time.Minute
+
 // verifiedCache remembers the claims of tokens whose signature and claims
-// were verified, until they expire, so that the steady-state cost of a
+// were verified, until they expire or for VerifiedCacheTTL, whichever
+// comes first, so that the steady-state cost of a
 // request is a map lookup. It is keyed by the token itself (only tokens
 // that verified are kept, so its size is bounded by what the issuers
 // signed) and each entry records the origin and resource it was verified
@@ -28,8 +37,13 @@ type verifiedCache struct {
 type cachedToken struct {
 	origin, resource string // what the token was verified for
 	claims           *jose.AccessClaims
-	scopes           []string // claims.Scope split; shared, never modified
-	until            time.Time
+	// kid and alg name the key that signed the token, and remote its
+	// issuer when it is not the local one; a legacy token has no key.
+	kid, alg string
+	remote   *RemoteIssuer
+	legacy   bool
+	scopes   []string // claims.Scope split; shared, never modified
+	until    time.Time
 }
 
 func newVerifiedCache(max int) *verifiedCache {
@@ -48,21 +62,32 @@ func (c *verifiedCache) get(token, origin, resource string, now time.Time) (*cac
 	return e, true
 }
 
-// put caches a token's claims until its expiry (plus the leeway the
-// verifier allowed) and returns the entry.
-func (c *verifiedCache) put(token, origin, resource string, claims *jose.AccessClaims, leeway time.Duration) *cachedToken {
-	e := newCachedToken(origin, resource, claims, time.Time{})
-	if claims.ExpiresAt == nil {
+// put caches a verified entry until its token's expiry (plus the leeway
+// the verifier allowed), at most VerifiedCacheTTL after now, and returns
+// it.
+func (c *verifiedCache) put(token string, e *cachedToken, now time.Time, leeway time.Duration) *cachedToken {
+	if e.claims.ExpiresAt == nil {
 		return e // not cached: it would never expire
 	}
-	e.until = claims.ExpiresAt.Add(leeway)
+	e.until = e.claims.ExpiresAt.Add(leeway)
+	if limit := now.Add(VerifiedCacheTTL); limit.Before(e.until) {
+		e.until = limit
+	}
 	c.store(token, e)
 	return e
 }
 
-// putUntil caches a token's claims until a given time.
-func (c *verifiedCache) putUntil(token, origin, resource string, claims *jose.AccessClaims, until time.Time) *cachedToken {
+// drop forgets a token.
+func (c *verifiedCache) drop(token string) {
+	c.mu.Lock()
+	delete(c.m, token)
+	c.mu.Unlock()
+}
+
+// putLegacy caches a legacy token's claims until a given time.
+func (c *verifiedCache) putLegacy(token, origin, resource string, claims *jose.AccessClaims, until time.Time) *cachedToken {
 	e := newCachedToken(origin, resource, claims, until)
+	e.legacy = true
 	c.store(token, e)
 	return e
 }

@@ -234,7 +234,7 @@ func (r *runner) checkChallenge(ctx context.Context) bool {
 // request headers, and a 401 whose challenge they may read.
 func (r *runner) checkCORS(ctx context.Context) {
 	origin := r.opts.Origin
-	fix := "mcp_bearer lets preflights through and mcp_tools answers them: remove handlers that answer OPTIONS first (basic_auth, forward_auth, a `respond`), and for an origin that is not loopback add it to `mcp_tools { allowed_origins … }`."
+	fix := "mcp_bearer answers preflights itself: remove handlers that answer OPTIONS before it (basic_auth, forward_auth, a `respond`), and for an origin that is not loopback add it to `mcp_tools { allowed_origins … }` so that the request after the preflight is served."
 	h := http.Header{
 		"Origin":                         {origin},
 		"Access-Control-Request-Method":  {"POST"},

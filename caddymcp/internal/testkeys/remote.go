@@ -88,6 +88,15 @@ func (idp *IdP) AddKey(t *testing.T, kid string, k crypto.Signer, publishedAlg s
 	idp.algs[kid] = publishedAlg
 }
 
+// RemoveKey withdraws the key kid from the published set (the IdP can
+// still sign with a key it holds elsewhere: tests keep the signer).
+func (idp *IdP) RemoveKey(kid string) {
+	idp.mu.Lock()
+	defer idp.mu.Unlock()
+	delete(idp.algs, kid)
+	delete(idp.keys, kid)
+}
+
 // Sign signs claims with the key kid under alg and header typ.
 func (idp *IdP) Sign(t *testing.T, kid, alg, typ string, claims jwt.MapClaims) string {
 	t.Helper()
