@@ -193,7 +193,10 @@ func (s *Server) checkMetadata(md *clientMetadata) *oauthError {
 		return oe
 	}
 	if len(md.GrantTypes) == 0 {
-		md.GrantTypes = []string{"authorization_code"}
+		// RFC 7591 §2 names authorization_code as the default; clients
+		// that send no grant_types still expect to refresh, as most MCP
+		// authorization servers allow. The response echoes both.
+		md.GrantTypes = []string{"authorization_code", "refresh_token"}
 	}
 	for _, g := range md.GrantTypes {
 		if g != "authorization_code" && g != "refresh_token" {

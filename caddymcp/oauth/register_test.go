@@ -145,7 +145,7 @@ func TestRegisterEchoesMetadata(t *testing.T) {
 
 	// Defaults are filled in and echoed (RFC 7591 §2).
 	m = decodeRegistration(t, f.serve(registerRequest(`{"redirect_uris":["`+flowRedirect+`"],"token_endpoint_auth_method":"none"}`)))
-	if got := strList(m, "grant_types"); !slices.Equal(got, []string{"authorization_code"}) {
+	if got := strList(m, "grant_types"); !slices.Equal(got, []string{"authorization_code", "refresh_token"}) {
 		t.Errorf("default grant_types = %v", got)
 	}
 	if got := strList(m, "response_types"); !slices.Equal(got, []string{"code"}) {
@@ -471,4 +471,21 @@ func TestRegisterCORS(t *testing.T) {
 			t.Errorf("POST from an unlisted origin: ACAO %q", w.Header().Get("Access-Control-Allow-Origin"))
 		}
 	})
+}
+
+// Security finding 14: a client that registers without grant_types gets
+// authorization_code and refresh_token, is told so, and can refresh.
+func TestRegisterWithoutGrantTypesCanRefresh(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t)
+	m := decodeRegistration(t, f.serve(registerRequest(`{"redirect_uris":["`+flowRedirect+`"],"token_endpoint_auth_method":"none"}`)))
+	if got := strList(m, "grant_types"); !slices.Equal(got, []string{"authorization_code", "refresh_token"}) {
+		t.Fatalf("grant_types in the registration response = %v", got)
+	}
+	c := testClient{ID: m["client_id"].(string), RedirectURI: flowRedirect, Method: "none"}
+	tb := f.tokens(c, nil)
+	if tb.RefreshToken == "" {
+		t.Fatal("no refresh token issued")
+	}
+	wantToken(t, f.refresh(c, tb.RefreshToken, nil))
 }
