@@ -100,8 +100,9 @@ type OAuthServer struct {
 	RefreshGrace caddy.Duration `json:"refresh_grace,omitempty"`
 
 	// AllowedOrigins restricts which browser origins may call the
-	// metadata, registration, token, revocation and introspection
-	// endpoints cross-origin. Default: any origin.
+	// registration, token, revocation and introspection endpoints
+	// cross-origin. Default: any origin. The authorization server
+	// metadata and the JWKS are public and readable from any origin.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
 	// Login lists the identity providers users sign in with (Google or

@@ -489,3 +489,29 @@ func TestRegisterWithoutGrantTypesCanRefresh(t *testing.T) {
 	}
 	wantToken(t, f.refresh(c, tb.RefreshToken, nil))
 }
+
+// Security finding 11: the RFC 8414 metadata and the JWKS are public and
+// readable from any origin even when allowed_origins restricts the
+// credentialed endpoints.
+func TestPublicDocumentsAnyOrigin(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t, func(c *oauth.Config) { c.AllowedOrigins = []string{"https://inspector.example.com"} })
+	for _, path := range []string{oauth.ASMetadataPath, oauth.JWKSPath} {
+		for _, method := range []string{http.MethodGet, http.MethodOptions} {
+			t.Run(method+" "+path, func(t *testing.T) {
+				r := httptest.NewRequest(method, flowIssuer+path, nil)
+				r.Header.Set("Origin", "https://elsewhere.example")
+				if method == http.MethodOptions {
+					r.Header.Set("Access-Control-Request-Method", "GET")
+				}
+				w := f.serve(r)
+				if w.Code != http.StatusOK && w.Code != http.StatusNoContent {
+					t.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+				if got := w.Header().Get("Access-Control-Allow-Origin"); got != "*" {
+					t.Errorf("Access-Control-Allow-Origin = %q, want *", got)
+				}
+			})
+		}
+	}
+}
