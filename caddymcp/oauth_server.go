@@ -161,6 +161,9 @@ type Registration struct {
 	InitialAccessToken string `json:"initial_access_token,omitempty"`
 
 	// MaxClients caps the number of registered clients. Default: 10000.
+	// When it is reached, the oldest client that never completed an
+	// authorization is deleted to make way; only when there is none is
+	// the registration refused.
 	MaxClients int `json:"max_clients,omitempty"`
 
 	// MaxRedirectURIs caps a client's redirect URIs. Default: 10.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -97,11 +98,22 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "counting clients", err)
 		return
 	} else if n >= reg.MaxClients {
-		// RFC 7591 has no code for a full registry; the client can do
-		// nothing but try later.
-		w.Header().Set("Retry-After", "3600")
-		web.WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "this server accepts no more client registrations at the moment")
-		return
+		// A full registry makes way: the oldest client that never
+		// completed an authorization goes, so that junk registrations
+		// cannot lock out the clients people use.
+		evicted, err := s.cfg.Store.EvictUnusedClient(ctx)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// RFC 7591 has no code for a full registry; the client can do
+			// nothing but try later.
+			w.Header().Set("Retry-After", "3600")
+			web.WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "this server accepts no more client registrations at the moment")
+			return
+		case err != nil:
+			s.internalError(w, r, "evicting an unused client", err)
+			return
+		}
+		s.audit(EventClientEvicted, "client_id", evicted, "reason", "max_clients")
 	}
 
 	now := s.cfg.Now().UTC().Truncate(time.Second)

@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -330,9 +331,12 @@ func TestRegisterAccessControl(t *testing.T) {
 	})
 	t.Run("max clients", func(t *testing.T) {
 		t.Parallel()
+		// A registry full of clients in use refuses; one with a client
+		// that never completed an authorization makes way
+		// (TestRegisterFullRegistryEvictsUnused).
 		f := newFlow(t, func(c *oauth.Config) { c.Registration.MaxClients = 2 })
 		for range 2 {
-			decodeRegistration(t, f.serve(registerRequest(body)))
+			f.authorizeCode(f.register("none", nil), nil)
 		}
 		w := f.serve(registerRequest(body))
 		wantOAuthError(t, w, http.StatusBadRequest, "invalid_client_metadata")
@@ -513,5 +517,30 @@ func TestPublicDocumentsAnyOrigin(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRegisterFullRegistryEvictsUnused (security finding 5): when
+// max_clients is reached, the oldest client that never completed an
+// authorization is deleted for the new one; clients in use stay.
+func TestRegisterFullRegistryEvictsUnused(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t, func(c *oauth.Config) { c.Registration.MaxClients = 2 })
+	unused := f.register("none", nil)
+	used := f.register("none", nil)
+	f.authorizeCode(used, nil)
+	f.clock.Advance(time.Minute)
+	fresh := f.register("none", nil)
+	ctx := context.Background()
+	if _, err := f.store.GetClient(ctx, unused.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the unused client is still registered: %v", err)
+	}
+	for _, c := range []testClient{used, fresh} {
+		if _, err := f.store.GetClient(ctx, c.ID); err != nil {
+			t.Errorf("client %s: %v", c.ID, err)
+		}
+	}
+	if n, _ := f.store.CountClients(ctx); n != 2 {
+		t.Errorf("%d clients stored, want 2", n)
 	}
 }

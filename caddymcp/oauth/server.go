@@ -173,6 +173,9 @@ type Registration struct {
 	// to register (RFC 7591 §3).
 	InitialAccessToken string
 	// MaxClients caps the number of registered clients. Default: 10000.
+	// When it is reached, the oldest client that never completed an
+	// authorization is deleted to make way; only when there is none is
+	// the registration refused.
 	MaxClients int
 	// MaxRedirectURIs caps a client's redirect URIs. Default: 10.
 	MaxRedirectURIs int
