@@ -113,6 +113,8 @@ func checkDocumentURL(raw string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	switch {
+	case uriHasControlChar(raw):
+		return nil, errors.New("the URL contains a control or bidirectional formatting character")
 	case err != nil || u.Scheme != "https" || u.Host == "" || u.Opaque != "":
 		return nil, errors.New("it is not an https URL")
 	case u.User != nil:
@@ -524,7 +526,7 @@ func (s *Server) parseDocument(id string, body []byte, now time.Time) (*store.Cl
 	md.Scope = strings.Join(scopes, " ")
 	// Display links this server does not show are dropped when malformed.
 	for _, u := range []*string{&md.ClientURI, &md.LogoURI, &md.TOSURI, &md.PolicyURI} {
-		if p, err := url.Parse(*u); err != nil || p.Scheme != "https" || p.Host == "" || len(*u) > maxURILen {
+		if p, err := url.Parse(*u); err != nil || p.Scheme != "https" || p.Host == "" || len(*u) > maxURILen || uriHasControlChar(*u) {
 			*u = ""
 		}
 	}

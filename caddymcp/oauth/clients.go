@@ -156,6 +156,8 @@ func (s *Server) authenticateClient(r *http.Request, form map[string]string) (*s
 func checkRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
+	case uriHasControlChar(raw):
+		return fmt.Errorf("redirect URI %+q contains a control or bidirectional formatting character", raw)
 	case err != nil || !u.IsAbs():
 		return fmt.Errorf("redirect URI %+q is not an absolute URI", raw)
 	case strings.Contains(raw, "#"):
@@ -190,7 +192,7 @@ func checkRedirectURI(raw string) error {
 // branch of the comparison can let one through (OAuth 2.1 §2.3.1).
 func matchRedirectURI(registered []string, requested string) bool {
 	ru, err := url.Parse(requested)
-	if err != nil || strings.Contains(requested, "#") || ru.User != nil {
+	if err != nil || strings.Contains(requested, "#") || ru.User != nil || uriHasControlChar(requested) {
 		return false
 	}
 	for _, r := range registered {

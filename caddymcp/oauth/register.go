@@ -250,7 +250,7 @@ func (s *Server) checkMetadata(md *clientMetadata) *oauthError {
 			continue
 		}
 		p, err := url.Parse(*u)
-		if err != nil || p.Scheme != "https" || p.Host == "" || len(*u) > maxURILen {
+		if err != nil || p.Scheme != "https" || p.Host == "" || len(*u) > maxURILen || uriHasControlChar(*u) {
 			return meta("client_uri, logo_uri, tos_uri and policy_uri must be https URLs")
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -543,4 +544,43 @@ func TestRegisterFullRegistryEvictsUnused(t *testing.T) {
 	if n, _ := f.store.CountClients(ctx); n != 2 {
 		t.Errorf("%d clients stored, want 2", n)
 	}
+}
+
+// TestLookalikeHosts (security finding 4): a look-alike redirect host is
+// shown in its ASCII form with a warning, and URIs with bidirectional or
+// other control characters are refused at registration and at the
+// authorization endpoint.
+func TestLookalikeHosts(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t)
+	t.Run("mixed-script host on the consent page", func(t *testing.T) {
+		c := f.register("none", map[string]any{"redirect_uris": []string{"https://cl\u0430ude.ai/cb"}})
+		_, challenge := newPKCE(t)
+		w := f.get(oauth.AuthorizePath, authQuery(c, challenge, nil))
+		body := html.UnescapeString(w.Body.String())
+		if w.Code != http.StatusOK || !strings.Contains(body, "xn--clude-5ve.ai") || !strings.Contains(body, "mixes letters of different alphabets") {
+			t.Fatalf("status %d; the page lacks the ASCII host or the warning:\n%s", w.Code, body)
+		}
+		if strings.Contains(body, "cl\u0430ude.ai") {
+			t.Errorf("the page shows the look-alike host in Unicode:\n%s", body)
+		}
+	})
+	t.Run("single-script host: ASCII with Unicode beside", func(t *testing.T) {
+		c := f.register("none", map[string]any{"redirect_uris": []string{"https://\u0430\u0440\u0440\u04cf\u0435.com/cb"}})
+		_, challenge := newPKCE(t)
+		body := html.UnescapeString(f.get(oauth.AuthorizePath, authQuery(c, challenge, nil)).Body.String())
+		if !strings.Contains(body, "xn--80ak6aa92e.com</strong> <span class=\"small\">(\u0430\u0440\u0440\u04cf\u0435.com)") {
+			t.Errorf("the page lacks the ASCII host with its Unicode form beside:\n%s", body)
+		}
+		if strings.Contains(body, "mixes letters") {
+			t.Errorf("a single-script host is flagged:\n%s", body)
+		}
+	})
+	t.Run("bidi override refused at registration", func(t *testing.T) {
+		for _, uri := range []string{"https://app.example.com/\u202ecb", "https://app.example.com/cb%E2%80%AE"} {
+			wantOAuthError(t, f.serve(registerRequest(`{"redirect_uris":["`+uri+`"]}`)), http.StatusBadRequest, "invalid_redirect_uri")
+		}
+		wantOAuthError(t, f.serve(registerRequest(`{"redirect_uris":["`+flowRedirect+`"],"client_uri":"https://app.example.com/\u202e"}`)),
+			http.StatusBadRequest, "invalid_client_metadata")
+	})
 }
