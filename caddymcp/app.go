@@ -78,6 +78,12 @@ type App struct {
 	// days.
 	ClientRetention caddy.Duration `json:"client_retention,omitempty"`
 
+	// UnusedClientRetention deletes dynamically registered clients that
+	// never completed an authorization (no code was ever issued to them)
+	// this long after they registered, so that junk registrations do not
+	// fill the registry. Default: 24 hours.
+	UnusedClientRetention caddy.Duration `json:"unused_client_retention,omitempty"`
+
 	// KeyRotation is the age at which a new signing key replaces the
 	// current one. The new key is published 15 minutes before it signs,
 	// and the old one stays published for a day, longer than any access
@@ -136,6 +142,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.ClientRetention == 0 {
 		a.ClientRetention = caddy.Duration(30 * 24 * time.Hour)
 	}
+	if a.UnusedClientRetention == 0 {
+		a.UnusedClientRetention = caddy.Duration(DefaultUnusedClientRetention)
+	}
 	if a.KeyRotation == 0 {
 		a.KeyRotation = caddy.Duration(30 * 24 * time.Hour)
 	}
@@ -187,8 +196,8 @@ func (a *App) Validate() error {
 	if a.MaxConns < 0 {
 		return errors.New("max_conns must not be negative")
 	}
-	if a.StartTimeout < 0 || a.SweepInterval < 0 || a.ClientRetention < 0 {
-		return errors.New("start_timeout, sweep_interval and client_retention must not be negative")
+	if a.StartTimeout < 0 || a.SweepInterval < 0 || a.ClientRetention < 0 || a.UnusedClientRetention < 0 {
+		return errors.New("start_timeout, sweep_interval, client_retention and unused_client_retention must not be negative")
 	}
 	if !slices.Contains(signing.Algorithms, a.SigningAlgorithm) {
 		return fmt.Errorf("signing_algorithm %q: use ES256, RS256 or EdDSA", a.SigningAlgorithm)
@@ -262,6 +271,11 @@ func (a *App) sweep() {
 			m, err = a.store.DeleteStaleClients(ctx, now.Add(-time.Duration(a.ClientRetention)))
 			n += m
 		}
+		if err == nil {
+			var m int64
+			m, err = a.store.DeleteUnusedClients(ctx, now.Add(-time.Duration(a.UnusedClientRetention)))
+			n += m
+		}
 		cancel()
 		if err != nil {
 			a.logger.Warn("sweeping expired rows", zap.Error(err))
@@ -274,6 +288,10 @@ func (a *App) sweep() {
 // Stop does nothing: the store outlives this config and is released in
 // Cleanup, once this config's requests have finished.
 func (a *App) Stop() error { return nil }
+
+// DefaultUnusedClientRetention is how long a registered client that never
+// completed an authorization is kept (App.UnusedClientRetention).
+const DefaultUnusedClientRetention = 24 * time.Hour
 
 // drainTimeout bounds how long Cleanup waits for requests in flight
 // before it releases the store.

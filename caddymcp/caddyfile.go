@@ -29,6 +29,7 @@ import (
 //		start_timeout  <duration>
 //		sweep_interval <duration>
 //		client_retention <duration>
+//		unused_client_retention <duration>
 //		key_rotation   <duration>
 //		key_encryption_key <secret>
 //		signing_algorithm ES256|RS256|EdDSA
@@ -56,17 +57,18 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return err
 	}
 	err := parseBlock(d, map[string]func() error{
-		"database":           func() error { return oneArg(d, &a.Database) },
-		"embedded_path":      func() error { return oneArg(d, &a.EmbeddedPath) },
-		"issuer":             func() error { return oneArg(d, &a.Issuer) },
-		"max_conns":          func() error { return intArg(d, &a.MaxConns) },
-		"scopes":             func() error { return scopesArg(d, &a.Scopes) },
-		"start_timeout":      func() error { return durationArg(d, &a.StartTimeout) },
-		"sweep_interval":     func() error { return durationArg(d, &a.SweepInterval) },
-		"client_retention":   func() error { return durationArg(d, &a.ClientRetention) },
-		"key_rotation":       func() error { return durationArg(d, &a.KeyRotation) },
-		"key_encryption_key": func() error { return oneArg(d, &a.KeyEncryptionKey) },
-		"signing_algorithm":  func() error { return oneArg(d, &a.SigningAlgorithm) },
+		"database":                func() error { return oneArg(d, &a.Database) },
+		"embedded_path":           func() error { return oneArg(d, &a.EmbeddedPath) },
+		"issuer":                  func() error { return oneArg(d, &a.Issuer) },
+		"max_conns":               func() error { return intArg(d, &a.MaxConns) },
+		"scopes":                  func() error { return scopesArg(d, &a.Scopes) },
+		"start_timeout":           func() error { return durationArg(d, &a.StartTimeout) },
+		"sweep_interval":          func() error { return durationArg(d, &a.SweepInterval) },
+		"client_retention":        func() error { return durationArg(d, &a.ClientRetention) },
+		"unused_client_retention": func() error { return durationArg(d, &a.UnusedClientRetention) },
+		"key_rotation":            func() error { return durationArg(d, &a.KeyRotation) },
+		"key_encryption_key":      func() error { return oneArg(d, &a.KeyEncryptionKey) },
+		"signing_algorithm":       func() error { return oneArg(d, &a.SigningAlgorithm) },
 	})
 	if err != nil {
 		return err

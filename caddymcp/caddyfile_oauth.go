@@ -6,6 +6,8 @@ package caddymcp
 // login_config.go, rate_limit in rate_limit.go.
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -29,6 +31,7 @@ import (
 //		client_metadata_documents off
 //		client_metadata_documents {
 //			allow_domains <domain...>
+//			allow_ports   <port...>
 //			timeout       <duration>
 //		}
 //		client <id> {
@@ -92,7 +95,9 @@ import (
 // Clients may name themselves by the https URL of their metadata
 // document (CIMD) unless `client_metadata_documents off`; allow_domains
 // (repeatable; host names, *.domain or IP addresses) limits the hosts
-// such documents may come from, and timeout bounds a fetch (default 5s).
+// such documents may come from, allow_ports (repeatable) the ports other
+// than 443 they may be fetched on (default: 443 only), and timeout bounds
+// a fetch (default 5s).
 // DPoP-bound tokens (RFC 9449) are issued for requests with a DPoP proof
 // unless `dpop off`; `nonce required` makes every proof carry a server
 // nonce. Mutual TLS (RFC 8705) uses the client certificate of the
@@ -154,6 +159,20 @@ func (o *OAuthServer) parseClientDocuments(d *caddyfile.Dispenser) error {
 			}
 			if err := oauth.CheckAllowDomains(c.AllowDomains); err != nil {
 				return d.WrapErr(err)
+			}
+			return nil
+		},
+		"allow_ports": func() error {
+			var ports []string
+			if err := listArg(d, &ports); err != nil {
+				return err
+			}
+			for _, p := range ports {
+				n, err := strconv.Atoi(p)
+				if err != nil || oauth.CheckAllowPorts([]int{n}) != nil {
+					return d.Errf("allow_ports: %q is not a port between 1 and 65535", p)
+				}
+				c.AllowPorts = append(c.AllowPorts, n)
 			}
 			return nil
 		},

@@ -23,6 +23,7 @@ const (
 	start_timeout 1m
 	sweep_interval 5m
 	client_retention 90d
+	unused_client_retention 6h
 	key_rotation 7d
 	key_encryption_key {env.CADDYMCP_KEK}
 	signing_algorithm EdDSA
@@ -91,7 +92,7 @@ func TestParseGlobalOption(t *testing.T) {
 		{name: "no block", input: `caddymcp`, want: &App{}},
 		{name: "empty block", input: "caddymcp {\n}", want: &App{}},
 		{name: "everything", input: "caddymcp" + everyGlobalOption, want: &App{SigningAlgorithm: "EdDSA", SweepInterval: caddy.Duration(5 * time.Minute), ClientRetention: caddy.Duration(90 * 24 * time.Hour),
-			KeyRotation: caddy.Duration(7 * 24 * time.Hour), KeyEncryptionKey: "{env.CADDYMCP_KEK}", Database: "{env.CADDYMCP_DATABASE_URL}", MaxConns: 20, Issuer: "https://mcp.example.com",
+			UnusedClientRetention: caddy.Duration(6 * time.Hour), KeyRotation: caddy.Duration(7 * 24 * time.Hour), KeyEncryptionKey: "{env.CADDYMCP_KEK}", Database: "{env.CADDYMCP_DATABASE_URL}", MaxConns: 20, Issuer: "https://mcp.example.com",
 			Scopes: []string{"a:read", "a:write"}, StartTimeout: caddy.Duration(time.Minute)}},
 		{name: "embedded path", input: "caddymcp {\n embedded_path /var/lib/caddymcp.db\n}", want: &App{EmbeddedPath: "/var/lib/caddymcp.db"}},
 		{name: "unknown subdirective", input: "caddymcp {\n databse x\n}", wantErr: "unrecognized subdirective 'databse', at Testfile:2"},

@@ -27,6 +27,15 @@ func TestClientMetadataDocumentsValidation(t *testing.T) {
 			allow_domains claude.ai vscode.dev *.example.com
 			timeout 10s
 		}`), ""},
+		{"allowed ports", caddyfile(`
+		client_metadata_documents {
+			allow_ports 8443 9443
+		}`), ""},
+		{"bad port", caddyfile(`
+		client_metadata_documents {
+			allow_ports 70000
+		}`), "adapting"},
+		{"bad port in JSON", rawJSON(`{"allow_ports":[0]}`), "allowed port 0 is not between 1 and 65535"},
 		{"off", caddyfile(`client_metadata_documents off`), ""},
 		{"timeout too long", caddyfile(`
 		client_metadata_documents {
@@ -41,6 +50,9 @@ func TestClientMetadataDocumentsValidation(t *testing.T) {
 			if !strings.HasPrefix(tt.config, `{"admin"`) {
 				var err error
 				if cfgJSON, _, err = caddyconfig.GetAdapter("caddyfile").Adapt(cfgJSON, nil); err != nil {
+					if tt.wantErr == "adapting" {
+						return
+					}
 					t.Fatalf("adapting: %v", err)
 				}
 			}

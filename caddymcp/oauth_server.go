@@ -100,8 +100,9 @@ type OAuthServer struct {
 	RefreshGrace caddy.Duration `json:"refresh_grace,omitempty"`
 
 	// AllowedOrigins restricts which browser origins may call the
-	// metadata, registration, token, revocation and introspection
-	// endpoints cross-origin. Default: any origin.
+	// registration, token, revocation and introspection endpoints
+	// cross-origin. Default: any origin. The authorization server
+	// metadata and the JWKS are public and readable from any origin.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
 
 	// Login lists the identity providers users sign in with (Google or
@@ -160,6 +161,9 @@ type Registration struct {
 	InitialAccessToken string `json:"initial_access_token,omitempty"`
 
 	// MaxClients caps the number of registered clients. Default: 10000.
+	// When it is reached, the oldest client that never completed an
+	// authorization is deleted to make way; only when there is none is
+	// the registration refused.
 	MaxClients int `json:"max_clients,omitempty"`
 
 	// MaxRedirectURIs caps a client's redirect URIs. Default: 10.
@@ -276,8 +280,10 @@ func (o *OAuthServer) dpopConfig(app *App) oauth.DPoPConfig {
 // `no-cache`). The metadata then advertises
 // `client_id_metadata_document_supported: true`.
 //
-// A fetch is https only, follows no redirect, reads at most 5 KB and
-// takes at most `timeout`. It connects only to public addresses: an
+// A fetch is https only, on port 443 unless `allow_ports` lists others,
+// follows no redirect, reads at most 5 KB and takes at most `timeout`.
+// Every connection, TLS or HTTP failure reads the same to the client and
+// the user ("it could not be fetched"); the details are logged. It connects only to public addresses: an
 // address that is loopback, private, link-local, shared (CGNAT),
 // multicast, unspecified, or otherwise special-use (RFC 6890) is refused
 // at the moment of connecting, so DNS rebinding cannot get around it.
@@ -306,6 +312,11 @@ type ClientMetadataDocuments struct {
 	// `::1`) lets documents be fetched from that host's loopback
 	// addresses: meant for tests only, and logged as a warning.
 	AllowDomains []string `json:"allow_domains,omitempty"`
+
+	// AllowPorts are the ports other than 443 that documents may be
+	// fetched on. Default: none (443 only), so that a client_id cannot make
+	// the server probe other ports of a host.
+	AllowPorts []int `json:"allow_ports,omitempty"`
 
 	// Timeout bounds one fetch: connecting, TLS and reading the document.
 	// Default: 5s; at most 30s.
@@ -534,7 +545,11 @@ func (o *OAuthServer) clientDocuments() (oauth.ClientMetadataDocuments, error) {
 	if c.Timeout < 0 || time.Duration(c.Timeout) > maxDocumentTimeout {
 		return oauth.ClientMetadataDocuments{}, errors.New("client_metadata_documents: the timeout must be between 0 and 30s")
 	}
-	return oauth.ClientMetadataDocuments{Disabled: c.Disabled, AllowDomains: c.AllowDomains, Timeout: time.Duration(c.Timeout)}, nil
+	if err := oauth.CheckAllowPorts(c.AllowPorts); err != nil {
+		return oauth.ClientMetadataDocuments{}, err
+	}
+	return oauth.ClientMetadataDocuments{Disabled: c.Disabled, AllowDomains: c.AllowDomains, AllowPorts: c.AllowPorts,
+		Timeout: time.Duration(c.Timeout)}, nil
 }
 
 func (o *OAuthServer) staticClients() ([]oauth.StaticClient, error) {

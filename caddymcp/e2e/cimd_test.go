@@ -103,7 +103,12 @@ func TestClientMetadataDocument(t *testing.T) {
 	if !strings.Contains(config, block) {
 		t.Fatal("no mcp_oauth block to add to")
 	}
-	config = strings.Replace(config, block, block+"\t\tclient_metadata_documents {\n\t\t\tallow_domains 127.0.0.1\n\t\t}\n", 1)
+	docsURL, err := url.Parse(docs.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	config = strings.Replace(config, block, block+"\t\tclient_metadata_documents {\n\t\t\tallow_domains 127.0.0.1\n\t\t\tallow_ports "+
+		docsURL.Port()+"\n\t\t}\n", 1)
 	in := newInstance(t, config, "CADDYMCP_E2E_OP_SECRET=op-secret", "SSL_CERT_FILE="+docs.certFile)
 	in.start()
 	base := in.base()
@@ -145,7 +150,7 @@ func TestClientMetadataDocument(t *testing.T) {
 	// Refusals: error pages, never a redirect.
 	for _, tc := range []struct{ id, want string }{
 		{docs.srv.URL + "/mismatch.json", "differs from its URL"},
-		{docs.srv.URL + "/moved.json", "redirects are not followed"},
+		{docs.srv.URL + "/moved.json", "it could not be fetched"},
 		{strings.Replace(clientID, "127.0.0.1", "localhost", 1), "does not accept applications from localhost"},
 	} {
 		if status, body := authorizePage(t, in, tc.id, redirect); status != http.StatusBadRequest || !strings.Contains(body, tc.want) {
@@ -157,8 +162,10 @@ func TestClientMetadataDocument(t *testing.T) {
 	}
 	in.stop()
 
-	// Default settings: loopback is never fetched.
-	plain := newInstance(t, exampleText(t), "SSL_CERT_FILE="+docs.certFile)
+	// Default settings but the port: loopback is never fetched.
+	plainConfig := strings.Replace(exampleText(t), block, block+"\t\tclient_metadata_documents {\n\t\t\tallow_ports "+
+		docsURL.Port()+"\n\t\t}\n", 1)
+	plain := newInstance(t, plainConfig, "SSL_CERT_FILE="+docs.certFile)
 	plain.start()
 	var plainMeta map[string]any
 	plain.getJSON("/.well-known/oauth-authorization-server", &plainMeta)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -415,8 +416,20 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request, issuer str
 		s.redirectError(w, r, issuer, req, "access_denied", "the user denied the request")
 		return
 	}
+	// The page lives up to authRequestLifetime: the access policy is
+	// asked again, and narrows or ends the request as it would now.
+	scope, err := s.policyScope(r.Context(), user.ID, req.Scope)
+	if err != nil {
+		s.errorPage(w, "reading the access policy", err)
+		return
+	}
+	if scope == "" {
+		s.audit(EventConsentDenied, "client_id", req.ClientID, "user_id", user.ID, "reason", "policy")
+		s.redirectError(w, r, issuer, req, "access_denied", "you may not grant any of the requested scopes")
+		return
+	}
+	req.Scope = scope
 	now := s.cfg.Now()
-	scope := req.Scope
 	if prev, err := s.cfg.Store.GetConsent(r.Context(), user.ID, req.ClientID); err == nil &&
 		prev.RedirectURI == req.RedirectURI && prev.Resource == req.Resource {
 		scope = web.UnionScope(prev.Scope, req.Scope)
@@ -561,6 +574,32 @@ func (s *Server) grantableScope(requested string, client *store.Client, userScop
 		out = append(out, sc)
 	}
 	return strings.Join(out, " ")
+}
+
+// policyScope applies the access policy as it is now to a scope the user
+// is about to grant: the part of scope they may still grant, "" when the
+// policy no longer lets them in or leaves nothing. Without an
+// Authenticator nothing limits the scope.
+func (s *Server) policyScope(ctx context.Context, userID, scope string) (string, error) {
+	if s.cfg.Users == nil {
+		return scope, nil
+	}
+	scopes, allowed, err := s.cfg.Users.UserScopes(ctx, userID)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("asking the access policy: %w", err)
+	case !allowed:
+		return "", nil
+	case scopes == nil:
+		return scope, nil
+	}
+	var out []string
+	for _, sc := range strings.Fields(scope) {
+		if slices.Contains(scopes, sc) {
+			out = append(out, sc)
+		}
+	}
+	return strings.Join(out, " "), nil
 }
 
 // scopeCovers reports whether every scope of want is in have.

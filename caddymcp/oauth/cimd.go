@@ -8,7 +8,6 @@ package oauth
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -70,6 +69,10 @@ type ClientMetadataDocuments struct {
 	AllowDomains []string
 	// Timeout bounds one fetch. Default: DefaultDocumentTimeout (5s).
 	Timeout time.Duration
+	// AllowPorts are the ports other than 443 that documents may be
+	// fetched on. Default: none, 443 only, so that a client_id cannot
+	// make this server probe other services' ports.
+	AllowPorts []int
 	// RootCAs verify the certificates of document hosts. Default (nil):
 	// the system's roots.
 	RootCAs *x509.CertPool
@@ -110,6 +113,8 @@ func checkDocumentURL(raw string) (*url.URL, error) {
 	}
 	u, err := url.Parse(raw)
 	switch {
+	case uriHasControlChar(raw):
+		return nil, errors.New("the URL contains a control or bidirectional formatting character")
 	case err != nil || u.Scheme != "https" || u.Host == "" || u.Opaque != "":
 		return nil, errors.New("it is not an https URL")
 	case u.User != nil:
@@ -151,10 +156,17 @@ func (e *documentError) Error() string { return e.reason }
 // (such as the addresses of internal names).
 const noPublicAddress = "its host has no public address"
 
+// DocumentFetchFailed is what the client and the user learn of any
+// failure to fetch a document — the connection, TLS, a redirect, an HTTP
+// status other than 200 — so that client_ids cannot be used to tell
+// which ports and services a host has. The details are logged.
+const DocumentFetchFailed = "it could not be fetched"
+
 // documents fetches, checks and caches client metadata documents.
 type documents struct {
 	hosts   hostPolicy
 	timeout time.Duration
+	ports   []int // allowed besides 443
 	client  *http.Client
 
 	mu      sync.Mutex
@@ -185,7 +197,10 @@ func newDocuments(cfg ClientMetadataDocuments) (*documents, error) {
 	if cfg.Timeout < 0 {
 		return nil, errors.New("client metadata documents: the timeout must not be negative")
 	}
-	d := &documents{hosts: hosts, timeout: cfg.Timeout,
+	if err := CheckAllowPorts(cfg.AllowPorts); err != nil {
+		return nil, err
+	}
+	d := &documents{hosts: hosts, timeout: cfg.Timeout, ports: cfg.AllowPorts,
 		cache: map[string]*cachedDocument{}, pending: map[string]*pendingDocument{}}
 	if d.timeout == 0 {
 		d.timeout = DefaultDocumentTimeout
@@ -217,6 +232,9 @@ func (s *Server) clientDocument(ctx context.Context, id string, staleOK bool) (*
 	}
 	if !d.hosts.allows(u.Hostname()) {
 		return nil, &documentError{reason: "this server does not accept applications from " + normalHost(u.Hostname())}
+	}
+	if !d.allowsPort(u.Port()) {
+		return nil, &documentError{reason: "this server fetches metadata documents on port 443 only"}
 	}
 	now := s.cfg.Now()
 	d.mu.Lock()
@@ -336,11 +354,12 @@ func (d *documents) fetch(ctx context.Context, id string) ([]byte, http.Header, 
 	defer res.Body.Close()
 	switch code := res.StatusCode; {
 	case code >= 300 && code < 400:
-		return nil, nil, &documentError{reason: fmt.Sprintf("its URL redirects (HTTP %d), and redirects are not followed", code)}
+		return nil, nil, &documentError{reason: DocumentFetchFailed,
+			cause: fmt.Errorf("its URL redirects (HTTP %d), and redirects are not followed", code)}
 	case code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout:
-		return nil, nil, &documentError{reason: fmt.Sprintf("its host answered HTTP %d", code), transient: true}
+		return nil, nil, &documentError{reason: DocumentFetchFailed, transient: true, cause: fmt.Errorf("its host answered HTTP %d", code)}
 	case code != http.StatusOK:
-		return nil, nil, &documentError{reason: fmt.Sprintf("its URL answered HTTP %d, not 200", code)}
+		return nil, nil, &documentError{reason: DocumentFetchFailed, cause: fmt.Errorf("its URL answered HTTP %d, not 200", code)}
 	}
 	body, err := safehttp.ReadBody(res, MaxDocumentBytes)
 	switch {
@@ -352,22 +371,36 @@ func (d *documents) fetch(ctx context.Context, id string) ([]byte, http.Header, 
 	return body, res.Header, nil
 }
 
-// fetchError describes a failed fetch without internal details (such as
-// the resolver's address).
+// fetchError describes a failed fetch without details: a refused or
+// unknown host as noPublicAddress, anything else (connection, TLS,
+// timeout) as DocumentFetchFailed. The cause is logged.
 func fetchError(err error) error {
 	var refused *safehttp.RefusedAddressError
 	var dnsErr *net.DNSError
-	var certErr *tls.CertificateVerificationError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &refused), errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+	if errors.As(err, &refused) || errors.As(err, &dnsErr) && dnsErr.IsNotFound {
 		return &documentError{reason: noPublicAddress, cause: err}
-	case errors.As(err, &certErr):
-		return &documentError{reason: "its host's TLS certificate is not valid", transient: true, cause: err}
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return &documentError{reason: "fetching it timed out", transient: true, cause: err}
 	}
-	return &documentError{reason: "it could not be fetched", transient: true, cause: err}
+	return &documentError{reason: DocumentFetchFailed, transient: true, cause: err}
+}
+
+// allowsPort reports whether documents may be fetched on port ("" is 443).
+func (d *documents) allowsPort(port string) bool {
+	if port == "" || port == "443" {
+		return true
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && slices.Contains(d.ports, n)
+}
+
+// CheckAllowPorts checks ports for ClientMetadataDocuments.AllowPorts:
+// each between 1 and 65535.
+func CheckAllowPorts(ports []int) error {
+	for _, p := range ports {
+		if p < 1 || p > 65535 {
+			return fmt.Errorf("client metadata documents: allowed port %d is not between 1 and 65535", p)
+		}
+	}
+	return nil
 }
 
 // documentLifetime is how long a document may be cached according to
@@ -493,7 +526,7 @@ func (s *Server) parseDocument(id string, body []byte, now time.Time) (*store.Cl
 	md.Scope = strings.Join(scopes, " ")
 	// Display links this server does not show are dropped when malformed.
 	for _, u := range []*string{&md.ClientURI, &md.LogoURI, &md.TOSURI, &md.PolicyURI} {
-		if p, err := url.Parse(*u); err != nil || p.Scheme != "https" || p.Host == "" || len(*u) > maxURILen {
+		if p, err := url.Parse(*u); err != nil || p.Scheme != "https" || p.Host == "" || len(*u) > maxURILen || uriHasControlChar(*u) {
 			*u = ""
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -240,7 +241,12 @@ func (r *fakeResolver) callsOf(host string) int {
 func newDocFlow(t *testing.T, ds *docServer, res *fakeResolver, opts ...func(*oauth.ClientMetadataDocuments)) *flow {
 	t.Helper()
 	return newFlow(t, func(c *oauth.Config) {
-		c.ClientMetadataDocuments = oauth.ClientMetadataDocuments{RootCAs: ds.roots, Resolver: res, AllowAddress: allowDocServer}
+		port, err := strconv.Atoi(ds.port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ClientMetadataDocuments = oauth.ClientMetadataDocuments{RootCAs: ds.roots, Resolver: res, AllowAddress: allowDocServer,
+			AllowPorts: []int{port}}
 		for _, o := range opts {
 			o(&c.ClientMetadataDocuments)
 		}
@@ -425,16 +431,16 @@ func TestDocumentRefused(t *testing.T) {
 		}, false, "it is not a JSON object"},
 		{"redirected", func(string) docReply {
 			return docReply{status: http.StatusFound, header: map[string]string{"Location": ds.url("client.example.com", "/target.json")}}
-		}, false, "its URL redirects (HTTP 302), and redirects are not followed"},
+		}, false, oauth.DocumentFetchFailed},
 		{"permanently redirected", func(string) docReply {
 			return docReply{status: http.StatusPermanentRedirect, header: map[string]string{"Location": ds.url("client.example.com", "/target.json")}}
-		}, false, "redirects are not followed"},
+		}, false, oauth.DocumentFetchFailed},
 		{"not found", func(string) docReply { return docReply{status: http.StatusNotFound, body: "{}"} }, false,
-			"its URL answered HTTP 404, not 200"},
+			oauth.DocumentFetchFailed},
 		{"no content", func(string) docReply { return docReply{status: http.StatusNoContent} }, false,
-			"its URL answered HTTP 204, not 200"},
+			oauth.DocumentFetchFailed},
 		{"server error", func(string) docReply { return docReply{status: http.StatusServiceUnavailable} }, true,
-			"its host answered HTTP 503"},
+			oauth.DocumentFetchFailed},
 	}
 	target := ds.url("client.example.com", "/target.json")
 	ds.set(target, docReply{body: docBody(t, target, nil)})
@@ -653,7 +659,7 @@ func TestDocumentErrorsNotCached(t *testing.T) {
 	t.Run("a failure is retried at once", func(t *testing.T) {
 		id := ds.url("client.example.com", "/flaky.json")
 		ds.set(id, docReply{status: http.StatusInternalServerError, header: cached})
-		wantDocRefused(t, f.authorizeDoc(docClient(id), nil), http.StatusBadGateway, "its host answered HTTP 500")
+		wantDocRefused(t, f.authorizeDoc(docClient(id), nil), http.StatusBadGateway, oauth.DocumentFetchFailed)
 		ds.set(id, docReply{header: cached, body: docBody(t, id, nil)})
 		consentForm(t, f.authorizeDoc(docClient(id), nil))
 		if n := ds.hitsOf(id); n != 2 {
@@ -678,7 +684,7 @@ func TestDocumentErrorsNotCached(t *testing.T) {
 		ds.set(id, docReply{status: http.StatusBadGateway})
 		tb = wantToken(t, f.refresh(c, tb.RefreshToken, nil))
 		// An authorization needs a fresh document (CIMD §4.3).
-		wantDocRefused(t, f.authorizeDoc(c, nil), http.StatusBadGateway, "its host answered HTTP 502")
+		wantDocRefused(t, f.authorizeDoc(c, nil), http.StatusBadGateway, oauth.DocumentFetchFailed)
 		// Not forever.
 		f.clock.Advance(25 * time.Hour)
 		wantOAuthError(t, f.refresh(c, tb.RefreshToken, nil), http.StatusServiceUnavailable, "temporarily_unavailable")
@@ -870,4 +876,64 @@ func TestDocumentLenient(t *testing.T) {
 	if tb.RefreshToken != "" {
 		t.Error("a refresh token for a client without the refresh_token grant")
 	}
+}
+
+// TestDocumentFetchNoPortScanOracle (security finding 13): documents are
+// fetched on port 443 only unless the operator allows other ports, and
+// every connection, TLS or HTTP failure reads the same to the user.
+func TestDocumentFetchNoPortScanOracle(t *testing.T) {
+	t.Parallel()
+	ds, res := newDocServerFor(t, "client.example.com")
+	t.Run("another port is refused unless allowed", func(t *testing.T) {
+		t.Parallel()
+		f := newDocFlow(t, ds, res, func(c *oauth.ClientMetadataDocuments) { c.AllowPorts = nil })
+		id := ds.url("client.example.com", "/port.json")
+		ds.setDoc(t, id)
+		wantDocRefused(t, f.authorizeDoc(docClient(id), nil), http.StatusBadRequest, "port 443")
+		if n := ds.hitsOf(id); n != 0 {
+			t.Errorf("fetched %d times on a port not allowed", n)
+		}
+	})
+	t.Run("one text for every failure", func(t *testing.T) {
+		t.Parallel()
+		closed, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closedPort := closed.Addr().(*net.TCPAddr).Port
+		closed.Close()
+		plain := httptest.NewServer(http.NotFoundHandler()) // no TLS
+		t.Cleanup(plain.Close)
+		plainPort := plain.Listener.Addr().(*net.TCPAddr).Port
+		dsPort, _ := strconv.Atoi(ds.port)
+		f := newDocFlow(t, ds, res, func(c *oauth.ClientMetadataDocuments) {
+			c.AllowPorts = []int{dsPort, closedPort, plainPort}
+			c.Timeout = 2 * time.Second
+		})
+		onPort := func(port int, path string) string {
+			return "https://client.example.com:" + strconv.Itoa(port) + path
+		}
+		ds.set(ds.url("client.example.com", "/missing.json"), docReply{status: http.StatusNotFound})
+		ds.set(ds.url("client.example.com", "/moved.json"), docReply{status: http.StatusFound,
+			header: map[string]string{"Location": "https://elsewhere.example/"}})
+		ds.set(ds.url("client.example.com", "/down.json"), docReply{status: http.StatusServiceUnavailable})
+		for name, id := range map[string]string{
+			"connection refused": onPort(closedPort, "/client.json"),
+			"not TLS":            onPort(plainPort, "/client.json"),
+			"HTTP 404":           ds.url("client.example.com", "/missing.json"),
+			"HTTP 302":           ds.url("client.example.com", "/moved.json"),
+			"HTTP 503":           ds.url("client.example.com", "/down.json"),
+		} {
+			w := f.authorizeDoc(docClient(id), nil)
+			body := html.UnescapeString(w.Body.String())
+			if !strings.Contains(body, oauth.DocumentFetchFailed) {
+				t.Errorf("%s: the page lacks %q:\n%s", name, oauth.DocumentFetchFailed, body)
+			}
+			for _, leak := range []string{"HTTP 4", "HTTP 5", "HTTP 3", "redirect", "certificate", "TLS", "refused", "timed out"} {
+				if strings.Contains(body, leak) {
+					t.Errorf("%s: the page tells %q:\n%s", name, leak, body)
+				}
+			}
+		}
+	})
 }

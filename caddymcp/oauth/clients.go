@@ -156,6 +156,8 @@ func (s *Server) authenticateClient(r *http.Request, form map[string]string) (*s
 func checkRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	switch {
+	case uriHasControlChar(raw):
+		return fmt.Errorf("redirect URI %+q contains a control or bidirectional formatting character", raw)
 	case err != nil || !u.IsAbs():
 		return fmt.Errorf("redirect URI %+q is not an absolute URI", raw)
 	case strings.Contains(raw, "#"):
@@ -185,15 +187,20 @@ func checkRedirectURI(raw string) error {
 
 // matchRedirectURI reports whether requested is one of the registered
 // redirect URIs: exact string comparison, except that the port of a
-// loopback http URI may differ (RFC 8252 §7.3, OAuth 2.1 §4.1.1).
+// loopback http URI may differ (RFC 8252 §7.3, OAuth 2.1 §4.1.1). A
+// fragment or user information is refused before any comparison, so no
+// branch of the comparison can let one through (OAuth 2.1 §2.3.1).
 func matchRedirectURI(registered []string, requested string) bool {
+	ru, err := url.Parse(requested)
+	if err != nil || strings.Contains(requested, "#") || ru.User != nil || uriHasControlChar(requested) {
+		return false
+	}
 	for _, r := range registered {
 		if r == requested {
 			return true
 		}
 	}
-	ru, err := url.Parse(requested)
-	if err != nil || ru.Scheme != "http" || !web.IsLoopbackHost(ru.Hostname()) {
+	if ru.Scheme != "http" || !web.IsLoopbackHost(ru.Hostname()) {
 		return false
 	}
 	for _, r := range registered {

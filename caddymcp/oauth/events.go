@@ -6,6 +6,10 @@ import "github.com/caddymcp/caddymcp/caddymcp/internal/audit"
 const (
 	// EventClientRegistered: a client registered dynamically (RFC 7591).
 	EventClientRegistered audit.Kind = "client_registered"
+	// EventClientEvicted: the registry was full (max_clients), and the
+	// oldest client that never completed an authorization was deleted to
+	// make way for a new one.
+	EventClientEvicted audit.Kind = "client_evicted"
 	// EventClientDocumentFetched: a client ID metadata document was
 	// fetched and accepted.
 	EventClientDocumentFetched audit.Kind = "client_document_fetched"

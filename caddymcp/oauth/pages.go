@@ -160,24 +160,31 @@ func writeConsentPage(w http.ResponseWriter, p consentPage) {
 	if client == "" {
 		client = "An application"
 	}
-	host := p.RedirectHost
-	if host == "" {
-		host = redirectHost(p.RedirectURI)
+	redirect := shownHost{ascii: p.RedirectHost}
+	if p.RedirectHost == "" {
+		redirect = redirectHostShown(p.RedirectURI)
+	}
+	var clientHost shownHost
+	if p.ClientHost != "" {
+		clientHost = showHost(p.ClientHost)
 	}
 	c := page.Consent{
-		Client:        client,
-		ClientID:      p.ClientID,
-		ClientHost:    p.ClientHost,
-		LocalRedirect: p.LocalRedirect,
-		SignedInAs:    signedInAs(p.UserName, p.UserEmail),
-		RedirectHost:  host,
-		RedirectURI:   p.RedirectURI,
-		ResourceName:  p.ResourceName,
-		Resource:      p.Resource,
-		FormAction:    p.FormAction,
-		RequestID:     p.RequestID,
-		CSRFToken:     p.CSRFToken,
-		AccountURL:    p.AccountURL,
+		Client:              client,
+		ClientID:            asciiHostURI(p.ClientID),
+		ClientHost:          clientHost.ascii,
+		ClientHostUnicode:   clientHost.unicode,
+		RedirectHostUnicode: redirect.unicode,
+		MixedScript:         clientHost.mixed || redirect.mixed,
+		LocalRedirect:       p.LocalRedirect,
+		SignedInAs:          signedInAs(p.UserName, p.UserEmail),
+		RedirectHost:        redirect.ascii,
+		RedirectURI:         asciiHostURI(p.RedirectURI),
+		ResourceName:        p.ResourceName,
+		Resource:            p.Resource,
+		FormAction:          p.FormAction,
+		RequestID:           p.RequestID,
+		CSRFToken:           p.CSRFToken,
+		AccountURL:          p.AccountURL,
 	}
 	if len(p.Scopes) > 0 {
 		c.Scopes = DescribeScopes(p.Scopes, p.ScopeTools)
@@ -210,22 +217,30 @@ func newNonce() string {
 }
 
 // redirectHost is what the user is shown as the redirect destination:
-// the host of an http(s) URI, else the scheme and host.
-func redirectHost(uri string) string {
+// the host of an http(s) URI, else the scheme and host; hosts in ASCII
+// form (see showHost).
+func redirectHost(uri string) string { return redirectHostShown(uri).ascii }
+
+// redirectHostShown is redirectHost with the Unicode form of the host
+// and whether it mixes scripts.
+func redirectHostShown(uri string) shownHost {
 	u, err := url.Parse(uri)
 	if err != nil || u.Scheme == "" {
-		return uri
+		return shownHost{ascii: uri}
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "http", "https":
-		if u.Host != "" {
-			return u.Host
-		}
+	sh := showHost(u.Host)
+	switch {
+	case u.Host == "":
+		return shownHost{ascii: u.Scheme + ":"}
+	case strings.EqualFold(u.Scheme, "http") || strings.EqualFold(u.Scheme, "https"):
+		return sh
 	}
-	if u.Host != "" {
-		return u.Scheme + "://" + u.Host
+	prefix := u.Scheme + "://"
+	sh.ascii = prefix + sh.ascii
+	if sh.unicode != "" {
+		sh.unicode = prefix + sh.unicode
 	}
-	return u.Scheme + ":"
+	return sh
 }
 
 // signedInAs names the user: "Name (email)", or whichever is known.

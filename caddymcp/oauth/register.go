@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -97,11 +98,22 @@ func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, "counting clients", err)
 		return
 	} else if n >= reg.MaxClients {
-		// RFC 7591 has no code for a full registry; the client can do
-		// nothing but try later.
-		w.Header().Set("Retry-After", "3600")
-		web.WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "this server accepts no more client registrations at the moment")
-		return
+		// A full registry makes way: the oldest client that never
+		// completed an authorization goes, so that junk registrations
+		// cannot lock out the clients people use.
+		evicted, err := s.cfg.Store.EvictUnusedClient(ctx)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// RFC 7591 has no code for a full registry; the client can do
+			// nothing but try later.
+			w.Header().Set("Retry-After", "3600")
+			web.WriteError(w, http.StatusBadRequest, "invalid_client_metadata", "this server accepts no more client registrations at the moment")
+			return
+		case err != nil:
+			s.internalError(w, r, "evicting an unused client", err)
+			return
+		}
+		s.audit(EventClientEvicted, "client_id", evicted, "reason", "max_clients")
 	}
 
 	now := s.cfg.Now().UTC().Truncate(time.Second)
@@ -193,7 +205,10 @@ func (s *Server) checkMetadata(md *clientMetadata) *oauthError {
 		return oe
 	}
 	if len(md.GrantTypes) == 0 {
-		md.GrantTypes = []string{"authorization_code"}
+		// RFC 7591 §2 names authorization_code as the default; clients
+		// that send no grant_types still expect to refresh, as most MCP
+		// authorization servers allow. The response echoes both.
+		md.GrantTypes = []string{"authorization_code", "refresh_token"}
 	}
 	for _, g := range md.GrantTypes {
 		if g != "authorization_code" && g != "refresh_token" {
@@ -235,7 +250,7 @@ func (s *Server) checkMetadata(md *clientMetadata) *oauthError {
 			continue
 		}
 		p, err := url.Parse(*u)
-		if err != nil || p.Scheme != "https" || p.Host == "" || len(*u) > maxURILen {
+		if err != nil || p.Scheme != "https" || p.Host == "" || len(*u) > maxURILen || uriHasControlChar(*u) {
 			return meta("client_uri, logo_uri, tos_uri and policy_uri must be https URLs")
 		}
 	}

@@ -3,6 +3,8 @@ package oauth_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -145,7 +147,7 @@ func TestRegisterEchoesMetadata(t *testing.T) {
 
 	// Defaults are filled in and echoed (RFC 7591 §2).
 	m = decodeRegistration(t, f.serve(registerRequest(`{"redirect_uris":["`+flowRedirect+`"],"token_endpoint_auth_method":"none"}`)))
-	if got := strList(m, "grant_types"); !slices.Equal(got, []string{"authorization_code"}) {
+	if got := strList(m, "grant_types"); !slices.Equal(got, []string{"authorization_code", "refresh_token"}) {
 		t.Errorf("default grant_types = %v", got)
 	}
 	if got := strList(m, "response_types"); !slices.Equal(got, []string{"code"}) {
@@ -330,9 +332,12 @@ func TestRegisterAccessControl(t *testing.T) {
 	})
 	t.Run("max clients", func(t *testing.T) {
 		t.Parallel()
+		// A registry full of clients in use refuses; one with a client
+		// that never completed an authorization makes way
+		// (TestRegisterFullRegistryEvictsUnused).
 		f := newFlow(t, func(c *oauth.Config) { c.Registration.MaxClients = 2 })
 		for range 2 {
-			decodeRegistration(t, f.serve(registerRequest(body)))
+			f.authorizeCode(f.register("none", nil), nil)
 		}
 		w := f.serve(registerRequest(body))
 		wantOAuthError(t, w, http.StatusBadRequest, "invalid_client_metadata")
@@ -470,5 +475,112 @@ func TestRegisterCORS(t *testing.T) {
 		if w = f.serve(r); w.Header().Get("Access-Control-Allow-Origin") != "" {
 			t.Errorf("POST from an unlisted origin: ACAO %q", w.Header().Get("Access-Control-Allow-Origin"))
 		}
+	})
+}
+
+// Security finding 14: a client that registers without grant_types gets
+// authorization_code and refresh_token, is told so, and can refresh.
+func TestRegisterWithoutGrantTypesCanRefresh(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t)
+	m := decodeRegistration(t, f.serve(registerRequest(`{"redirect_uris":["`+flowRedirect+`"],"token_endpoint_auth_method":"none"}`)))
+	if got := strList(m, "grant_types"); !slices.Equal(got, []string{"authorization_code", "refresh_token"}) {
+		t.Fatalf("grant_types in the registration response = %v", got)
+	}
+	c := testClient{ID: m["client_id"].(string), RedirectURI: flowRedirect, Method: "none"}
+	tb := f.tokens(c, nil)
+	if tb.RefreshToken == "" {
+		t.Fatal("no refresh token issued")
+	}
+	wantToken(t, f.refresh(c, tb.RefreshToken, nil))
+}
+
+// Security finding 11: the RFC 8414 metadata and the JWKS are public and
+// readable from any origin even when allowed_origins restricts the
+// credentialed endpoints.
+func TestPublicDocumentsAnyOrigin(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t, func(c *oauth.Config) { c.AllowedOrigins = []string{"https://inspector.example.com"} })
+	for _, path := range []string{oauth.ASMetadataPath, oauth.JWKSPath} {
+		for _, method := range []string{http.MethodGet, http.MethodOptions} {
+			t.Run(method+" "+path, func(t *testing.T) {
+				r := httptest.NewRequest(method, flowIssuer+path, nil)
+				r.Header.Set("Origin", "https://elsewhere.example")
+				if method == http.MethodOptions {
+					r.Header.Set("Access-Control-Request-Method", "GET")
+				}
+				w := f.serve(r)
+				if w.Code != http.StatusOK && w.Code != http.StatusNoContent {
+					t.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+				if got := w.Header().Get("Access-Control-Allow-Origin"); got != "*" {
+					t.Errorf("Access-Control-Allow-Origin = %q, want *", got)
+				}
+			})
+		}
+	}
+}
+
+// TestRegisterFullRegistryEvictsUnused (security finding 5): when
+// max_clients is reached, the oldest client that never completed an
+// authorization is deleted for the new one; clients in use stay.
+func TestRegisterFullRegistryEvictsUnused(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t, func(c *oauth.Config) { c.Registration.MaxClients = 2 })
+	unused := f.register("none", nil)
+	used := f.register("none", nil)
+	f.authorizeCode(used, nil)
+	f.clock.Advance(time.Minute)
+	fresh := f.register("none", nil)
+	ctx := context.Background()
+	if _, err := f.store.GetClient(ctx, unused.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the unused client is still registered: %v", err)
+	}
+	for _, c := range []testClient{used, fresh} {
+		if _, err := f.store.GetClient(ctx, c.ID); err != nil {
+			t.Errorf("client %s: %v", c.ID, err)
+		}
+	}
+	if n, _ := f.store.CountClients(ctx); n != 2 {
+		t.Errorf("%d clients stored, want 2", n)
+	}
+}
+
+// TestLookalikeHosts (security finding 4): a look-alike redirect host is
+// shown in its ASCII form with a warning, and URIs with bidirectional or
+// other control characters are refused at registration and at the
+// authorization endpoint.
+func TestLookalikeHosts(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t)
+	t.Run("mixed-script host on the consent page", func(t *testing.T) {
+		c := f.register("none", map[string]any{"redirect_uris": []string{"https://cl\u0430ude.ai/cb"}})
+		_, challenge := newPKCE(t)
+		w := f.get(oauth.AuthorizePath, authQuery(c, challenge, nil))
+		body := html.UnescapeString(w.Body.String())
+		if w.Code != http.StatusOK || !strings.Contains(body, "xn--clude-5ve.ai") || !strings.Contains(body, "mixes letters of different alphabets") {
+			t.Fatalf("status %d; the page lacks the ASCII host or the warning:\n%s", w.Code, body)
+		}
+		if strings.Contains(body, "cl\u0430ude.ai") {
+			t.Errorf("the page shows the look-alike host in Unicode:\n%s", body)
+		}
+	})
+	t.Run("single-script host: ASCII with Unicode beside", func(t *testing.T) {
+		c := f.register("none", map[string]any{"redirect_uris": []string{"https://\u0430\u0440\u0440\u04cf\u0435.com/cb"}})
+		_, challenge := newPKCE(t)
+		body := html.UnescapeString(f.get(oauth.AuthorizePath, authQuery(c, challenge, nil)).Body.String())
+		if !strings.Contains(body, "xn--80ak6aa92e.com</strong> <span class=\"small\">(\u0430\u0440\u0440\u04cf\u0435.com)") {
+			t.Errorf("the page lacks the ASCII host with its Unicode form beside:\n%s", body)
+		}
+		if strings.Contains(body, "mixes letters") {
+			t.Errorf("a single-script host is flagged:\n%s", body)
+		}
+	})
+	t.Run("bidi override refused at registration", func(t *testing.T) {
+		for _, uri := range []string{"https://app.example.com/\u202ecb", "https://app.example.com/cb%E2%80%AE"} {
+			wantOAuthError(t, f.serve(registerRequest(`{"redirect_uris":["`+uri+`"]}`)), http.StatusBadRequest, "invalid_redirect_uri")
+		}
+		wantOAuthError(t, f.serve(registerRequest(`{"redirect_uris":["`+flowRedirect+`"],"client_uri":"https://app.example.com/\u202e"}`)),
+			http.StatusBadRequest, "invalid_client_metadata")
 	})
 }

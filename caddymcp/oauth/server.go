@@ -120,7 +120,9 @@ type Config struct {
 	// same response, for clients that refresh concurrently. Default: 10s.
 	RefreshGrace time.Duration
 	// AllowedOrigins restricts which browser origins may call the
-	// endpoints cross-origin. Empty means any ("*").
+	// registration, token, revocation and introspection endpoints
+	// cross-origin. Empty means any ("*"). The metadata and the JWKS are
+	// public and always allow any origin.
 	AllowedOrigins []string
 	// RateLimits limits how often one client may call the registration,
 	// token and authorization endpoints. Default: no limits.
@@ -171,6 +173,9 @@ type Registration struct {
 	// to register (RFC 7591 §3).
 	InitialAccessToken string
 	// MaxClients caps the number of registered clients. Default: 10000.
+	// When it is reached, the oldest client that never completed an
+	// authorization is deleted to make way; only when there is none is
+	// the registration refused.
 	MaxClients int
 	// MaxRedirectURIs caps a client's redirect URIs. Default: 10.
 	MaxRedirectURIs int
@@ -549,8 +554,11 @@ func (s *Server) Metadata(issuer string) ASMetadata {
 	return m
 }
 
+// serveMetadata answers the RFC 8414 metadata. It is public, like the
+// JWKS and the protected resource metadata: readable from any origin
+// whatever AllowedOrigins says, which governs the other endpoints.
 func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request, issuer string) {
-	if !s.preflight(w, r, "GET, HEAD, OPTIONS") {
+	if !web.ServePublicGet(w, r) {
 		return
 	}
 	web.WriteJSON(w, http.StatusOK, s.Metadata(issuer), "public, max-age=300")

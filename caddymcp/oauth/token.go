@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -178,6 +179,14 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 		resp = res
 		return out, nil
 	})
+	if err == nil {
+		// The user may have been dropped by the access policy since the
+		// code was issued. The policy is asked after the redemption, whose
+		// callback runs in the store's transaction and may not use the
+		// store again: the code is spent, and what it issued is revoked
+		// before anything leaves.
+		err = t.checkCodePolicy(r, c)
+	}
 	var oe *oauthError
 	switch {
 	case err == nil:
@@ -212,6 +221,25 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 	default:
 		t.s.internalError(w, r, "redeeming a code", err)
 	}
+}
+
+// checkCodePolicy asks the access policy about the user of a redeemed
+// code. When the user may no longer grant any of its scope, the grant just
+// created is revoked and an invalid_grant *oauthError returned.
+func (t *tokenIssuer) checkCodePolicy(r *http.Request, c *store.AuthCode) error {
+	scope, err := t.s.policyScope(r.Context(), c.UserID, c.Scope)
+	if err == nil && scope != "" {
+		return nil
+	}
+	if rerr := t.s.cfg.Store.RevokeGrant(r.Context(), c.GrantID, t.now); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
+		return errors.Join(err, fmt.Errorf("revoking the grant of a code refused by the access policy: %w", rerr))
+	}
+	t.s.revoked(r.Context())
+	if err != nil {
+		return err
+	}
+	t.s.audit(EventGrantRevoked, "reason", "access policy", "client_id", c.ClientID, "user_id", c.UserID, "grant_id", c.GrantID)
+	return badRequest("invalid_grant", "the user may no longer use this server")
 }
 
 // checkCode verifies that a code may be redeemed by this request: same

@@ -961,3 +961,34 @@ func TestRefreshFollowsThePolicy(t *testing.T) {
 	f.users.SetPolicy(nil)
 	wantOAuthError(t, f.refresh(c, again.RefreshToken, nil), http.StatusBadRequest, "invalid_grant")
 }
+
+// TestPolicyRecheckedAtApprovalAndExchange (security finding 12): a user
+// the access policy drops while the consent page is open, or between the
+// code and its exchange, gets no tokens; the refused code is spent.
+func TestPolicyRecheckedAtApprovalAndExchange(t *testing.T) {
+	t.Parallel()
+	denyAll := func(string) ([]string, bool) { return nil, false }
+	t.Run("at consent approval", func(t *testing.T) {
+		t.Parallel()
+		f := newFlow(t)
+		c := f.register("none", nil)
+		_, challenge := newPKCE(t)
+		id, csrf := consentForm(t, f.get(oauth.AuthorizePath, authQuery(c, challenge, nil)))
+		f.users.SetPolicy(denyAll)
+		w := f.decide(id, csrf, "approve")
+		q := wantRedirect(t, w, w.Code, c.RedirectURI+"?")
+		if q.Get("error") != "access_denied" || q.Has("code") {
+			t.Fatalf("approval by a user no longer allowed: %v", q)
+		}
+	})
+	t.Run("at the code exchange", func(t *testing.T) {
+		t.Parallel()
+		f := newFlow(t)
+		c := f.register("none", nil)
+		code, verifier := f.authorizeCode(c, nil)
+		f.users.SetPolicy(denyAll)
+		wantOAuthError(t, f.exchange(c, code, verifier, nil), http.StatusBadRequest, "invalid_grant")
+		f.users.SetPolicy(nil)
+		wantOAuthError(t, f.exchange(c, code, verifier, nil), http.StatusBadRequest, "invalid_grant")
+	})
+}

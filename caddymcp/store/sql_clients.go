@@ -139,3 +139,38 @@ func (s *sqlStore) DeleteStaleClients(ctx context.Context, before time.Time) (in
 	}
 	return n, nil
 }
+
+// unusedClient is the condition of a client never used that holds no
+// unrevoked grant.
+const unusedClient = `last_used_at IS NULL
+	AND client_id NOT IN (SELECT client_id FROM grants WHERE revoked_at IS NULL)`
+
+func (s *sqlStore) DeleteUnusedClients(ctx context.Context, before time.Time) (int64, error) {
+	n, err := s.deleteClientsWhere(ctx, `created_at < $1 AND `+unusedClient, ts(before))
+	if err != nil {
+		return 0, fmt.Errorf("deleting unused clients: %w", err)
+	}
+	return n, nil
+}
+
+func (s *sqlStore) EvictUnusedClient(ctx context.Context) (string, error) {
+	// The candidate is chosen first and deleted only if it is still
+	// unused: a client used meanwhile, or evicted by a concurrent call,
+	// makes way for the next candidate.
+	for range 3 {
+		var id string
+		err := s.db.queryRow(ctx, `SELECT client_id FROM oauth_clients WHERE `+unusedClient+`
+			ORDER BY created_at, client_id LIMIT 1`).Scan(&id)
+		if err != nil {
+			return "", fmt.Errorf("evicting an unused client: %w", err)
+		}
+		n, err := s.deleteClientsWhere(ctx, `client_id = $1 AND `+unusedClient, id)
+		if err != nil {
+			return "", fmt.Errorf("evicting an unused client: %w", err)
+		}
+		if n == 1 {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("evicting an unused client: %w", ErrNotFound)
+}

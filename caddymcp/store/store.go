@@ -317,6 +317,14 @@ type Clients interface {
 	// DeleteStaleClients deletes clients not used since before and
 	// holding no unrevoked grant, and returns how many.
 	DeleteStaleClients(ctx context.Context, before time.Time) (int64, error)
+	// DeleteUnusedClients deletes clients never used (LastUsedAt zero:
+	// no authorization completed) created before before and holding no
+	// unrevoked grant, and returns how many.
+	DeleteUnusedClients(ctx context.Context, before time.Time) (int64, error)
+	// EvictUnusedClient deletes the never-used client created first
+	// (ties broken by ID) that holds no unrevoked grant, and returns its
+	// ID; ErrNotFound if there is none.
+	EvictUnusedClient(ctx context.Context) (string, error)
 }
 
 // Codes stores authorization codes.

@@ -297,6 +297,53 @@ func TestClients(t *testing.T) {
 	})
 }
 
+// TestUnusedClients: clients that never completed an authorization
+// expire early, and the oldest of them makes way when the registry is
+// full (security finding 5); used clients and clients with a live grant
+// are kept.
+func TestUnusedClients(t *testing.T) {
+	forEach(t, func(t *testing.T, s store.Store, _ func() store.Store) {
+		u := newUser(t, s)
+		client := func(created time.Time, used bool) *store.Client {
+			c := &store.Client{ID: "u-" + randID(t), TokenEndpointAuthMethod: "none", CreatedAt: created, UpdatedAt: created}
+			if used {
+				c.LastUsedAt = created
+			}
+			must(t, s.CreateClient(ctx(), c))
+			return c
+		}
+		old := client(t0, false)
+		oldUsed := client(t0.Add(-time.Hour), true)
+		oldGrant := client(t0.Add(-2*time.Hour), false)
+		newGrant(t, s, u, oldGrant.ID)
+		newer := client(t0.Add(2*time.Hour), false)
+		newest := client(t0.Add(3*time.Hour), false)
+
+		n, err := s.DeleteUnusedClients(ctx(), t0.Add(time.Hour))
+		must(t, err)
+		if n != 1 {
+			t.Fatalf("DeleteUnusedClients = %d, want 1 (the unused client created before)", n)
+		}
+		_, err = s.GetClient(ctx(), old.ID)
+		wantErr(t, err, store.ErrNotFound)
+		for _, c := range []*store.Client{oldUsed, oldGrant, newer, newest} {
+			if _, err := s.GetClient(ctx(), c.ID); err != nil {
+				t.Fatalf("client %s: %v", c.ID, err)
+			}
+		}
+
+		id, err := s.EvictUnusedClient(ctx())
+		must(t, err)
+		if id != newer.ID {
+			t.Fatalf("EvictUnusedClient evicted %s, want the oldest unused %s", id, newer.ID)
+		}
+		must(t, s.TouchClient(ctx(), newest.ID, t0.Add(4*time.Hour)))
+		if id, err := s.EvictUnusedClient(ctx()); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("EvictUnusedClient with no unused client left: %q, %v", id, err)
+		}
+	})
+}
+
 func newCode(u *store.User) *store.AuthCode {
 	return &store.AuthCode{GrantID: "g-code", ClientID: "c1", UserID: u.ID, RedirectURI: "http://127.0.0.1:33418/cb",
 		Scope: "booking:read product:read", Resource: "https://mcp.example.com/mcp", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",

@@ -93,15 +93,26 @@ type Consent struct {
 	// ClientID is the application's client_id.
 	ClientID string
 	// ClientHost is the host of a client_id URL, shown prominently for
-	// a client known by its metadata document; empty otherwise.
+	// a client known by its metadata document; empty otherwise. It is in
+	// ASCII form (punycode), as browsers show look-alike hosts.
 	ClientHost string
+	// ClientHostUnicode is ClientHost's Unicode form, shown beside it,
+	// when it differs and is single-script; empty otherwise.
+	ClientHostUnicode string
+	// MixedScript warns prominently that a host shown mixes scripts (a
+	// possible look-alike of another host).
+	MixedScript bool
 	// SignedInAs names the signed-in user; empty hides the line.
 	SignedInAs string
 	// LocalRedirect warns that the client is sent back to the user's own
 	// device, where another program could be posing as it.
 	LocalRedirect bool
-	// RedirectHost is the redirect destination as shown prominently.
+	// RedirectHost is the redirect destination as shown prominently, its
+	// host in ASCII form (punycode).
 	RedirectHost string
+	// RedirectHostUnicode is RedirectHost's Unicode form, shown beside
+	// it, when it differs and is single-script; empty otherwise.
+	RedirectHostUnicode string
 	// RedirectURI is the full redirect URI.
 	RedirectURI string
 	// ResourceName is an optional name of the resource.
