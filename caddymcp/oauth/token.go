@@ -224,11 +224,14 @@ func (t *tokenIssuer) redeemCode(w http.ResponseWriter, r *http.Request, form ma
 }
 
 // checkCodePolicy asks the access policy about the user of a redeemed
-// code. When the user may no longer grant any of its scope, the grant just
-// created is revoked and an invalid_grant *oauthError returned.
+// code. When the user may no longer grant every scope of the code (the
+// policy removed the user, or narrowed what the user may grant since the
+// consent), the grant just created is revoked and an invalid_grant
+// *oauthError returned: the client authorizes again, and the consent
+// offers what the policy allows now.
 func (t *tokenIssuer) checkCodePolicy(r *http.Request, c *store.AuthCode) error {
 	scope, err := t.s.policyScope(r.Context(), c.UserID, c.Scope)
-	if err == nil && scope != "" {
+	if err == nil && scope != "" && scopeCovers(scope, c.Scope) {
 		return nil
 	}
 	if rerr := t.s.cfg.Store.RevokeGrant(r.Context(), c.GrantID, t.now); rerr != nil && !errors.Is(rerr, store.ErrNotFound) {
@@ -239,6 +242,9 @@ func (t *tokenIssuer) checkCodePolicy(r *http.Request, c *store.AuthCode) error 
 		return err
 	}
 	t.s.audit(EventGrantRevoked, "reason", "access policy", "client_id", c.ClientID, "user_id", c.UserID, "grant_id", c.GrantID)
+	if scope != "" {
+		return badRequest("invalid_grant", "the user may no longer grant all of this code's scope: authorize again")
+	}
 	return badRequest("invalid_grant", "the user may no longer use this server")
 }
 

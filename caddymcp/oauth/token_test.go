@@ -991,4 +991,21 @@ func TestPolicyRecheckedAtApprovalAndExchange(t *testing.T) {
 		f.users.SetPolicy(nil)
 		wantOAuthError(t, f.exchange(c, code, verifier, nil), http.StatusBadRequest, "invalid_grant")
 	})
+	// A policy that narrowed the user's scopes since the consent: the
+	// code's scope is no longer the user's to grant, so no token carries
+	// it; the client authorizes again and the consent shows what is left.
+	t.Run("narrowed at the code exchange", func(t *testing.T) {
+		t.Parallel()
+		f := newFlow(t)
+		c := f.register("none", nil)
+		code, verifier := f.authorizeCode(c, nil) // booking:read booking:write
+		f.users.SetPolicy(func(string) ([]string, bool) { return []string{"booking:read"}, true })
+		wantOAuthError(t, f.exchange(c, code, verifier, nil), http.StatusBadRequest, "invalid_grant")
+		f.users.SetPolicy(nil)
+		wantOAuthError(t, f.exchange(c, code, verifier, nil), http.StatusBadRequest, "invalid_grant")
+		code, verifier = f.authorizeCode(c, nil)
+		if w := f.exchange(c, code, verifier, nil); w.Code != http.StatusOK {
+			t.Fatalf("a new authorization under the restored policy: %d %s", w.Code, w.Body)
+		}
+	})
 }
