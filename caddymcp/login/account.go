@@ -96,7 +96,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, live *signe
 		return
 	}
 	acc := page.Account{
-		SignedInAs: signedInAs(live.user.Name, live.user.Email),
+		SignedInAs: page.SignedInAs(live.user.Name, live.user.Email),
 		Notice:     notice,
 		FormAction: AccountPath,
 		CSRFToken:  accountToken(live.id),
@@ -293,16 +293,4 @@ func pageTime(t time.Time) page.Time {
 	}
 	t = t.UTC()
 	return page.Time{Text: t.Format("2 Jan 2006, 15:04 UTC"), ISO: t.Format(time.RFC3339)}
-}
-
-// signedInAs names the user: "Name (email)", or whichever is known.
-func signedInAs(name, email string) string {
-	switch {
-	case name != "" && email != "" && name != email:
-		return name + " (" + email + ")"
-	case name != "":
-		return name
-	default:
-		return email
-	}
 }

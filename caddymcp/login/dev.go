@@ -58,13 +58,8 @@ func (s *Server) serveDev(w http.ResponseWriter, r *http.Request, p *provider) {
 		s.serveDevSubmit(w, r, p)
 		return
 	}
-	if !s.onBase(r) {
-		http.Redirect(w, r, s.base+r.URL.RequestURI(), http.StatusFound)
-		return
-	}
-	returnTo, err := s.resolveReturn(r.Context(), returnParam(r.URL.Query().Get("return_to")))
-	if err != nil {
-		s.internalError(w, "reading a pending login", err)
+	returnTo, ok := s.startReturn(w, r)
+	if !ok {
 		return
 	}
 	s.showDevForm(w, r, p, returnTo, http.StatusOK, devForm{})

@@ -138,15 +138,27 @@ func (s *Server) servePicker(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "Sign in", page.Message{Text: "Choose how to sign in.", Links: links})
 }
 
-// serveStart answers /auth/login/{provider}.
-func (s *Server) serveStart(w http.ResponseWriter, r *http.Request, p *provider) {
+// startReturn is the first step of every sign-in start: it sends a request
+// made on another origin to the base URL, and reads where the browser
+// goes back to afterwards (return_to). It returns false when it has
+// answered the request.
+func (s *Server) startReturn(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if !s.onBase(r) {
 		http.Redirect(w, r, s.base+r.URL.RequestURI(), http.StatusFound)
-		return
+		return "", false
 	}
 	returnTo, err := s.resolveReturn(r.Context(), returnParam(r.URL.Query().Get("return_to")))
 	if err != nil {
 		s.internalError(w, "reading a pending login", err)
+		return "", false
+	}
+	return returnTo, true
+}
+
+// serveStart answers /auth/login/{provider}.
+func (s *Server) serveStart(w http.ResponseWriter, r *http.Request, p *provider) {
+	returnTo, ok := s.startReturn(w, r)
+	if !ok {
 		return
 	}
 	s.startUpstream(w, r, p, returnTo)

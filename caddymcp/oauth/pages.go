@@ -176,7 +176,7 @@ func writeConsentPage(w http.ResponseWriter, p consentPage) {
 		RedirectHostUnicode: redirect.unicode,
 		MixedScript:         clientHost.mixed || redirect.mixed,
 		LocalRedirect:       p.LocalRedirect,
-		SignedInAs:          signedInAs(p.UserName, p.UserEmail),
+		SignedInAs:          page.SignedInAs(p.UserName, p.UserEmail),
 		RedirectHost:        redirect.ascii,
 		RedirectURI:         asciiHostURI(p.RedirectURI),
 		ResourceName:        p.ResourceName,
@@ -241,16 +241,4 @@ func redirectHostShown(uri string) shownHost {
 		sh.unicode = prefix + sh.unicode
 	}
 	return sh
-}
-
-// signedInAs names the user: "Name (email)", or whichever is known.
-func signedInAs(name, email string) string {
-	switch {
-	case name != "" && email != "" && name != email:
-		return name + " (" + email + ")"
-	case name != "":
-		return name
-	default:
-		return email
-	}
 }

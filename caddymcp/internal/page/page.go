@@ -331,3 +331,16 @@ func validSource(s string) bool {
 	}
 	return true
 }
+
+// SignedInAs names a signed-in user as the pages show it: "Name (email)",
+// or whichever of the two is known.
+func SignedInAs(name, email string) string {
+	switch {
+	case name != "" && email != "" && name != email:
+		return name + " (" + email + ")"
+	case name != "":
+		return name
+	default:
+		return email
+	}
+}
