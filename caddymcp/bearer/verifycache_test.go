@@ -44,15 +44,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check := func() int {
-		r := httptest.NewRequest("POST", "https://mcp.example.com/mcp", nil)
-		r.TLS = tlsState()
-		r.Header.Set("Authorization", "Bearer "+tok)
-		if _, f := rs.Check(r); f != nil {
-			return f.Status
-		}
-		return 200
-	}
+	check := func() int { return checkStatus(rs, tok) }
 	if got := check(); got != 200 {
 		t.Fatalf("first check: %d", got)
 	}
@@ -86,16 +78,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 // the key that signed the token is still published by its issuer, and
 // never longer than VerifiedCacheTTL.
 func TestCachedTokenEndsWithItsKey(t *testing.T) {
-	check := func(t *testing.T, rs *bearer.Resource, tok string) int {
-		t.Helper()
-		r := httptest.NewRequest("POST", "https://mcp.example.com/mcp", nil)
-		r.TLS = tlsState()
-		r.Header.Set("Authorization", "Bearer "+tok)
-		if _, f := rs.Check(r); f != nil {
-			return f.Status
-		}
-		return 200
-	}
+	check := func(t *testing.T, rs *bearer.Resource, tok string) int { return checkStatus(rs, tok) }
 	newKey := func(t *testing.T) store.SigningKey {
 		t.Helper()
 		k, err := signing.GenerateSigningKey(rand.Reader, t0.Add(-time.Hour))
@@ -376,4 +359,16 @@ func TestExpiryLeeway(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkStatus sends tok to rs as a bearer token over TLS and returns the
+// status of the answer: 200 when the token is accepted.
+func checkStatus(rs *bearer.Resource, tok string) int {
+	r := httptest.NewRequest("POST", "https://mcp.example.com/mcp", nil)
+	r.TLS = tlsState()
+	r.Header.Set("Authorization", "Bearer "+tok)
+	if _, f := rs.Check(r); f != nil {
+		return f.Status
+	}
+	return 200
 }
